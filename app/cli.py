@@ -1,0 +1,288 @@
+"""The command line: ``matchscope [A B]`` opens the window; subcommands work headless.
+
+Qt is imported only when the window opens, so ``match`` runs on machines without a display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from core.errors import MatchscopeError
+
+SUBCOMMANDS = {
+    "match": "match an image pair (or a list of pairs) and write result.npz + matches.png",
+    "matchers": "list the matchers and every option they take",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a wrong option in one line and exits with status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _add_matcher_options(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--matcher",
+        default=default,
+        metavar="NAME",
+        help=f"a built-in matcher ({', '.join(_matcher_names())}) or package.module:factory for "
+        f"your own (a callable returning an object with match(rgb_a, rgb_b) -> MatchResult); "
+        f"default: {default}",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="settings",
+        help="a matcher option, repeatable (e.g. --set max_size=640); "
+        "`matchscope matchers` lists them all",
+    )
+
+
+def _matcher_names() -> list[str]:
+    from core.matchers import matcher_names
+
+    return matcher_names()
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    subcommands = "\n".join(f"  {name:<10} {text}" for name, text in SUBCOMMANDS.items())
+    parser = _Parser(
+        prog="matchscope",
+        description="Matchscope: a workbench for debugging image matchers. With no subcommand, "
+        "opens the window on images A and B (the bundled demo pair by default).",
+        epilog=f"subcommands (each has --help):\n{subcommands}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image A and image B")
+    _add_matcher_options(parser, "dense-flow")
+    parser.add_argument(
+        "--screenshot",
+        metavar="PATH",
+        help="run the matcher to completion, save a PNG of the whole window and exit "
+        "(0 on success); how the window is checked headlessly, e.g. under xvfb-run",
+    )
+    return parser
+
+
+def _match_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="matchscope match",
+        description="Match image A to image B and write DIR/result.npz and DIR/matches.png. "
+        "result.npz keys: warp_ab (H_A, W_A, 2) position in B's pixels of every "
+        "pixel of A, NaN where none; certainty_ab (H_A, W_A) in [0, 1]; matches (N, 4) "
+        "[xA, yA, xB, yB]; match_certainty (N,); meta (JSON provenance); "
+        "grid_warp_ab (h, w, 2) and grid_certainty_ab (h, w) for matchers with an "
+        "internal grid (normalised coordinates of B, RoMa's convention); warp_ba and "
+        "certainty_ba for symmetric matchers; intermediate/NAME debug arrays. Pixel "
+        "centres: the top-left pixel's centre is (0, 0) (OpenCV).",
+    )
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image A and image B")
+    parser.add_argument(
+        "--pairs",
+        metavar="FILE",
+        help="match many pairs: one 'A B' per line (extra columns, blank lines and # comments "
+        "are ignored; relative paths are relative to FILE's folder); each pair's output "
+        "goes to DIR/NNNN_A_B/",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_matcher_options(parser, "sift")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.0,
+        metavar="C",
+        help="matches.png draws matches with certainty >= C (default 0)",
+    )
+    parser.add_argument(
+        "--max-lines",
+        type=int,
+        default=500,
+        metavar="N",
+        help="matches.png draws at most N lines (default 500)",
+    )
+    parser.add_argument("--no-figure", action="store_true", help="do not write matches.png")
+    return parser
+
+
+def _matchers_parser() -> argparse.ArgumentParser:
+    return _Parser(
+        prog="matchscope matchers",
+        description="List the built-in matchers and every option they take.",
+    )
+
+
+def _parse_settings(matcher: str, texts: list[str]) -> dict:
+    from core.matchers import BUILTIN_MATCHERS, matcher_class
+    from core.matchers.base import parse_setting
+
+    defaults = matcher_class(matcher).default_conf if matcher in BUILTIN_MATCHERS else {}
+    return dict(parse_setting(text, defaults) for text in texts)
+
+
+def _read_pairs(path: Path) -> list[tuple[Path, Path]]:
+    from core.errors import InputError
+    from core.imageio import check_file
+
+    check_file(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read the pairs list ({exc.__class__.__name__})") from None
+    pairs = []
+    for number, line in enumerate(lines, start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) < 2:
+            raise InputError(path, f"line {number} names one image, expected 'A B'")
+        pairs.append(
+            tuple(
+                p if p.is_absolute() else path.parent / p
+                for p in (Path(fields[0]), Path(fields[1]))
+            )
+        )
+    if not pairs:
+        raise InputError(path, "lists no pairs")
+    return pairs
+
+
+def _check_readable(paths) -> None:
+    """Fail before any work if an image is missing or its header is unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    from core.errors import InputError
+    from core.imageio import check_file
+
+    for path in paths:
+        check_file(Path(path))
+        try:
+            with Image.open(path):
+                pass
+        except (UnidentifiedImageError, OSError):
+            import cv2  # formats Pillow does not know are tried by OpenCV when loading
+
+            if not cv2.haveImageReader(str(path)):
+                raise InputError(path, "not a readable image (unknown format)") from None
+
+
+def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) -> str:
+    from core.figures import draw_matches
+    from core.imageio import load_image, save_image
+    from core.result import save_result
+    from core.run import run_match
+
+    image_a, image_b = load_image(path_a), load_image(path_b)
+    result = run_match(matcher, image_a, image_b, matcher_name=name)
+    out.mkdir(parents=True, exist_ok=True)
+    save_result(result, out / "result.npz")
+    if not args.no_figure:
+        figure = draw_matches(
+            image_a.rgb,
+            image_b.rgb,
+            result.matches,
+            result.match_certainty,
+            threshold=args.threshold,
+            max_lines=args.max_lines,
+            title=name,
+        )
+        save_image(out / "matches.png", figure)
+    kept = int((result.match_certainty >= 0.5).sum())
+    return (
+        f"{name}: {result.num_matches} matches ({kept} with certainty >= 0.5) in "
+        f"{result.timings['total']:.2f} s -> {out}"
+    )
+
+
+def _pair_folder(index: int, path_a: Path, path_b: Path) -> str:
+    name = f"{index:04d}_{path_a.stem}_{path_b.stem}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _run_match(argv: list[str]) -> int:
+    from core.matchers import create_matcher
+
+    args = _match_parser().parse_args(argv)
+    if args.pairs and args.images:
+        raise MatchscopeError("give either two images or --pairs FILE, not both")
+    if not args.pairs and len(args.images) != 2:
+        raise MatchscopeError(f"match needs two images (got {len(args.images)}) or --pairs FILE")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise MatchscopeError(f"{out}: --out exists and is not a folder")
+    pairs = _read_pairs(Path(args.pairs)) if args.pairs else [tuple(map(Path, args.images))]
+    _check_readable({p for pair in pairs for p in pair})
+    matcher = create_matcher(args.matcher, _parse_settings(args.matcher, args.settings))
+    if not args.pairs:
+        print(_match_one(matcher, args.matcher, *pairs[0], out, args))
+        return 0
+
+    from tqdm import tqdm
+
+    failures = 0
+    for index, (path_a, path_b) in enumerate(tqdm(pairs, desc="matching", unit="pair")):
+        try:
+            _match_one(
+                matcher,
+                args.matcher,
+                path_a,
+                path_b,
+                out / _pair_folder(index, path_a, path_b),
+                args,
+            )
+        except MatchscopeError as exc:
+            failures += 1
+            tqdm.write(
+                f"matchscope match: error: pair {index} ({path_a} {path_b}): {exc}", file=sys.stderr
+            )
+    print(f"{len(pairs) - failures} of {len(pairs)} pairs matched -> {out}")
+    return 2 if failures else 0
+
+
+def _run_matchers(argv: list[str]) -> int:
+    from core.matchers import BUILTIN_MATCHERS, matcher_class
+
+    _matchers_parser().parse_args(argv)
+    for name, info in BUILTIN_MATCHERS.items():
+        cls = matcher_class(name)
+        print(f"{name}: {info.summary}")
+        for key, value in cls.default_conf.items():
+            print(f"  --set {key}={value}  {cls.conf_help.get(key, '')}")
+    return 0
+
+
+def _run_gui(argv: list[str]) -> int:
+    args = _gui_parser().parse_args(argv)
+    if len(args.images) not in (0, 2):
+        raise MatchscopeError(
+            f"give two images A and B, or none for the demo pair (got {len(args.images)})"
+        )
+    settings = _parse_settings(args.matcher, args.settings)
+    from app.gui import run_gui
+
+    path_a, path_b = args.images if args.images else (None, None)
+    return run_gui(path_a, path_b, args.matcher, settings, args.screenshot)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python main.py`` and the ``matchscope`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    runner = {"match": _run_match, "matchers": _run_matchers, None: _run_gui}[command]
+    try:
+        return runner(argv[1:] if command else argv)
+    except MatchscopeError as exc:
+        print(f"matchscope: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("matchscope: error: out of memory (try a smaller --set max_size)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("matchscope: interrupted", file=sys.stderr)
+        return 130

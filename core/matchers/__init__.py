@@ -1,0 +1,85 @@
+"""The matcher registry: built-in matchers by name, and users' own by ``package.module:factory``.
+
+A matcher is any object with ``match(rgb_a, rgb_b) -> MatchResult`` (images as (H, W, 3) uint8
+RGB arrays); it may also take ``control=`` (a :class:`core.run.RunControl`) to report progress
+and honour cancellation. Built-in matchers are imported only when asked for, so listing them is
+cheap and torch loads only for the models that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from core.errors import MatchscopeError
+
+
+@dataclass(frozen=True)
+class MatcherInfo:
+    name: str
+    target: str  # "module:attribute" of the matcher class
+    summary: str
+
+
+BUILTIN_MATCHERS = {
+    info.name: info
+    for info in (
+        MatcherInfo(
+            "sift",
+            "core.matchers.sift:SiftMatcher",
+            "OpenCV SIFT, ratio test + mutual nearest neighbours, MAGSAC++ verification",
+        ),
+        MatcherInfo(
+            "dense-flow",
+            "core.matchers.dense_flow:DenseFlowMatcher",
+            "OpenCV DIS optical flow both ways, forward-backward consistency certainty",
+        ),
+    )
+}
+
+
+def matcher_names() -> list[str]:
+    return list(BUILTIN_MATCHERS)
+
+
+def _import_target(target: str):
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise MatchscopeError(f"cannot import matcher module {module_name!r}: {exc}") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise MatchscopeError(f"module {module_name!r} has no {attribute!r}") from None
+
+
+def matcher_class(name: str):
+    """The class of a built-in matcher (with its ``default_conf`` and ``conf_help``)."""
+    if name not in BUILTIN_MATCHERS:
+        raise MatchscopeError(
+            f"unknown matcher {name!r}; available: {', '.join(matcher_names())}, "
+            "or package.module:factory for your own"
+        )
+    return _import_target(BUILTIN_MATCHERS[name].target)
+
+
+def create_matcher(spec: str, settings: dict | None = None):
+    """A built-in matcher by name, or ``package.module:factory`` called with ``settings``."""
+    settings = dict(settings or {})
+    if spec in BUILTIN_MATCHERS:
+        return matcher_class(spec)(**settings)
+    if ":" not in spec:
+        matcher_class(spec)  # raises the "unknown matcher" error
+    factory = _import_target(spec)
+    if not callable(factory):
+        raise MatchscopeError(f"{spec} is not callable")
+    try:
+        matcher = factory(**settings)
+    except MatchscopeError:
+        raise
+    except Exception as exc:
+        raise MatchscopeError(f"{spec} failed to build a matcher: {exc}") from None
+    if not callable(getattr(matcher, "match", None)):
+        raise MatchscopeError(f"{spec} returned {type(matcher).__name__}, which has no match()")
+    return matcher

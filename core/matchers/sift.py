@@ -1,0 +1,156 @@
+"""`sift`: OpenCV SIFT with the ratio test, mutual nearest neighbours and MAGSAC++ verification.
+
+Certainty of a match: ``s = 1 - ratio / ratio_threshold`` in [0, 1] measures how distinct the
+nearest neighbour is; geometric inliers get ``0.5 + 0.5 s`` (in [0.5, 1]) and outliers
+``0.25 s`` (in [0, 0.25]), so a threshold of 0.5 keeps exactly the verified matches.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from core.coords import fit_longer_side, rescale_pixels
+from core.errors import MatchscopeError
+from core.matchers.base import ConfiguredMatcher
+from core.result import MatchResult, Provenance
+from core.run import RunControl
+
+
+class SiftMatcher(ConfiguredMatcher):
+    name = "sift"
+    default_conf = {
+        "max_keypoints": 8000,
+        "max_size": 1600,
+        "ratio": 0.8,
+        "mutual": True,
+        "geometry": "fundamental",
+        "ransac_threshold": 1.0,
+        "confidence": 0.999,
+        "max_iters": 10000,
+    }
+    conf_help = {
+        "max_keypoints": "most SIFT keypoints kept per image",
+        "max_size": "longer image side (px) SIFT runs at; 0 = original size",
+        "ratio": "Lowe's ratio test threshold (nearest / second nearest distance)",
+        "mutual": "keep only mutual nearest neighbours",
+        "geometry": "verification model: fundamental, homography or none",
+        "ransac_threshold": "MAGSAC++ inlier threshold in original pixels",
+        "confidence": "RANSAC confidence",
+        "max_iters": "most RANSAC iterations",
+    }
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        if self.conf["geometry"] not in ("fundamental", "homography", "none"):
+            raise MatchscopeError("sift: geometry must be fundamental, homography or none")
+        if not 0.0 < self.conf["ratio"] <= 1.0:
+            raise MatchscopeError("sift: ratio must lie in (0, 1]")
+
+    def _detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(K, 2) keypoints in original pixels and (K, 128) float32 descriptors."""
+        height, width = rgb.shape[:2]
+        work_hw = fit_longer_side(height, width, self.conf["max_size"])
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if work_hw != (height, width):
+            gray = cv2.resize(gray, work_hw[::-1], interpolation=cv2.INTER_AREA)
+        sift = cv2.SIFT_create(nfeatures=self.conf["max_keypoints"])
+        keypoints, descriptors = sift.detectAndCompute(gray, None)
+        if descriptors is None:
+            return np.zeros((0, 2)), np.zeros((0, 128), np.float32)
+        xy = np.array([kp.pt for kp in keypoints], dtype=np.float64)
+        return rescale_pixels(xy, work_hw, (height, width)), descriptors
+
+    def _match_descriptors(self, desc_a, desc_b) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (M, 2) into A and B, and each match's distance ratio (M,)."""
+        if len(desc_a) < 2 or len(desc_b) < 2:
+            return np.zeros((0, 2), int), np.zeros(0)
+        matcher = cv2.BFMatcher(cv2.NORM_L2)
+        knn = matcher.knnMatch(desc_a, desc_b, k=2)
+        nearest = np.array([[m[0].trainIdx, m[0].distance, m[1].distance] for m in knn])
+        ratio = nearest[:, 1] / np.maximum(nearest[:, 2], 1e-12)
+        keep = ratio < self.conf["ratio"]
+        index_a = np.flatnonzero(keep)
+        index_b = nearest[keep, 0].astype(int)
+        if self.conf["mutual"]:
+            backward = np.array([m.trainIdx for m in matcher.match(desc_b, desc_a)])
+            mutual = backward[index_b] == index_a
+            index_a, index_b = index_a[mutual], index_b[mutual]
+        return np.stack([index_a, index_b], axis=1), ratio[index_a]
+
+    def _verify(self, pts_a: np.ndarray, pts_b: np.ndarray) -> np.ndarray:
+        """(M,) bool inlier mask of MAGSAC++ on the chosen model."""
+        geometry = self.conf["geometry"]
+        minimum = {"fundamental": 8, "homography": 4, "none": 0}[geometry]
+        if geometry == "none":
+            return np.ones(len(pts_a), bool)
+        if len(pts_a) < minimum:
+            return np.zeros(len(pts_a), bool)
+        kwargs = dict(
+            method=cv2.USAC_MAGSAC,
+            ransacReprojThreshold=self.conf["ransac_threshold"],
+            confidence=self.conf["confidence"],
+            maxIters=self.conf["max_iters"],
+        )
+        a = np.ascontiguousarray(pts_a, np.float64)
+        b = np.ascontiguousarray(pts_b, np.float64)
+        if geometry == "fundamental":
+            model, mask = cv2.findFundamentalMat(a, b, **kwargs)
+        else:
+            model, mask = cv2.findHomography(a, b, **kwargs)
+        if model is None or mask is None:
+            return np.zeros(len(pts_a), bool)
+        return mask.ravel().astype(bool)
+
+    def match(
+        self, rgb_a: np.ndarray, rgb_b: np.ndarray, control: RunControl | None = None
+    ) -> MatchResult:
+        control = control or RunControl()
+        with control.stage("detect", 0.0):
+            kp_a, desc_a = self._detect(rgb_a)
+            control.check("detect")
+            kp_b, desc_b = self._detect(rgb_b)
+        with control.stage("match", 0.6):
+            pairs, ratio = self._match_descriptors(desc_a, desc_b)
+            pts_a, pts_b = kp_a[pairs[:, 0]], kp_b[pairs[:, 1]]
+        with control.stage("verify", 0.85):
+            inlier = self._verify(pts_a, pts_b)
+        distinct = np.clip(1.0 - ratio / self.conf["ratio"], 0.0, 1.0)
+        certainty = np.where(inlier, 0.5 + 0.5 * distinct, 0.25 * distinct).astype(np.float32)
+        matches = np.concatenate([pts_a, pts_b], axis=1).astype(np.float32)
+        warp_ab, cert_ab = _sparse_warp(rgb_a.shape[:2], pts_a, pts_b, certainty)
+        warp_ba, cert_ba = _sparse_warp(rgb_b.shape[:2], pts_b, pts_a, certainty)
+        return MatchResult(
+            warp_ab=warp_ab,
+            certainty_ab=cert_ab,
+            warp_ba=warp_ba,
+            certainty_ba=cert_ba,
+            matches=matches,
+            match_certainty=certainty,
+            intermediates={
+                "keypoints_a": kp_a.astype(np.float32),
+                "keypoints_b": kp_b.astype(np.float32),
+                "ratio": ratio.astype(np.float32),
+                "inlier": inlier.astype(np.uint8),
+            },
+            intermediate_docs={
+                "keypoints_a": "(K_A, 2) SIFT keypoints of A, original pixels",
+                "keypoints_b": "(K_B, 2) SIFT keypoints of B, original pixels",
+                "ratio": "(N,) nearest / second-nearest descriptor distance of each match",
+                "inlier": "(N,) 1 where MAGSAC++ kept the match",
+            },
+            provenance=Provenance(matcher=self.name, settings=dict(self.conf)),
+        )
+
+
+def _sparse_warp(size_hw, pts_from, pts_to, certainty):
+    """A dense (H, W, 2) warp that is NaN except at the (rounded) matched pixels."""
+    height, width = size_hw
+    warp = np.full((height, width, 2), np.nan, np.float32)
+    cert = np.zeros((height, width), np.float32)
+    cols = np.clip(np.round(pts_from[:, 0]).astype(int), 0, width - 1)
+    rows = np.clip(np.round(pts_from[:, 1]).astype(int), 0, height - 1)
+    order = np.argsort(certainty)  # the most certain match wins a shared pixel
+    warp[rows[order], cols[order]] = pts_to[order]
+    cert[rows[order], cols[order]] = certainty[order]
+    return warp, cert

@@ -1,0 +1,57 @@
+"""The probe: what a clicked pixel of A corresponds to in B."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.result import MatchResult
+
+
+@dataclass(frozen=True)
+class ProbeReading:
+    """A clicked pixel of A and its correspondence (pixels, OpenCV convention).
+
+    source: "warp" when read from the dense warp at the pixel, "match" when the click snapped to
+    the nearest sampled match (sparse matchers), "none" when there is no correspondence.
+    """
+
+    xa: float
+    ya: float
+    xb: float = float("nan")
+    yb: float = float("nan")
+    certainty: float = 0.0
+    source: str = "none"
+
+    @property
+    def has_match(self) -> bool:
+        return self.source != "none"
+
+
+def read_probe(result: MatchResult, x: float, y: float, snap_radius: float = 12.0) -> ProbeReading:
+    """The correspondence of A's pixel nearest to (x, y).
+
+    Where the dense warp has a value there, that is the answer; otherwise the nearest sampled
+    match within ``snap_radius`` pixels is taken and the probe snaps to it.
+    """
+    height, width = result.size_a
+    col = int(np.clip(round(x), 0, width - 1))
+    row = int(np.clip(round(y), 0, height - 1))
+    target = result.warp_ab[row, col]
+    if np.all(np.isfinite(target)):
+        return ProbeReading(
+            float(col),
+            float(row),
+            float(target[0]),
+            float(target[1]),
+            float(result.certainty_ab[row, col]),
+            "warp",
+        )
+    if result.num_matches:
+        distance = np.hypot(result.matches[:, 0] - x, result.matches[:, 1] - y)
+        nearest = int(np.argmin(distance))
+        if distance[nearest] <= snap_radius:
+            xa, ya, xb, yb = (float(v) for v in result.matches[nearest])
+            return ProbeReading(xa, ya, xb, yb, float(result.match_certainty[nearest]), "match")
+    return ProbeReading(float(col), float(row))

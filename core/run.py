@@ -1,0 +1,103 @@
+"""Running a matcher: progress, cooperative cancellation, stage timings and provenance."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from core.errors import Cancelled, MatchscopeError
+from core.imageio import LoadedImage
+from core.result import MatchResult
+
+ProgressCallback = Callable[[str, float], None]
+"""Called with (stage name, fraction of the whole run done in [0, 1])."""
+
+
+class RunControl:
+    """Progress reporting, cancellation and timing for one matcher run.
+
+    A matcher wraps each stage in ``with control.stage(name, fraction):``. Entering a stage
+    raises :class:`Cancelled` if ``cancel`` was set (from any thread), reports progress, and
+    records the stage's wall-clock seconds in ``timings``.
+    """
+
+    def __init__(
+        self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ):
+        self.progress = progress
+        self.cancel = cancel or threading.Event()
+        self.timings: dict[str, float] = {}
+
+    def check(self, stage: str = "") -> None:
+        if self.cancel.is_set():
+            raise Cancelled(stage)
+
+    def report(self, stage: str, fraction: float) -> None:
+        if self.progress is not None:
+            self.progress(stage, min(max(fraction, 0.0), 1.0))
+
+    @contextmanager
+    def stage(self, name: str, fraction: float) -> Iterator[None]:
+        self.check(name)
+        self.report(name, fraction)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def _accepts_control(method: Callable) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+    return "control" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def run_match(
+    matcher,
+    image_a: LoadedImage,
+    image_b: LoadedImage,
+    control: RunControl | None = None,
+    matcher_name: str = "",
+) -> MatchResult:
+    """Match two loaded images, check the result's contract and fill in its provenance.
+
+    ``matcher`` is any object with ``match(rgb_a, rgb_b[, control=...]) -> MatchResult`` where
+    the images are (H, W, 3) uint8 RGB arrays.
+    """
+    control = control or RunControl()
+    control.check("start")
+    start = time.perf_counter()
+    if _accepts_control(matcher.match):
+        result = matcher.match(image_a.rgb, image_b.rgb, control=control)
+    else:
+        result = matcher.match(image_a.rgb, image_b.rgb)
+    control.check("finish")
+    if not isinstance(result, MatchResult):
+        raise MatchscopeError(
+            f"matcher {matcher_name or type(matcher).__name__} returned "
+            f"{type(result).__name__}, not a MatchResult"
+        )
+    try:
+        result.validate(size_a=image_a.size_hw)
+    except ValueError as exc:
+        raise MatchscopeError(
+            f"matcher {matcher_name} broke the MatchResult contract: {exc}"
+        ) from None
+    for stage, seconds in control.timings.items():
+        result.timings.setdefault(stage, seconds)
+    result.timings["total"] = time.perf_counter() - start
+    prov = result.provenance
+    prov.matcher = prov.matcher or matcher_name
+    prov.settings = prov.settings or dict(getattr(matcher, "conf", {}) or {})
+    prov.image_a, prov.image_b = image_a.path, image_b.path
+    prov.size_a, prov.size_b = image_a.size_hw, image_b.size_hw
+    control.report("done", 1.0)
+    return result

@@ -1,0 +1,142 @@
+"""The weight-free matchers measured against known homographies, and the registry."""
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from core.errors import Cancelled, MatchscopeError
+from core.imageio import from_array, load_image
+from core.matchers import create_matcher, matcher_names
+from core.run import RunControl, run_match
+from core.synthetic import homography_pair, random_homography
+
+
+def homography_case(texture, seed):
+    """(A, B, H) with B = A seen through a random homography H (A pixels -> B pixels)."""
+    rng = np.random.default_rng(seed)
+    homography = random_homography(texture.shape[:2], rng, strength=0.15)
+    return texture, homography_pair(texture, homography), homography
+
+
+def project(homography, xy):
+    return cv2.perspectiveTransform(np.asarray(xy, np.float64).reshape(-1, 1, 2), homography)[:, 0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sift_matches_follow_the_homography(texture, seed):
+    image_a, image_b, homography = homography_case(texture, seed)
+    result = run_match(create_matcher("sift"), from_array(image_a), from_array(image_b))
+    verified = result.match_certainty >= 0.5
+    assert verified.sum() >= 80
+    errors = np.linalg.norm(
+        project(homography, result.matches[:, :2]) - result.matches[:, 2:], axis=1
+    )
+    assert np.median(errors[verified]) < 0.8
+    assert np.quantile(errors[verified], 0.95) < 3.0
+    # unverified matches are the wrong ones more often than verified ones
+    if (~verified).sum() >= 5:
+        assert np.median(errors[~verified]) > np.median(errors[verified])
+    # the dense warp holds the same matches at their pixels of A
+    xa, ya = np.round(result.matches[verified][0, :2]).astype(int)
+    assert np.isfinite(result.warp_ab[ya, xa]).all() and result.certainty_ab[ya, xa] >= 0.5
+    assert np.isnan(result.warp_ab).any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dense_flow_warp_follows_the_homography(texture, seed):
+    image_a, image_b, homography = homography_case(texture, seed)
+    matcher = create_matcher("dense-flow", {"num_samples": 2000})
+    result = run_match(matcher, from_array(image_a), from_array(image_b))
+    height, width = image_a.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width]
+    truth = project(homography, np.stack([xs, ys], -1).reshape(-1, 2)).reshape(height, width, 2)
+    inside = (
+        (truth[..., 0] > 4)
+        & (truth[..., 0] < width - 5)
+        & (truth[..., 1] > 4)
+        & (truth[..., 1] < height - 5)
+    )
+    confident = result.certainty_ab >= 0.5
+    epe = np.linalg.norm(result.warp_ab - truth, axis=-1)
+    assert (confident & inside).sum() > 0.5 * inside.sum()
+    assert np.mean(epe[confident & inside]) < 1.0
+    assert result.certainty_ab[~inside].mean() < result.certainty_ab[inside].mean()
+    sampled = np.linalg.norm(
+        project(homography, result.matches[:, :2]) - result.matches[:, 2:], axis=1
+    )
+    assert len(result.matches) == 2000 and np.median(sampled) < 1.0
+    assert result.grid_warp_ab.shape == (height, width, 2)
+    outside_b = np.abs(result.grid_warp_ab).max(axis=-1) > 1.0
+    assert np.all(result.grid_certainty_ab[outside_b] == 0.0)
+
+
+def test_dense_flow_reports_b_pixels_for_images_of_different_sizes(texture):
+    """B at half resolution: warp_ab must be in B's own pixels."""
+    image_b = cv2.resize(texture, (160, 120), interpolation=cv2.INTER_AREA)
+    result = run_match(create_matcher("dense-flow"), from_array(texture), from_array(image_b))
+    confident = result.certainty_ab >= 0.5
+    ys, xs = np.nonzero(confident)
+    truth = (np.stack([xs, ys], -1) + 0.5) * 0.5 - 0.5
+    assert confident.mean() > 0.5
+    assert np.median(np.linalg.norm(result.warp_ab[ys, xs] - truth, axis=1)) < 0.5
+    assert result.warp_ba.shape == (120, 160, 2)
+
+
+def test_sift_on_oxford_pairs_gives_accurate_homographies(shared_data):
+    """The HPatches protocol by hand: MAGSAC homography from our matches, mean corner error."""
+    for sequence in ("bikes", "leuven", "boat"):
+        folder = shared_data / "oxford_affine" / sequence
+        image_a, image_b = load_image(folder / "img1.png"), load_image(folder / "img2.png")
+        truth = np.loadtxt(folder / "H1to2p")
+        result = run_match(create_matcher("sift"), image_a, image_b)
+        estimate, _ = cv2.findHomography(
+            result.matches[:, :2].astype(np.float64),
+            result.matches[:, 2:].astype(np.float64),
+            method=cv2.USAC_MAGSAC,
+            ransacReprojThreshold=3.0,
+        )
+        height, width = image_a.size_hw
+        corners = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+        error = np.linalg.norm(project(estimate, corners) - project(truth, corners), axis=1).mean()
+        assert error < 3.0, f"{sequence}: mean corner error {error:.2f} px"
+
+
+def test_progress_and_cancellation(texture):
+    stages = []
+    control = RunControl(progress=lambda stage, fraction: stages.append((stage, fraction)))
+    result = run_match(
+        create_matcher("dense-flow"), from_array(texture), from_array(texture), control
+    )
+    fractions = [fraction for _, fraction in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {"flow_ab", "flow_ba", "total"} <= set(result.timings)
+
+    cancel = threading.Event()
+
+    def cancel_after_first_flow(stage, fraction):
+        if stage == "flow_ab":
+            cancel.set()
+
+    control = RunControl(progress=cancel_after_first_flow, cancel=cancel)
+    with pytest.raises(Cancelled, match="flow_ba"):
+        run_match(create_matcher("dense-flow"), from_array(texture), from_array(texture), control)
+
+
+def test_registry_and_plugins(texture):
+    assert {"sift", "dense-flow"} <= set(matcher_names())
+    with pytest.raises(MatchscopeError, match="unknown matcher 'nope'"):
+        create_matcher("nope")
+    with pytest.raises(MatchscopeError, match="unknown option"):
+        create_matcher("sift", {"colour": 1})
+    plugin = create_matcher("tests.core.plugin_matchers:identity", {"level": 0.75})
+    result = run_match(plugin, from_array(texture), from_array(texture), matcher_name="mine")
+    assert result.provenance.matcher == "mine" and result.certainty_ab.max() == 0.75
+    with pytest.raises(MatchscopeError, match="no match"):
+        create_matcher("tests.core.plugin_matchers:not_a_matcher")
+    with pytest.raises(MatchscopeError, match="cannot import"):
+        create_matcher("no_such_package.module:factory")
+    broken = create_matcher("tests.core.plugin_matchers:wrong_shape")
+    with pytest.raises(MatchscopeError, match="contract"):
+        run_match(broken, from_array(texture), from_array(texture))
