@@ -140,3 +140,35 @@ def test_registry_and_plugins(texture):
     broken = create_matcher("tests.core.plugin_matchers:wrong_shape")
     with pytest.raises(MatchscopeError, match="contract"):
         run_match(broken, from_array(texture), from_array(texture))
+
+
+@pytest.fixture(scope="module")
+def rendered_pair():
+    """The demo scene rendered at 320x240 from two poses, with its exact ground-truth flow."""
+    from core.synthetic import default_demo_cameras, ground_truth_flow, render_scene
+
+    intrinsics, pose_a, pose_b = default_demo_cameras()
+    intrinsics = intrinsics.copy()
+    intrinsics[:2] *= 0.5
+    view_a = render_scene(pose_a, intrinsics, size=(240, 320))
+    view_b = render_scene(pose_b, intrinsics, size=(240, 320))
+    truth, valid = ground_truth_flow(view_a, view_b)
+    return view_a.image, view_b.image, truth, valid
+
+
+def test_matchers_on_a_3d_scene_with_parallax(rendered_pair):
+    image_a, image_b, truth, valid = rendered_pair
+    dense = run_match(create_matcher("dense-flow"), from_array(image_a), from_array(image_b))
+    confident = dense.certainty_ab >= 0.5
+    epe = np.linalg.norm(dense.warp_ab - truth, axis=-1)
+    assert (confident & valid).sum() > 0.8 * valid.sum()
+    assert np.mean(epe[confident & valid]) < 0.8
+    assert dense.certainty_ab[~valid].mean() < 0.3 < dense.certainty_ab[valid].mean()
+
+    sparse = run_match(create_matcher("sift"), from_array(image_a), from_array(image_b))
+    verified = sparse.matches[sparse.match_certainty >= 0.5]
+    cols, rows = np.round(verified[:, :2]).astype(int).T
+    visible = valid[rows, cols]
+    errors = np.linalg.norm(truth[rows, cols] - verified[:, 2:], axis=1)[visible]
+    assert len(errors) >= 50
+    assert np.median(errors) < 1.0 and np.mean(errors < 3.0) > 0.9
