@@ -6,6 +6,7 @@ Qt is imported only when the window opens, so ``match`` runs on machines without
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -283,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("matchscope: error: out of memory (try a smaller --set max_size)", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `matchscope matchers | head`
+        sys.stdout = open(os.devnull, "w")  # silence the flush at exit
+        return 0
     except KeyboardInterrupt:
         print("matchscope: interrupted", file=sys.stderr)
         return 130
