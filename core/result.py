@@ -123,7 +123,7 @@ def _expect(array, name: str, shape: tuple) -> None:
         raise ValueError(f"{name} has shape {got}, expected {shape}")
 
 
-_ARRAY_FIELDS = (
+ARRAY_FIELDS = (  # every optional or required array of a MatchResult
     "warp_ab",
     "certainty_ab",
     "matches",
@@ -139,7 +139,7 @@ _INTERMEDIATE_PREFIX = "intermediate/"
 def save_result(result: MatchResult, path: str | os.PathLike) -> None:
     """Write ``result.npz`` (plain arrays + JSON ``meta``); the file appears only when complete."""
     path = Path(path)
-    arrays = {name: getattr(result, name) for name in _ARRAY_FIELDS}
+    arrays = {name: getattr(result, name) for name in ARRAY_FIELDS}
     arrays = {name: value for name, value in arrays.items() if value is not None}
     for name, value in result.intermediates.items():
         arrays[_INTERMEDIATE_PREFIX + name] = np.asarray(value)
@@ -176,7 +176,7 @@ def load_result(path: str | os.PathLike) -> MatchResult:
     provenance.size_b = tuple(provenance.size_b)
     try:
         result = MatchResult(
-            **{name: arrays.get(name) for name in _ARRAY_FIELDS},
+            **{name: arrays.get(name) for name in ARRAY_FIELDS},
             timings=timings,
             intermediates=intermediates,
             intermediate_docs=docs,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
+
 from core.errors import Cancelled, MatchscopeError
 from core.imageio import LoadedImage
-from core.result import MatchResult
+from core.result import ARRAY_FIELDS, MatchResult
 
 ProgressCallback = Callable[[str, float], None]
 """Called with (stage name, fraction of the whole run done in [0, 1])."""
@@ -60,6 +63,21 @@ def _accepts_control(method: Callable) -> bool:
     )
 
 
+def _to_array(value):
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach"):  # a torch.Tensor, without importing torch
+        value = value.detach().cpu()
+    return np.asarray(value)
+
+
+def _as_numpy(result: MatchResult) -> MatchResult:
+    """The result with every array as numpy (a user's matcher may hand back torch tensors)."""
+    arrays = {name: _to_array(getattr(result, name)) for name in ARRAY_FIELDS}
+    intermediates = {name: _to_array(value) for name, value in result.intermediates.items()}
+    return dataclasses.replace(result, **arrays, intermediates=intermediates)
+
+
 def run_match(
     matcher,
     image_a: LoadedImage,
@@ -85,6 +103,7 @@ def run_match(
             f"matcher {matcher_name or type(matcher).__name__} returned "
             f"{type(result).__name__}, not a MatchResult"
         )
+    result = _as_numpy(result)
     try:
         result.validate(size_a=image_a.size_hw)
     except ValueError as exc:

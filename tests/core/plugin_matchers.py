@@ -1,4 +1,4 @@
-"""Matchers that tests load the way users load theirs: ``--matcher tests.core.plugin_matchers:NAME``."""
+"""Matchers that tests load as users load theirs: `--matcher tests.core.plugin_matchers:NAME`."""
 
 import numpy as np
 

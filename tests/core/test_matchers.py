@@ -172,3 +172,18 @@ def test_matchers_on_a_3d_scene_with_parallax(rendered_pair):
     errors = np.linalg.norm(truth[rows, cols] - verified[:, 2:], axis=1)[visible]
     assert len(errors) >= 50
     assert np.median(errors) < 1.0 and np.mean(errors < 3.0) > 0.9
+
+
+def test_tensors_from_a_users_matcher_become_numpy(texture):
+    torch = pytest.importorskip("torch")
+
+    class TensorMatcher:
+        def match(self, rgb_a, rgb_b):
+            result = create_matcher("tests.core.plugin_matchers:identity").match(rgb_a, rgb_b)
+            result.warp_ab = torch.from_numpy(result.warp_ab)
+            result.intermediates["feature"] = torch.zeros(2, 3)
+            return result
+
+    result = run_match(TensorMatcher(), from_array(texture), from_array(texture))
+    assert isinstance(result.warp_ab, np.ndarray)
+    assert isinstance(result.intermediates["feature"], np.ndarray)

@@ -1,0 +1,69 @@
+"""`run_gui`: start the Qt application with the main window (what `main.py` runs by default)."""
+
+from __future__ import annotations
+
+import sys
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+import assets
+from app.state import AppState
+from app.window import MainWindow
+
+SCREENSHOT_SETTLE_MS = 300
+"""Time the views get to paint after the match ends, before a screenshot is taken."""
+
+_EXIT_CODES = {"ok": 0, "failed": 1, "cancelled": 1}
+
+
+def run_gui(
+    path_a: str | None,
+    path_b: str | None,
+    matcher: str = "dense-flow",
+    settings: dict | None = None,
+    screenshot: str | None = None,
+) -> int:
+    """Show the window on the pair (the demo pair when both paths are None) and match it.
+
+    With ``screenshot``, the window is saved to that PNG once the match ends and the app exits:
+    0 when it matched, 1 when matching failed, 2 when an image could not be loaded.
+    """
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Matchscope")
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    state = AppState(matcher, settings)
+    window = MainWindow(state)
+    window.resize(1400, 900)
+    window.show()
+    if path_a is None and path_b is None and assets.DEMO_A.exists() and assets.DEMO_B.exists():
+        path_a, path_b = str(assets.DEMO_A), str(assets.DEMO_B)
+    loaded = True
+    if path_a and path_b:
+        loaded = state.load_pair(path_a, path_b)
+    elif path_a or path_b:
+        loaded = state.load("a" if path_a else "b", path_a or path_b)
+    if screenshot:
+
+        def finish(code: int) -> None:
+            QTimer.singleShot(
+                SCREENSHOT_SETTLE_MS, lambda: _save_and_quit(app, window, screenshot, code)
+            )
+
+        if not loaded:
+            print(f"matchscope: {state.error}", file=sys.stderr)
+            finish(2)
+        elif state.running:
+            state.run_finished.connect(lambda outcome: finish(_EXIT_CODES[outcome]))
+        else:
+            finish(0)
+    return app.exec()
+
+
+def _save_and_quit(app: QApplication, window: MainWindow, path: str, code: int) -> None:
+    app.processEvents()
+    if not window.grab().save(path):
+        print(f"matchscope: cannot write the screenshot {path}", file=sys.stderr)
+        code = code or 1
+    app.exit(code)

@@ -1,0 +1,191 @@
+"""`AppState`: the one evented model the window and every view listen to (no Qt).
+
+It holds the image pair, the matcher, the latest result, the probe, the certainty threshold and a
+status line. Runs are identified by a monotonically increasing request id; whatever arrives for an
+older id (a result, progress, an error) is dropped, so a slow run never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from psygnal import Signal
+
+from core.errors import MatchscopeError
+from core.imageio import LoadedImage, load_image
+from core.probe import ProbeReading, read_probe
+from core.result import MatchResult
+
+
+class AppState:
+    """Evented state of one window; every change emits the signal named after it."""
+
+    images_changed = Signal()
+    matcher_changed = Signal(str)
+    result_changed = Signal(object)  # MatchResult | None
+    probe_changed = Signal(object)  # ProbeReading | None
+    threshold_changed = Signal(float)
+    status_changed = Signal(str)
+    error_changed = Signal(str)  # "" once cleared
+    running_changed = Signal(bool)
+    progress_changed = Signal(str, float)  # stage, fraction of the run done
+    run_finished = Signal(str)  # "ok", "failed" or "cancelled"
+
+    def __init__(self, matcher: str = "dense-flow", settings: dict | None = None):
+        self.image_a: LoadedImage | None = None
+        self.image_b: LoadedImage | None = None
+        self.matcher = matcher
+        self._settings = {matcher: dict(settings or {})}
+        self.result: MatchResult | None = None
+        self.probe: ProbeReading | None = None
+        self.threshold = 0.5
+        self.status = "Open two images to match."
+        self.error = ""
+        self.request_id = 0
+        self.running = False
+
+    @property
+    def settings(self) -> dict:
+        """Settings of the current matcher (each matcher remembers its own)."""
+        return dict(self._settings.get(self.matcher, {}))
+
+    @property
+    def has_pair(self) -> bool:
+        return self.image_a is not None and self.image_b is not None
+
+    # images and matcher -------------------------------------------------------------------------
+
+    def set_images(self, image_a: LoadedImage | None, image_b: LoadedImage | None) -> None:
+        """Replace both images; clears the result and probe and makes running requests stale."""
+        self.image_a, self.image_b = image_a, image_b
+        self.request_id += 1
+        self._set_running(False)
+        self._set_result(None)
+        self.images_changed.emit()
+
+    def load(self, side: str, path: str) -> bool:
+        """Load image ``side`` ("a" or "b") from ``path``; on failure report the error."""
+        image = self._read(path)
+        if image is None:
+            return False
+        if side == "a":
+            self.set_images(image, self.image_b)
+        else:
+            self.set_images(self.image_a, image)
+        self.set_status(f"Loaded {side.upper()}: {path} ({image.width}x{image.height})")
+        return True
+
+    def load_pair(self, path_a: str, path_b: str) -> bool:
+        """Load both images, or neither (reporting the first that fails)."""
+        image_a = self._read(path_a)
+        image_b = None if image_a is None else self._read(path_b)
+        if image_b is None:
+            return False
+        self.set_images(image_a, image_b)
+        return True
+
+    def _read(self, path: str) -> LoadedImage | None:
+        try:
+            image = load_image(path)
+        except MatchscopeError as exc:
+            self.set_error(str(exc))
+            return None
+        self.set_error("")
+        return image
+
+    def set_matcher(self, name: str, settings: dict | None = None) -> None:
+        """Choose the matcher; ``settings`` None keeps what this matcher had before."""
+        if settings is not None:
+            self._settings[name] = dict(settings)
+        if name != self.matcher:
+            self.matcher = name
+            self.matcher_changed.emit(name)
+
+    # runs ---------------------------------------------------------------------------------------
+
+    def begin_request(self) -> int:
+        """A new request id for a run that is about to start; older ids become stale."""
+        self.request_id += 1
+        self.set_error("")
+        self._set_running(True)
+        self.set_status(f"Matching with {self.matcher}…")
+        self.progress_changed.emit("start", 0.0)
+        return self.request_id
+
+    def set_progress(self, request_id: int, stage: str, fraction: float) -> None:
+        if request_id == self.request_id and self.running:
+            self.progress_changed.emit(stage, fraction)
+
+    def set_result(self, request_id: int, result: MatchResult) -> bool:
+        """Take the result of run ``request_id``; returns False (and ignores it) when stale."""
+        if request_id != self.request_id or not self.running:
+            return False
+        self._set_running(False)
+        self._set_result(result)
+        total = result.timings.get("total", 0.0)
+        self.set_status(f"{result.num_matches} matches with {self.matcher} in {total:.2f} s")
+        self.run_finished.emit("ok")
+        return True
+
+    def set_failed(self, request_id: int, message: str) -> bool:
+        """Run ``request_id`` failed with a one-line ``message``; False when stale."""
+        if request_id != self.request_id or not self.running:
+            return False
+        self._set_running(False)
+        self.set_error(message)
+        self.run_finished.emit("failed")
+        return True
+
+    def set_cancelled(self, request_id: int) -> bool:
+        """Run ``request_id`` stopped on the user's request; False when stale."""
+        if request_id != self.request_id or not self.running:
+            return False
+        self._set_running(False)
+        self.set_status("Matching cancelled.")
+        self.run_finished.emit("cancelled")
+        return True
+
+    # probe and threshold ------------------------------------------------------------------------
+
+    def click_a(self, x: float, y: float) -> None:
+        """Probe pixel (x, y) of A; does nothing until there is a result."""
+        if self.result is None:
+            return
+        self.probe = read_probe(self.result, x, y)
+        self.probe_changed.emit(self.probe)
+
+    def set_threshold(self, value: float) -> None:
+        value = min(max(float(value), 0.0), 1.0)
+        if value != self.threshold:
+            self.threshold = value
+            self.threshold_changed.emit(value)
+
+    # status -------------------------------------------------------------------------------------
+
+    def set_status(self, text: str) -> None:
+        self.status = text
+        self.status_changed.emit(text)
+
+    def set_error(self, message: str) -> None:
+        """Show ``message`` as the current error ("" clears it); it also becomes the status."""
+        self.error = message
+        self.error_changed.emit(message)
+        if message:
+            self.set_status(f"Error: {message}")
+
+    def _set_running(self, running: bool) -> None:
+        if running != self.running:
+            self.running = running
+            self.running_changed.emit(running)
+
+    def _set_result(self, result: MatchResult | None) -> None:
+        """Store ``result``; the probe keeps its pixel of A (or starts at A's centre)."""
+        previous = self.probe
+        self.result = result
+        self.result_changed.emit(result)
+        if result is None:
+            self.probe = None
+            self.probe_changed.emit(None)
+        elif previous is not None:
+            self.click_a(previous.xa, previous.ya)
+        else:
+            height, width = result.size_a
+            self.click_a((width - 1) / 2, (height - 1) / 2)

@@ -1,0 +1,296 @@
+"""`MainWindow`: actions, the pair view, docks for certainty, warp and the probe.
+
+The window only wires things together: actions change the `AppState`, the state's signals update
+the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
+the worker, and errors are shown in the status bar and the Probe panel, never in a modal dialog.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider
+
+from app.state import AppState
+from app.worker import MatchRunner, Outcome
+from core.matchers import matcher_names
+from core.probe import ProbeReading
+from core.result import MatchResult
+from widgets.certainty_view import CertaintyView
+from widgets.pair_view import PairView
+from widgets.warp_view import WarpView
+
+IMAGE_FILTER = (
+    "Images (*.jpg *.jpeg *.png *.ppm *.pgm *.pbm *.pnm *.tif *.tiff *.bmp *.webp);;All files (*)"
+)
+
+
+class ProbePanel(QWidget):
+    """The probe's A and B pixels and certainty, the result summary, and the last error."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.fields = {
+            name: QLabel("–")
+            for name in (
+                "A pixel",
+                "B pixel",
+                "certainty",
+                "source",
+                "matcher",
+                "matches",
+                "total time",
+                "stages",
+            )
+        }
+        form = QFormLayout()
+        for name, label in self.fields.items():
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow(f"{name}:", label)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setStyleSheet("color: #c0392b; font-weight: bold;")
+        self.message.hide()
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addStretch(1)
+
+    def show_probe(self, probe: ProbeReading | None) -> None:
+        if probe is None:
+            values = ["click in A", "–", "–", "–"]
+        else:
+            b_pixel = f"({probe.xb:.2f}, {probe.yb:.2f})" if probe.has_match else "no match"
+            values = [
+                f"({probe.xa:.0f}, {probe.ya:.0f})",
+                b_pixel,
+                f"{probe.certainty:.3f}",
+                probe.source,
+            ]
+        for name, value in zip(("A pixel", "B pixel", "certainty", "source"), values, strict=True):
+            self.fields[name].setText(value)
+
+    def show_result(self, result: MatchResult | None) -> None:
+        if result is None:
+            for name in ("matcher", "matches", "total time", "stages"):
+                self.fields[name].setText("–")
+            return
+        stages = {k: v for k, v in result.timings.items() if k != "total"}
+        self.fields["matcher"].setText(result.provenance.matcher)
+        self.fields["matches"].setText(str(result.num_matches))
+        self.fields["total time"].setText(f"{result.timings.get('total', 0.0):.3f} s")
+        self.fields["stages"].setText(
+            "\n".join(f"{stage}: {seconds * 1000:.1f} ms" for stage, seconds in stages.items())
+        )
+
+    def show_error(self, message: str) -> None:
+        self.message.setText(message)
+        self.message.setVisible(bool(message))
+
+
+class MainWindow(QMainWindow):
+    """Matchscope's main window; ``state`` is the model every part listens to."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.runner = MatchRunner(self)
+        self.setWindowTitle("Matchscope")
+        self.pair_view = PairView()
+        self.setCentralWidget(self.pair_view)
+        self.certainty_view = CertaintyView()
+        self.warp_view = WarpView()
+        self.probe_panel = ProbePanel()
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        right, bottom = (
+            Qt.DockWidgetArea.RightDockWidgetArea,
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+        )
+        probe = self._add_dock("Probe", self.probe_panel, right)
+        certainty = self._add_dock("Certainty", self.certainty_view, right)
+        warp = self._add_dock("Warp", self.warp_view, bottom)
+        self.resizeDocks([probe], [340], Qt.Orientation.Horizontal)
+        self.resizeDocks([probe, certainty], [300, 500], Qt.Orientation.Vertical)
+        self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
+        self._build_toolbar()
+        self._connect()
+        self.probe_panel.show_probe(None)
+        self.statusBar().showMessage(state.status)
+
+    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_toolbar(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("Main")
+        self.open_a_action = self._action("Open image A…", lambda: self.open_image("a"))
+        self.open_b_action = self._action("Open image B…", lambda: self.open_image("b"))
+        self.open_pair_action = self._action(
+            "Open pair…", self.open_pair, QKeySequence(QKeySequence.StandardKey.Open)
+        )
+        self.run_action = self._action("Run", self.run_match, QKeySequence("Ctrl+R"))
+        self.cancel_action = self._action("Cancel", self.runner.cancel, QKeySequence("Escape"))
+        self.cancel_action.setEnabled(False)
+        self.matcher_combo = QComboBox()
+        self.matcher_combo.addItems(matcher_names())
+        if self.state.matcher not in matcher_names():
+            self.matcher_combo.addItem(self.state.matcher)
+        self.matcher_combo.setCurrentText(self.state.matcher)
+        self.matcher_combo.setToolTip("Matcher (built-in, or package.module:factory)")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFixedWidth(220)
+        self.progress.setFormat("idle")
+        self.threshold_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(0.0, 1.0)
+        self.threshold_slider.setSingleStep(0.01)
+        self.threshold_slider.setValue(self.state.threshold)
+        self.threshold_slider.setFixedWidth(220)
+        self.threshold_slider.setToolTip("Draw only matches with certainty >= this threshold")
+        for action in (self.open_a_action, self.open_b_action, self.open_pair_action):
+            toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" Matcher "))
+        toolbar.addWidget(self.matcher_combo)
+        toolbar.addAction(self.run_action)
+        toolbar.addAction(self.cancel_action)
+        toolbar.addWidget(self.progress)
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" Certainty ≥ "))
+        toolbar.addWidget(self.threshold_slider)
+
+    def _action(self, text: str, slot, shortcut: QKeySequence | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _connect(self) -> None:
+        state = self.state
+        state.images_changed.connect(self._on_images_changed)
+        state.result_changed.connect(self._on_result_changed)
+        state.probe_changed.connect(self._on_probe_changed)
+        state.threshold_changed.connect(self._on_threshold_changed)
+        state.status_changed.connect(self._on_status)
+        state.error_changed.connect(self.probe_panel.show_error)
+        state.running_changed.connect(self._on_running_changed)
+        state.progress_changed.connect(self._on_progress)
+        self.runner.progress.connect(state.set_progress)
+        self.runner.finished.connect(self._on_run_finished)
+        self.matcher_combo.currentTextChanged.connect(self._on_matcher_chosen)
+        self.threshold_slider.valueChanged.connect(state.set_threshold)
+        for view in (self.pair_view, self.certainty_view, self.warp_view):
+            view.clicked_a.connect(state.click_a)
+
+    # actions ------------------------------------------------------------------------------------
+
+    def open_image(self, side: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, f"Open image {side.upper()}", "", IMAGE_FILTER)
+        if path:
+            self.state.load(side, path)
+
+    def open_pair(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open two images (A, B)", "", IMAGE_FILTER)
+        if len(paths) == 2:
+            self.state.load_pair(*paths)
+        elif paths:
+            self.state.set_error(f"choose exactly two images, got {len(paths)}")
+
+    def run_match(self) -> None:
+        """Match the current pair in the worker (a running match is cancelled first)."""
+        state = self.state
+        if not state.has_pair:
+            state.set_error("open two images first")
+            return
+        request_id = state.begin_request()
+        self.runner.start(request_id, state.matcher, state.settings, state.image_a, state.image_b)
+
+    # state -> views -----------------------------------------------------------------------------
+
+    def _on_images_changed(self) -> None:
+        state = self.state
+        self.runner.cancel()
+        a, b = state.image_a, state.image_b
+        self.pair_view.set_images(
+            None if a is None else a.rgb,
+            None if b is None else b.rgb,
+            "" if a is None else Path(a.path).name,
+            "" if b is None else Path(b.path).name,
+        )
+        self.certainty_view.set_data(None if a is None else a.rgb, None)
+        if state.has_pair:
+            self.run_match()
+
+    def _on_result_changed(self, result: MatchResult | None) -> None:
+        state = self.state
+        self.probe_panel.show_result(result)
+        if result is None:  # new images: `_on_images_changed` shows them
+            self.pair_view.set_matches(None, None)
+            self.warp_view.set_data(None, None, None)
+            return
+        self.pair_view.set_matches(result.matches, result.match_certainty)
+        self.certainty_view.set_data(state.image_a.rgb, result.certainty_ab)
+        self.warp_view.set_data(state.image_b.rgb, result.warp_ab, result.certainty_ab)
+
+    def _on_probe_changed(self, probe: ProbeReading | None) -> None:
+        for view in (self.pair_view, self.certainty_view, self.warp_view):
+            view.set_probe(probe)
+        self.probe_panel.show_probe(probe)
+
+    def _on_threshold_changed(self, threshold: float) -> None:
+        self.pair_view.set_threshold(threshold)
+        self.warp_view.set_threshold(threshold)
+        if abs(self.threshold_slider.value() - threshold) > 1e-9:
+            self.threshold_slider.setValue(threshold)
+
+    def _on_status(self, text: str) -> None:
+        self.statusBar().showMessage(text)
+
+    def _on_running_changed(self, running: bool) -> None:
+        self.cancel_action.setEnabled(running)
+        if not running:
+            self.progress.setValue(0)
+            self.progress.setFormat("idle")
+
+    def _on_progress(self, stage: str, fraction: float) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        self.progress.setFormat(f"{stage}  %p%")
+
+    def _on_matcher_chosen(self, name: str) -> None:
+        self.state.set_matcher(name)
+        if self.state.has_pair:
+            self.run_match()
+
+    def _on_run_finished(self, outcome: Outcome) -> None:
+        if outcome.cancelled:
+            self.state.set_cancelled(outcome.request_id)
+        elif outcome.error:
+            self.state.set_failed(outcome.request_id, outcome.error)
+        else:
+            self.state.set_result(outcome.request_id, outcome.result)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Cancel a running match and wait for its worker before the window goes."""
+        self.runner.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,64 @@
+"""Matchers that the app tests load as users load theirs: ``tests.app.plugins:NAME``."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from core.coords import pixel_grid
+from core.result import MatchResult
+from core.run import RunControl
+
+
+def shift_result(height: int, width: int, dx: float, dy: float, step: int = 10) -> MatchResult:
+    """A's pixel (x, y) matches B's (x + dx, y + dy); certainty rises from 0 (left) to 1 (right).
+
+    Matches sit on a grid of ``step`` pixels.
+    """
+    grid = pixel_grid(height, width)
+    certainty = np.broadcast_to(grid[..., 0] / max(width - 1, 1), (height, width))
+    ys, xs = np.mgrid[step // 2 : height : step, step // 2 : width : step]
+    xs, ys = xs.ravel(), ys.ravel()
+    matches = np.column_stack([xs, ys, xs + dx, ys + dy]).astype(np.float32)
+    return MatchResult(
+        warp_ab=grid + np.float32([dx, dy]),
+        certainty_ab=certainty.astype(np.float32),
+        matches=matches,
+        match_certainty=certainty[ys, xs].astype(np.float32),
+    )
+
+
+class ShiftMatcher:
+    """Answers `shift_result` for any pair: a known warp and a spread of certainties."""
+
+    def __init__(self, dx: float = 6.0, dy: float = 4.0):
+        self.dx, self.dy = dx, dy
+
+    def match(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> MatchResult:
+        return shift_result(*rgb_a.shape[:2], self.dx, self.dy)
+
+
+class SlowMatcher:
+    """Sleeps through ``stages`` stages of ``seconds`` each, honouring cancellation between them."""
+
+    def __init__(self, stages: int = 100, seconds: float = 0.05):
+        self.stages, self.seconds = stages, seconds
+
+    def match(self, rgb_a: np.ndarray, rgb_b: np.ndarray, control: RunControl) -> MatchResult:
+        for index in range(self.stages):
+            with control.stage(f"sleep {index}", index / self.stages):
+                time.sleep(self.seconds)
+        return shift_result(*rgb_a.shape[:2], 0.0, 0.0)
+
+
+class FailingMatcher:
+    """Raises ``error`` ("runtime" or "memory") from inside match(), as a buggy plugin would."""
+
+    def __init__(self, error: str = "runtime"):
+        self.error = error
+
+    def match(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> MatchResult:
+        if self.error == "memory":
+            raise MemoryError
+        raise RuntimeError("plugin exploded\nsecond line of the message")

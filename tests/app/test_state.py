@@ -1,0 +1,141 @@
+"""`AppState` without Qt: the probe, stale requests, the threshold, images and errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from app.state import AppState
+from core.imageio import from_array
+from tests.app.plugins import shift_result
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def state() -> AppState:
+    state = AppState("dense-flow", {"max_size": 64})
+    state.set_images(
+        from_array(np.zeros((40, 60, 3), np.uint8)), from_array(np.zeros((40, 60, 3), np.uint8))
+    )
+    return state
+
+
+def record(signal) -> list:
+    calls = []
+    signal.connect(lambda *args: calls.append(args))
+    return calls
+
+
+def test_state_imports_without_qt():
+    script = (
+        "import sys, app.state; "
+        "print([m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt')])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_click_computes_the_probe_once_there_is_a_result(state):
+    probes = record(state.probe_changed)
+    state.click_a(10, 10)
+    assert state.probe is None and probes == []  # no result yet: nothing to probe
+
+    request = state.begin_request()
+    assert state.set_result(request, shift_result(40, 60, 6.0, 4.0))
+    assert (state.probe.xa, state.probe.ya) == (30.0, 20.0)  # a new result starts at A's centre
+
+    state.click_a(12.4, 7.6)
+    probe = state.probe
+    assert (probe.xa, probe.ya, probe.xb, probe.yb) == (12.0, 8.0, 18.0, 12.0)
+    assert probe.source == "warp" and probe.certainty == pytest.approx(12 / 59)
+    assert probes[-1] == (probe,)
+
+
+def test_a_new_result_keeps_the_probed_pixel(state):
+    state.set_result(state.begin_request(), shift_result(40, 60, 6.0, 4.0))
+    state.click_a(5, 9)
+    state.set_result(state.begin_request(), shift_result(40, 60, -2.0, 1.0))
+    assert (state.probe.xa, state.probe.ya, state.probe.xb, state.probe.yb) == (5, 9, 3, 10)
+
+
+def test_stale_results_errors_and_progress_are_dropped(state):
+    progress = record(state.progress_changed)
+    old = state.begin_request()
+    new = state.begin_request()
+    assert new > old
+    state.set_progress(old, "flow_ab", 0.3)
+    assert not state.set_result(old, shift_result(40, 60, 1.0, 1.0))
+    assert not state.set_failed(old, "boom")
+    assert not state.set_cancelled(old)
+    assert state.result is None and state.error == "" and state.running
+    assert ("flow_ab", 0.3) not in progress
+
+    state.set_progress(new, "flow_ab", 0.3)
+    assert progress[-1] == ("flow_ab", 0.3)
+    finished = record(state.run_finished)
+    assert state.set_result(new, shift_result(40, 60, 1.0, 1.0))
+    assert state.result is not None and not state.running and finished == [("ok",)]
+    assert not state.set_result(new, shift_result(40, 60, 2.0, 2.0))  # already answered
+
+
+def test_new_images_clear_result_probe_and_running_request(state):
+    request = state.begin_request()
+    state.set_images(state.image_b, state.image_a)
+    assert not state.running
+    assert not state.set_result(request, shift_result(40, 60, 1.0, 1.0))
+    state.set_result(state.begin_request(), shift_result(40, 60, 1.0, 1.0))
+    results, probes = record(state.result_changed), record(state.probe_changed)
+    state.set_images(state.image_a, None)
+    assert state.result is None and state.probe is None
+    assert results == [(None,)] and probes == [(None,)]
+    assert not state.has_pair
+
+
+def test_threshold_is_clipped_and_emitted_on_change(state):
+    changes = record(state.threshold_changed)
+    assert state.threshold == 0.5
+    state.set_threshold(0.8)
+    state.set_threshold(0.8)
+    state.set_threshold(7)
+    assert changes == [(0.8,), (1.0,)] and state.threshold == 1.0
+
+
+def test_failures_and_cancellation_are_reported(state):
+    finished = record(state.run_finished)
+    state.set_failed(state.begin_request(), "sift: ratio must lie in (0, 1]")
+    assert state.error == "sift: ratio must lie in (0, 1]" and "ratio" in state.status
+    state.set_cancelled(state.begin_request())
+    assert state.error == "" and "cancelled" in state.status.lower()
+    assert finished == [("failed",), ("cancelled",)]
+
+
+def test_each_matcher_keeps_its_settings(state):
+    state.set_matcher("sift")
+    assert state.settings == {}
+    state.set_matcher("sift", {"ratio": 0.7})
+    state.set_matcher("dense-flow")
+    assert state.settings == {"max_size": 64}
+    state.set_matcher("sift")
+    assert state.settings == {"ratio": 0.7}
+
+
+def test_a_bad_image_is_an_error_not_an_exception(state, tmp_path):
+    before = state.image_a
+    assert not state.load("a", str(tmp_path / "missing.png"))
+    assert "missing.png: no such file" in state.error and state.image_a is before
+
+
+def test_a_pair_loads_whole_or_not_at_all(state, tmp_path):
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), np.zeros((8, 10, 3), np.uint8))
+    changes = record(state.images_changed)
+    assert not state.load_pair(str(good), str(tmp_path / "bad.png"))
+    assert "bad.png" in state.error and changes == []
+    assert state.load_pair(str(good), str(good))
+    assert state.image_a.size_hw == (8, 10) and changes == [()] and state.error == ""

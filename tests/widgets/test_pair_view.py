@@ -1,0 +1,139 @@
+"""`PairView`: image placement, real clicks, linked views, match lines and the probe marks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from core.probe import ProbeReading
+from widgets.pair_view import PairView
+
+H, W = 160, 200
+
+
+@pytest.fixture
+def view(qtbot) -> PairView:
+    view = PairView()
+    qtbot.addWidget(view)
+    view.resize(900, 420)
+    view.show()
+    qtbot.waitExposed(view)
+    rng = np.random.default_rng(0)
+    view.set_images(
+        rng.integers(0, 255, (H, W, 3), np.uint8),
+        rng.integers(0, 255, (H, W, 3), np.uint8),
+        "a.png",
+        "b.png",
+    )
+    return view
+
+
+def widget_pos(view: PairView, panel_view, x: float, y: float):
+    """Where pixel (x, y) of a panel is on the canvas' viewport."""
+    return view.canvas.mapFromScene(panel_view.mapViewToScene(QPointF(x, y)))
+
+
+def paint(view: PairView) -> None:
+    """Repaint now: pyqtgraph applies new view ranges to the transforms just before painting."""
+    view.canvas.viewport().repaint()
+
+
+def random_matches(count: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    matches = rng.uniform(0, [W - 1, H - 1, W - 1, H - 1], (count, 4)).astype(np.float32)
+    return matches, rng.uniform(0, 1, count).astype(np.float32)
+
+
+def test_pixel_centres_sit_on_integer_coordinates(view):
+    image = view.panel_a.image
+    assert image.mapRectToParent(image.boundingRect()) == QRectF(-0.5, -0.5, W, H)
+    assert view.panel_a.title.text == "A: a.png  (200x160)"
+
+
+def test_a_real_click_reports_the_pixel_of_a(view, qtbot):
+    pos = widget_pos(view, view.view_a, 37, 121)
+    with qtbot.waitSignal(view.clicked_a, timeout=2000) as clicked:
+        qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    x, y = clicked.args
+    assert abs(x - 37) < 0.5 and abs(y - 121) < 0.5
+
+    with qtbot.assertNotEmitted(view.clicked_a, wait=100):  # B is not A
+        pos_b = widget_pos(view, view.view_b, 37, 121)
+        qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos_b)
+
+
+def test_hovering_shows_the_pixel_under_the_mouse(view, qtbot):
+    # a move event sent directly: QTest's mouseMove sends none on the offscreen platform
+    pos = QPointF(widget_pos(view, view.view_b, 150, 20))
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        pos,
+        view.canvas.viewport().mapToGlobal(pos),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(view.canvas.viewport(), move)
+    qtbot.waitUntil(lambda: view.hover_label.text().startswith("B"), timeout=2000)
+    x, y = (float(word) for word in view.hover_label.text().split()[2::2])
+    assert abs(x - 150) < 0.5 and abs(y - 20) < 0.5
+
+
+def test_linked_views_share_their_pixel_range(view):
+    assert view.link_box.isChecked()
+    view.view_a.setRange(QRectF(20, 30, 40, 30), padding=0)
+    assert np.allclose(view.view_b.viewRange(), view.view_a.viewRange())
+
+    view.link_box.setChecked(False)
+    view.view_a.setRange(QRectF(100, 100, 20, 20), padding=0)
+    assert not np.allclose(view.view_b.viewRange(), view.view_a.viewRange())
+
+
+def test_lines_follow_threshold_and_visible_region(view):
+    matches, certainty = random_matches(10_000)
+    view.max_lines_box.setValue(20_000)
+    view.set_matches(matches, certainty)
+    view.set_threshold(0.25)
+    assert view.lines.drawn_count == np.count_nonzero(certainty >= 0.25)
+    view.set_threshold(0.75)
+    assert view.lines.drawn_count == np.count_nonzero(certainty >= 0.75)
+
+    view.max_lines_box.setValue(500)
+    assert view.lines.drawn_count == 500
+
+    view.max_lines_box.setValue(20_000)
+    view.view_a.setRange(QRectF(0, 0, 50, 40), padding=0)  # linked: B shows the same pixels
+    paint(view)
+    shown = view.view_a.viewRect()
+    inside = np.all(
+        (matches >= [shown.left(), shown.top()] * 2)
+        & (matches <= [shown.right(), shown.bottom()] * 2),
+        axis=1,
+    )
+    assert view.lines.drawn_count == np.count_nonzero(inside & (certainty >= 0.75))
+
+    view.set_matches(None, None)
+    assert view.lines.drawn_count == 0
+
+
+def test_probe_marks_follow_each_views_transform(view):
+    view.link_box.setChecked(False)
+    view.view_b.setRange(QRectF(50, 20, 100, 80), padding=0)
+    paint(view)
+    view.set_probe(ProbeReading(30.0, 40.0, 90.0, 60.0, 0.9, "warp"))
+    mark_a, mark_b = view.lines.probe_ends
+    assert view.view_a.mapSceneToView(mark_a) == QPointF(30.0, 40.0)
+    assert view.view_b.mapSceneToView(mark_b).x() == pytest.approx(90.0)
+    assert view.view_b.mapSceneToView(mark_b).y() == pytest.approx(60.0)
+
+    view.view_b.setRange(QRectF(100, 100, 50, 50), padding=0)  # B end scrolled out of view
+    paint(view)
+    assert view.lines.probe_ends[1] is None
+
+    view.set_probe(ProbeReading(3.0, 4.0))  # no match: only the A mark
+    assert len(view.lines.probe_ends) == 1
+    view.set_probe(None)
+    assert view.lines.probe_ends == []

@@ -1,0 +1,109 @@
+"""Reusable Qt views of core results, drawn with pyqtgraph; no model code and no app state.
+
+Views take numpy arrays through setters and report clicks as pixel positions of A. Images are
+shown in pixel coordinates with OpenCV's convention (the centre of pixel (0, 0) at (0, 0), so a
+W x H image spans [-0.5, W - 0.5] x [-0.5, H - 0.5]), y down, aspect locked.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, SignalInstance
+
+from core.figures import certainty_lut
+from core.probe import ProbeReading
+
+PROBE_PEN = pg.mkPen((255, 40, 40), width=2)
+
+
+def certainty_colormap() -> pg.ColorMap:
+    """The certainty colours of the CLI's figures (viridis) as a pyqtgraph colour map on 0..1."""
+    lut = certainty_lut()
+    return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut, name="certainty")
+
+
+class ImagePanel:
+    """A titled ViewBox (y down, aspect locked) showing one image, with a probe marker."""
+
+    def __init__(
+        self, canvas: pg.GraphicsLayoutWidget, row: int, col: int, title: str, marker: bool = True
+    ):
+        self.title = canvas.addLabel(title, row=row, col=col)
+        self.view = canvas.addViewBox(row=row + 1, col=col, lockAspect=True, invertY=True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.image)
+        self.marker = pg.TargetItem(size=18, movable=False, pen=PROBE_PEN) if marker else None
+        if self.marker is not None:
+            self.marker.setZValue(10)
+            self.marker.hide()
+            self.view.addItem(self.marker)
+        self.size_hw: tuple[int, int] | None = None
+
+    def set_image(self, image: np.ndarray | None, **kwargs) -> None:
+        """Show an (H, W, 3) uint8 or (H, W) array (``kwargs`` go to ``ImageItem.setImage``).
+
+        The view fits the image when its size differs from the previous one's.
+        """
+        if image is None:
+            self.image.clear()
+            self.size_hw = None
+            return
+        kwargs.setdefault("levels", (0, 255))
+        self.image.setImage(image, autoLevels=False, **kwargs)
+        height, width = image.shape[:2]
+        self.image.setRect(QRectF(-0.5, -0.5, width, height))
+        if self.size_hw != (height, width):
+            self.size_hw = (height, width)
+            self.fit()
+
+    def image_rect(self) -> QRectF | None:
+        if self.size_hw is None:
+            return None
+        height, width = self.size_hw
+        return QRectF(-0.5, -0.5, width, height)
+
+    def set_marker(self, x: float, y: float) -> None:
+        """Put the probe marker at pixel (x, y); hidden when either is NaN."""
+        if math.isfinite(x) and math.isfinite(y):
+            self.marker.setPos(QPointF(x, y))
+            self.marker.show()
+        else:
+            self.marker.hide()
+
+    def pixel_at(self, scene_pos: QPointF) -> QPointF | None:
+        """The pixel position under ``scene_pos``, or None outside this panel's image."""
+        rect = self.image_rect()
+        if rect is None or not self.view.sceneBoundingRect().contains(scene_pos):
+            return None
+        point = self.view.mapSceneToView(scene_pos)
+        return point if rect.contains(point) else None
+
+    def fit(self) -> None:
+        rect = self.image_rect()
+        if rect is not None:
+            self.view.setRange(rect, padding=0.02)
+
+    def show_probe_a(self, probe: ProbeReading | None) -> None:
+        """Mark the probe's pixel of A (for panels that show A's frame)."""
+        nan = float("nan")
+        self.set_marker(*((probe.xa, probe.ya) if probe else (nan, nan)))
+
+
+def emit_clicks(
+    canvas: pg.GraphicsLayoutWidget, panels: list[ImagePanel], signal: SignalInstance
+) -> None:
+    """Emit ``signal(x, y)`` with the pixel position of left clicks on any of ``panels``."""
+
+    def on_click(event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        for panel in panels:
+            point = panel.pixel_at(event.scenePos())
+            if point is not None:
+                signal.emit(point.x(), point.y())
+                return
+
+    canvas.scene().sigMouseClicked.connect(on_click)

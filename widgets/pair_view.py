@@ -1,0 +1,271 @@
+"""`PairView`: images A and B side by side, linked zoom, match lines coloured by certainty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsObject,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.figures import certainty_lut
+from core.probe import ProbeReading
+from widgets import PROBE_PEN, ImagePanel, certainty_colormap, emit_clicks
+
+COLOR_BINS = 32
+"""Match lines are drawn as one path per certainty bin (one pen each)."""
+DEFAULT_MAX_LINES = 300
+PROBE_RADIUS = 8.0
+PROBE_HALO_PEN = pg.mkPen((255, 255, 255, 200), width=4)
+
+
+class MatchLines(QGraphicsObject):
+    """Lines from matches' A ends in view A to their B ends in view B, in scene coordinates.
+
+    A ends are mapped through view A's transform and B ends through view B's; the paths are
+    rebuilt whenever either view moves, zooms or resizes. Only matches with certainty >= the
+    threshold and both ends inside their views are drawn, clipped to the two views; of those, at
+    most ``max_lines`` evenly spread (zooming in shows more of a region's matches).
+    """
+
+    def __init__(self, view_a: pg.ViewBox, view_b: pg.ViewBox):
+        super().__init__()
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setZValue(100)
+        self._views = (view_a, view_b)
+        self._matches = np.zeros((0, 4), np.float32)
+        self._certainty = np.zeros(0, np.float32)
+        self._threshold = 0.5
+        self._max_lines = DEFAULT_MAX_LINES
+        self._probe: ProbeReading | None = None
+        self._paths: list[tuple[QPen, QPainterPath]] = []
+        self._probe_path = QPainterPath()
+        self._rect = QRectF()
+        self._pens = [_bin_pen(index) for index in range(COLOR_BINS)]
+        self.drawn_count = 0
+        self.probe_ends: list[QPointF | None] = []  # scene positions of the probe's A, B marks
+        for view in self._views:
+            view.sigTransformChanged.connect(self.rebuild)
+            view.geometryChanged.connect(self.rebuild)
+
+    def set_matches(self, matches: np.ndarray, certainty: np.ndarray) -> None:
+        self._matches, self._certainty = matches, certainty
+        self.rebuild()
+
+    def set_threshold(self, threshold: float) -> None:
+        self._threshold = threshold
+        self.rebuild()
+
+    def set_max_lines(self, max_lines: int) -> None:
+        self._max_lines = max_lines
+        self.rebuild()
+
+    def set_probe(self, probe: ProbeReading | None) -> None:
+        self._probe = probe
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Recompute the scene paths from the matches and the views' current transforms."""
+        self.prepareGeometryChange()
+        view_a, view_b = self._views
+        self._rect = view_a.sceneBoundingRect().united(view_b.sceneBoundingRect())
+        keep = (
+            (self._certainty >= self._threshold)
+            & _inside(view_a.viewRect(), self._matches[:, :2])
+            & _inside(view_b.viewRect(), self._matches[:, 2:])
+        )
+        keep = np.flatnonzero(keep)
+        if keep.size > self._max_lines:
+            keep = keep[np.linspace(0, keep.size - 1, self._max_lines).round().astype(int)]
+        ends_a = _to_scene(view_a, self._matches[keep, :2])
+        ends_b = _to_scene(view_b, self._matches[keep, 2:])
+        bins = np.minimum((self._certainty[keep] * COLOR_BINS).astype(int), COLOR_BINS - 1)
+        self._paths = []
+        for index in np.unique(bins):  # ascending: the most certain lines are drawn last
+            chosen = bins == index
+            x = np.column_stack([ends_a[chosen, 0], ends_b[chosen, 0]]).ravel()
+            y = np.column_stack([ends_a[chosen, 1], ends_b[chosen, 1]]).ravel()
+            self._paths.append((self._pens[index], pg.arrayToQPath(x, y, connect="pairs")))
+        self.drawn_count = int(keep.size)
+        self._probe_path = self._build_probe_path()
+        self.update()
+
+    def _build_probe_path(self) -> QPainterPath:
+        """Target marks at the probe's A and B ends (where visible) and a line between them."""
+        view_a, view_b = self._views
+        probe = self._probe
+        ends = []
+        if probe is not None:
+            ends.append((view_a, QPointF(probe.xa, probe.ya)))
+            if probe.has_match:
+                ends.append((view_b, QPointF(probe.xb, probe.yb)))
+        self.probe_ends = [
+            view.mapViewToScene(point) if view.viewRect().contains(point) else None
+            for view, point in ends
+        ]
+        path = QPainterPath()
+        for point in self.probe_ends:
+            if point is not None:
+                path.addEllipse(point, PROBE_RADIUS, PROBE_RADIUS)
+                for dx, dy in ((1, 0), (0, 1)):
+                    offset = QPointF(dx, dy) * 1.6 * PROBE_RADIUS
+                    path.moveTo(point - offset)
+                    path.lineTo(point + offset)
+        if len(self.probe_ends) == 2 and None not in self.probe_ends:
+            path.moveTo(self.probe_ends[0])
+            path.lineTo(self.probe_ends[1])
+        return path
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, painter: QPainter, *args) -> None:
+        painter.setClipRect(self._rect)
+        for pen, path in self._paths:
+            painter.setPen(pen)
+            painter.drawPath(path)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for pen in (PROBE_HALO_PEN, PROBE_PEN):
+            painter.setPen(pen)
+            painter.drawPath(self._probe_path)
+
+
+def _bin_pen(index: int) -> QPen:
+    red, green, blue = (int(v) for v in certainty_lut()[round((index + 0.5) * 255 / COLOR_BINS)])
+    pen = pg.mkPen((red, green, blue, 170), width=1)
+    pen.setCosmetic(True)
+    return pen
+
+
+def _inside(rect: QRectF, points: np.ndarray) -> np.ndarray:
+    return (
+        (points[:, 0] >= rect.left())
+        & (points[:, 0] <= rect.right())
+        & (points[:, 1] >= rect.top())
+        & (points[:, 1] <= rect.bottom())
+    )
+
+
+def _to_scene(view: pg.ViewBox, points: np.ndarray) -> np.ndarray:
+    """(N, 2) view (pixel) coordinates -> (N, 2) scene coordinates (affine transform)."""
+    t = view.childGroup.sceneTransform()
+    x, y = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)
+    return np.column_stack([t.m11() * x + t.m21() * y + t.dx(), t.m12() * x + t.m22() * y + t.dy()])
+
+
+class PairView(QWidget):
+    """A | B in one GraphicsLayoutWidget, with match lines, probe markers and a colour bar.
+
+    ``clicked_a(x, y)`` reports a left click on image A in A's pixel coordinates.
+    """
+
+    clicked_a = Signal(float, float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.panel_a = ImagePanel(self.canvas, 0, 0, "A", marker=False)
+        self.panel_b = ImagePanel(self.canvas, 0, 1, "B", marker=False)
+        self.view_a, self.view_b = self.panel_a.view, self.panel_b.view
+        self.color_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap=certainty_colormap(), interactive=False, label="certainty"
+        )
+        self.canvas.addItem(self.color_bar, row=1, col=2)
+        self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("w", width=2))
+        self.color_bar.addItem(self.threshold_line)
+        self.lines = MatchLines(self.view_a, self.view_b)
+        self.canvas.scene().addItem(self.lines)
+
+        self.link_box = QCheckBox("Link views")
+        self.link_box.setToolTip("Show the same pixel range of A and B")
+        self.link_box.toggled.connect(self.set_linked)
+        self.max_lines_box = QSpinBox()
+        self.max_lines_box.setRange(1, 1_000_000)
+        self.max_lines_box.setValue(DEFAULT_MAX_LINES)
+        self.max_lines_box.setToolTip("Most match lines drawn, evenly spread over the visible ones")
+        self.max_lines_box.valueChanged.connect(self.lines.set_max_lines)
+        self.hover_label = QLabel()
+        self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top = QHBoxLayout()
+        top.addWidget(self.link_box)
+        top.addWidget(QLabel("  Lines ≤"))
+        top.addWidget(self.max_lines_box)
+        top.addStretch(1)
+        top.addWidget(self.hover_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.canvas, 1)
+
+        emit_clicks(self.canvas, [self.panel_a], self.clicked_a)
+        self._hover_proxy = pg.SignalProxy(
+            self.canvas.scene().sigMouseMoved, rateLimit=30, slot=self._on_hover
+        )
+        self.set_threshold(0.5)
+        self.link_box.setChecked(True)
+
+    def set_images(
+        self, rgb_a: np.ndarray | None, rgb_b: np.ndarray | None, name_a: str = "", name_b: str = ""
+    ) -> None:
+        """Show the pair (either may be None); titles name the files. Fits both views."""
+        for panel, rgb, label, name in (
+            (self.panel_a, rgb_a, "A", name_a),
+            (self.panel_b, rgb_b, "B", name_b),
+        ):
+            panel.set_image(rgb)
+            size = f"  ({rgb.shape[1]}x{rgb.shape[0]})" if rgb is not None else ""
+            panel.title.setText(f"{label}: {name}{size}" if name else label)
+        # titles of equal width keep the views equally wide, so linked views show equal ranges
+        width = max(self.panel_a.title.minimumWidth(), self.panel_b.title.minimumWidth())
+        for panel in (self.panel_a, self.panel_b):
+            panel.title.setMinimumWidth(width)
+            panel.title.setPreferredWidth(width)
+        self.fit()
+
+    def set_matches(self, matches: np.ndarray | None, certainty: np.ndarray | None) -> None:
+        """(N, 4) ``[xA, yA, xB, yB]`` pixels and (N,) certainty; None clears the lines."""
+        if matches is None:
+            matches, certainty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        self.lines.set_matches(matches, certainty)
+
+    def set_threshold(self, threshold: float) -> None:
+        """Draw only matches with certainty >= ``threshold``; marked on the colour bar."""
+        self.threshold_line.setPos(threshold * 256)  # the bar spans 0..256 inside its item
+        self.lines.set_threshold(threshold)
+
+    def set_probe(self, probe: ProbeReading | None) -> None:
+        """Mark the probe's A pixel and, when it has one, its B position (drawn over the lines)."""
+        self.lines.set_probe(probe)
+
+    def set_linked(self, linked: bool) -> None:
+        """Link zoom and pan: both views show the same pixel range."""
+        self.view_b.setXLink(self.view_a if linked else None)
+        self.view_b.setYLink(self.view_a if linked else None)
+        self.fit()
+
+    def fit(self) -> None:
+        """Show the whole images (their union when linked)."""
+        rect_a, rect_b = self.panel_a.image_rect(), self.panel_b.image_rect()
+        if self.link_box.isChecked() and rect_a is not None and rect_b is not None:
+            self.view_a.setRange(rect_a.united(rect_b), padding=0.02)
+        else:
+            self.panel_a.fit()
+            self.panel_b.fit()
+
+    def _on_hover(self, args) -> None:
+        scene_pos = args[0]
+        for name, panel in (("A", self.panel_a), ("B", self.panel_b)):
+            point = panel.pixel_at(scene_pos)
+            if point is not None:
+                self.hover_label.setText(f"{name}  x {point.x():.1f}  y {point.y():.1f}")
+                return
+        self.hover_label.setText("")

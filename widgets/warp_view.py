@@ -1,0 +1,95 @@
+"""`WarpView`: the dense warp A->B as a flow colour wheel and as B warped onto A."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from core.figures import displacement, flow_to_rgb, warp_b_onto_a
+from core.probe import ProbeReading
+from widgets import ImagePanel, emit_clicks
+
+WHEEL_RADIUS = 24
+
+
+class WarpView(QWidget):
+    """Flow colours of ``displacement(warp_ab)`` and B warped onto A, in A's frame, linked.
+
+    B warped onto A is black where there is no match and, with "mask by threshold" checked,
+    where certainty < the threshold. ``clicked_a(x, y)`` reports clicks in A's pixels.
+    """
+
+    clicked_a = Signal(float, float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.flow_panel = ImagePanel(self.canvas, 0, 0, "flow A→B")
+        self.warped_panel = ImagePanel(self.canvas, 0, 1, "B warped onto A")
+        self.warped_panel.view.setXLink(self.flow_panel.view)
+        self.warped_panel.view.setYLink(self.flow_panel.view)
+        self.wheel = QLabel()
+        self.wheel.setPixmap(_wheel_pixmap(WHEEL_RADIUS))
+        self.wheel.setToolTip("hue: direction of the displacement; saturation: its length")
+        self.legend = QLabel()
+        self.mask_box = QCheckBox("Mask by threshold")
+        self.mask_box.setChecked(True)
+        self.mask_box.toggled.connect(self._update_warped)
+        header = QHBoxLayout()
+        header.addWidget(self.wheel)
+        header.addWidget(self.legend, 1)
+        header.addWidget(self.mask_box)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(header)
+        layout.addWidget(self.canvas, 1)
+        emit_clicks(self.canvas, [self.flow_panel, self.warped_panel], self.clicked_a)
+        self._warped: np.ndarray | None = None
+        self._certainty: np.ndarray | None = None
+        self._threshold = 0.5
+
+    def set_data(
+        self, rgb_b: np.ndarray | None, warp_ab: np.ndarray | None, certainty_ab: np.ndarray | None
+    ) -> None:
+        """B (H_B, W_B, 3) uint8, the warp (H_A, W_A, 2) into B's pixels and its certainty."""
+        if rgb_b is None or warp_ab is None:
+            self._warped = self._certainty = None
+            self.flow_panel.set_image(None)
+            self.legend.setText("")
+        else:
+            flow = displacement(warp_ab)
+            length = np.linalg.norm(flow, axis=-1)
+            finite = length[np.isfinite(length)]
+            scale = max(float(np.percentile(finite, 99)), 1e-6) if finite.size else 1.0
+            self.flow_panel.set_image(flow_to_rgb(flow, max_magnitude=scale))
+            self.legend.setText(f"direction = hue, length = saturation (full at {scale:.1f} px)")
+            self._warped, self._certainty = warp_b_onto_a(rgb_b, warp_ab), certainty_ab
+        self._update_warped()
+
+    def set_threshold(self, threshold: float) -> None:
+        self._threshold = threshold
+        self._update_warped()
+
+    def set_probe(self, probe: ProbeReading | None) -> None:
+        self.flow_panel.show_probe_a(probe)
+        self.warped_panel.show_probe_a(probe)
+
+    def _update_warped(self) -> None:
+        image = self._warped
+        if image is not None and self.mask_box.isChecked():
+            image = np.where((self._certainty >= self._threshold)[..., None], image, 0)
+        self.warped_panel.set_image(image)
+
+
+def _wheel_pixmap(radius: int) -> QPixmap:
+    """The flow colour wheel (as `flow_to_rgb` colours displacements), transparent outside."""
+    offsets = np.arange(-radius, radius + 1, dtype=np.float32)
+    flow = np.stack(np.meshgrid(offsets, offsets), axis=-1)
+    rgba = np.dstack([flow_to_rgb(flow, max_magnitude=radius), np.full(flow.shape[:2], 255)])
+    rgba[np.linalg.norm(flow, axis=-1) > radius, 3] = 0
+    rgba = np.ascontiguousarray(rgba, np.uint8)
+    size = 2 * radius + 1
+    return QPixmap.fromImage(QImage(rgba.data, size, size, 4 * size, QImage.Format.Format_RGBA8888))
