@@ -177,7 +177,8 @@ class AppState:
             self.running_changed.emit(running)
 
     def _set_result(self, result: MatchResult | None) -> None:
-        """Store ``result``; the probe keeps its pixel of A (or starts at A's centre)."""
+        """Store ``result``; the probe keeps its pixel of A, or starts at A's centre (at the
+        most certain match when the centre has none)."""
         previous = self.probe
         self.result = result
         self.result_changed.emit(result)
@@ -189,3 +190,6 @@ class AppState:
         else:
             height, width = result.size_a
             self.click_a((width - 1) / 2, (height - 1) / 2)
+            if not self.probe.has_match and result.num_matches:  # sparse: the surest match
+                best = result.matches[int(result.match_certainty.argmax())]
+                self.click_a(float(best[0]), float(best[1]))

@@ -139,3 +139,14 @@ def test_a_pair_loads_whole_or_not_at_all(state, tmp_path):
     assert "bad.png" in state.error and changes == []
     assert state.load_pair(str(good), str(good))
     assert state.image_a.size_hw == (8, 10) and changes == [()] and state.error == ""
+
+
+def test_a_sparse_result_starts_the_probe_at_its_surest_match(state):
+    result = shift_result(40, 60, 6.0, 4.0)
+    result.warp_ab[:] = np.nan  # sparse: no dense warp anywhere
+    result.certainty_ab[:] = 0.0
+    result.matches = np.array([[3, 4, 9, 8], [50, 30, 56, 34]], np.float32)
+    result.match_certainty = np.array([0.6, 0.9], np.float32)
+    state.set_result(state.begin_request(), result)
+    probe = state.probe
+    assert (probe.xa, probe.ya, probe.xb, probe.yb, probe.source) == (50, 30, 56, 34, "match")
