@@ -265,10 +265,22 @@ def _run_gui(argv: list[str]) -> int:
             f"give two images A and B, or none for the demo pair (got {len(args.images)})"
         )
     settings = _parse_settings(args.matcher, args.settings)
+    if _no_display():
+        raise MatchscopeError(
+            "no display to open the window on: run under xvfb-run, set QT_QPA_PLATFORM=offscreen, "
+            "or use `matchscope match` for headless work"
+        )
     from app.gui import run_gui
 
     path_a, path_b = args.images if args.images else (None, None)
     return run_gui(path_a, path_b, args.matcher, settings, args.screenshot)
+
+
+def _no_display() -> bool:
+    """True on Linux with neither an X nor a Wayland display nor a chosen Qt platform."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main(argv: list[str] | None = None) -> int:

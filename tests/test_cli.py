@@ -1,6 +1,7 @@
 """The command line end to end, in subprocesses, as a user runs it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,10 +13,11 @@ from core.result import load_result
 from tests.conftest import REPO
 
 
-def run_cli(*args, cwd=REPO):
+def run_cli(*args, cwd=REPO, env=None):
     return subprocess.run(
         [sys.executable, str(REPO / "main.py"), *map(str, args)],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -112,3 +114,10 @@ def test_help_documents_every_option():
     listing = run_cli("matchers")
     assert "sift:" in listing.stdout and "--set ratio=0.8" in listing.stdout
     assert "dense-flow:" in listing.stdout and "--set num_samples=5000" in listing.stdout
+
+
+def test_the_window_without_a_display_says_so(tmp_path, pair):
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    done = run_cli(*pair, env=env)
+    assert done.returncode == 2
+    assert "no display" in done.stderr and len(done.stderr.strip().splitlines()) == 1
