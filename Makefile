@@ -32,7 +32,8 @@ system-packages:
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,reference]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt --no-deps romatch
 	touch $(STAMP)
 
 run: setup

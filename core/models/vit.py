@@ -1,0 +1,941 @@
+"""Frozen ViT backbones for the coarse matcher: DINOv2 (patch 14) and DINOv3 (patch 16).
+
+Our own implementation of the two official vision transformers, written to load their released
+checkpoints strictly and to give the reference code's numbers on CPU in fp32:
+
+* **DINOv2** ViT-S/B/L/14 and ViT-g/14 (``dinov2_vit{s,b,l,g}14_pretrain.pth``): a learned
+  position embedding on a 37 x 37 grid (the 518 px training size), resized for another grid
+  exactly like facebookresearch/dinov2 and romatch do: bicubic, ``scale_factor = (n + 0.1) / 37``
+  per axis, no antialias, in fp32, and not resized at all on the 37 x 37 grid. transformers'
+  ``Dinov2Model`` resizes to an output *size* instead, so off the native grid its features
+  differ from the official model's (DESIGN.md: about 1 % at 560 px with the real weights).
+  ViT-g uses a fused SwiGLU FFN.
+* **DINOv3** ViT-S/B/L/16 (MLP FFN) and the "plus" variants ViT-S+/L+/H+/16 (SwiGLU FFN): no
+  position embedding; axial 2D RoPE on the patch tokens (CLS and registers are not rotated): the
+  patch centres are put in [-1, 1] along each axis separately, head dimension ``d`` is split in
+  four quarters of frequencies with periods ``base ** (4 i / d)``, ``base = 100``, computed in
+  fp32; four register ("storage") tokens after CLS; the key part of the qkv bias is masked to
+  zero (``attn.qkv.bias_mask``); LayerNorm eps 1e-5.
+
+Both: pre-norm blocks ``x + ls1 * attn(norm1(x))`` then ``x + ls2 * ffn(norm2(x))`` with
+LayerScale, a final LayerNorm, and attention through ``scaled_dot_product_attention``: the
+attention matrix is never materialised. Inference only: no drop-path, no RoPE coordinate
+augmentation and no token masking (``mask_token`` is kept so that checkpoints load strictly).
+
+Shapes (``B`` images, ``p`` the patch size, ``h = H / p``, ``w = W / p``, ``C`` the width):
+
+==================  ================  ===========================================================
+name                shape             meaning
+==================  ================  ===========================================================
+images              (B, 3, H, W)      ImageNet-normalised RGB; H and W multiples of ``p``
+patch_tokens        (B, C, h, w)      last block's patch tokens after the final LayerNorm
+cls_token           (B, C)            the CLS token after the final LayerNorm
+cls_attention       (B, heads, h, w)  CLS -> patch softmax probabilities of one block; the
+                                      softmax runs over CLS, registers and patches, so a row
+                                      sums to 1 with the prefix part (``with_prefix=True``)
+==================  ================  ===========================================================
+
+**Checkpoints.** A model's ``state_dict`` has the official key layout: ``cls_token``,
+``pos_embed`` (DINOv2) or ``storage_tokens`` + ``rope_embed.periods`` (DINOv3), ``mask_token``,
+``patch_embed.proj.*``, ``blocks.N.{norm1, attn.qkv, attn.proj, ls1.gamma, norm2, mlp.*,
+ls2.gamma}`` and ``norm.*``. transformers' directories convert to it with
+:func:`dinov2_from_transformers` / :func:`dinov3_from_transformers` (and back with the
+``*_to_transformers`` functions, which write the layout ``save_pretrained`` writes).
+:func:`load_backbone_weights` reads either, only through ``torch.load(..., weights_only=True)`` or
+safetensors: a checkpoint is untrusted input.
+
+**Keeping it frozen.** :func:`build_backbone` returns the model with ``requires_grad=False`` and in
+eval mode. A model that owns a backbone (RoMa) must also keep it out of its own module tree, so
+that its ``state_dict`` (the RoMa checkpoint) and its optimiser never see the backbone: hold it
+in a plain attribute that is not a registered submodule, e.g. ``self._backbone = (vit,)`` (a
+tuple, which ``nn.Module`` does not register; romatch uses a list), and move it with the owner
+explicitly (``.to(device)`` on the owner does not reach it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import pickle
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from core.errors import InputError, MatchscopeError
+
+DINOV2_LICENCE = "DINOv2 weights: Apache-2.0 (facebookresearch/dinov2)"
+DINOV3_LICENCE = "DINOv3 weights: DINOv3 License (facebookresearch/dinov3, ai.meta.com/dinov3)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Configurations
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """Architecture of one backbone; :data:`BACKBONES` holds the released ones."""
+
+    name: str
+    family: str  # "dinov2" or "dinov3"
+    patch_size: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    ffn: str = "mlp"  # "mlp" (fc1, fc2), "swiglu" (w1, w2, w3) or "swiglu_fused" (w12, w3)
+    ffn_ratio: float = 4.0
+    num_registers: int = 0  # DINOv3's "storage tokens", between CLS and the patches
+    pos_grid: int | None = None  # DINOv2: side of the learned position-embedding grid
+    rope_base: float | None = None  # DINOv3: RoPE period base
+    layer_norm_eps: float = 1e-6
+    mask_k_bias: bool = False  # DINOv3: the key third of the qkv bias is multiplied by 0
+    licence: str = ""
+
+    @property
+    def head_dim(self) -> int:
+        return self.embed_dim // self.num_heads
+
+    @property
+    def ffn_hidden(self) -> int:
+        """Hidden width of the FFN; SwiGLU keeps 2/3 of it, rounded up to a multiple of 8."""
+        hidden = int(self.embed_dim * self.ffn_ratio)
+        if self.ffn == "mlp":
+            return hidden
+        return (int(hidden * 2 / 3) + 7) // 8 * 8
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """CLS plus the registers: the tokens before the patch tokens."""
+        return 1 + self.num_registers
+
+
+def _dinov2(name: str, dim: int, depth: int, heads: int, ffn: str = "mlp") -> ViTConfig:
+    return ViTConfig(
+        name=name,
+        family="dinov2",
+        patch_size=14,
+        embed_dim=dim,
+        depth=depth,
+        num_heads=heads,
+        ffn=ffn,
+        pos_grid=37,
+        layer_norm_eps=1e-6,
+        licence=DINOV2_LICENCE,
+    )
+
+
+def _dinov3(
+    name: str, dim: int, depth: int, heads: int, ffn: str = "mlp", ratio: float = 4.0
+) -> ViTConfig:
+    return ViTConfig(
+        name=name,
+        family="dinov3",
+        patch_size=16,
+        embed_dim=dim,
+        depth=depth,
+        num_heads=heads,
+        ffn=ffn,
+        ffn_ratio=ratio,
+        num_registers=4,
+        rope_base=100.0,
+        layer_norm_eps=1e-5,
+        mask_k_bias=True,
+        licence=DINOV3_LICENCE,
+    )
+
+
+BACKBONES: dict[str, ViTConfig] = {
+    config.name: config
+    for config in (
+        _dinov2("dinov2_vits14", 384, 12, 6),
+        _dinov2("dinov2_vitb14", 768, 12, 12),
+        _dinov2("dinov2_vitl14", 1024, 24, 16),
+        _dinov2("dinov2_vitg14", 1536, 40, 24, ffn="swiglu_fused"),
+        _dinov3("dinov3_vits16", 384, 12, 6),
+        _dinov3("dinov3_vits16plus", 384, 12, 6, ffn="swiglu", ratio=6.0),
+        _dinov3("dinov3_vitb16", 768, 12, 12),
+        _dinov3("dinov3_vitl16", 1024, 24, 16),
+        _dinov3("dinov3_vitl16plus", 1024, 24, 16, ffn="swiglu", ratio=6.0),
+        _dinov3("dinov3_vith16plus", 1280, 32, 20, ffn="swiglu", ratio=6.0),
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers
+
+
+class LayerScale(nn.Module):
+    """Per-channel scale of a residual branch: ``x * gamma``."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), 1e-5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gamma
+
+
+class MaskedBiasLinear(nn.Linear):
+    """DINOv3's qkv projection: the bias is multiplied by ``bias_mask`` (0 on the key third)."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features)
+        mask = torch.ones(out_features)
+        mask[out_features // 3 : 2 * out_features // 3] = 0.0
+        self.register_buffer("bias_mask", mask)
+
+    def masked_bias(self) -> Tensor:
+        return self.bias * self.bias_mask.to(self.bias.dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.masked_bias())
+
+
+class Mlp(nn.Module):
+    """``fc2(gelu(fc1(x)))`` with the exact (erf) GELU."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class SwiGLU(nn.Module):
+    """DINOv3's SwiGLU: ``w3(silu(w1(x)) * w2(x))``."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.w1 = nn.Linear(dim, hidden)
+        self.w2 = nn.Linear(dim, hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.w3(F.silu(self.w1(x)) * self.w2(x))
+
+
+class SwiGLUFused(nn.Module):
+    """DINOv2's SwiGLU with the two input projections in one matrix: ``w12 = [w1; w2]``."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.w12 = nn.Linear(dim, 2 * hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        gate, up = self.w12(x).chunk(2, dim=-1)
+        return self.w3(F.silu(gate) * up)
+
+
+FFN_LAYERS: dict[str, Callable[[int, int], nn.Module]] = {
+    "mlp": Mlp,
+    "swiglu": SwiGLU,
+    "swiglu_fused": SwiGLUFused,
+}
+
+Rope = tuple[Tensor, Tensor]  # (sin, cos), each (h * w, head_dim) in fp32
+
+
+def apply_rope(x: Tensor, rope: Rope) -> Tensor:
+    """Rotate the last ``h * w`` tokens of ``x`` (B, heads, N, d) in fp32; the prefix is kept.
+
+    Rotation pairs channel ``i`` with ``i + d / 2``: ``x * cos + [-x2, x1] * sin``.
+    """
+    sin, cos = rope
+    prefix = x.shape[-2] - sin.shape[-2]
+    patches = x[:, :, prefix:].float()
+    first, second = patches.chunk(2, dim=-1)
+    rotated = patches * cos + torch.cat((-second, first), dim=-1) * sin
+    return torch.cat((x[:, :, :prefix], rotated.to(x.dtype)), dim=-2)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with an optional RoPE on the patch tokens of q and k."""
+
+    def __init__(self, dim: int, num_heads: int, mask_k_bias: bool):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = MaskedBiasLinear(dim, 3 * dim) if mask_k_bias else nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def qkv_heads(self, x: Tensor, rope: Rope | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, N, C) -> q, k, v, each (B, heads, N, C / heads); RoPE applied to q and k."""
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        if rope is not None:
+            q, k = apply_rope(q, rope), apply_rope(k, rope)
+        return q, k, v
+
+    def forward(self, x: Tensor, rope: Rope | None = None) -> Tensor:
+        batch, tokens, dim = x.shape
+        q, k, v = self.qkv_heads(x, rope)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
+        return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with LayerScale on both residual branches."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        dim = config.embed_dim
+        self.norm1 = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+        self.attn = Attention(dim, config.num_heads, config.mask_k_bias)
+        self.ls1 = LayerScale(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+        self.mlp = FFN_LAYERS[config.ffn](dim, config.ffn_hidden)
+        self.ls2 = LayerScale(dim)
+
+    def forward(self, x: Tensor, rope: Rope | None = None) -> Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x), rope))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping ``p x p`` patches -> tokens: (B, 3, H, W) -> (B, h * w, C)."""
+
+    def __init__(self, patch_size: int, dim: int):
+        super().__init__()
+        self.proj = nn.Conv2d(3, dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.proj(images).flatten(2).transpose(1, 2)
+
+
+def rope_periods(head_dim: int, base: float) -> Tensor:
+    """DINOv3's RoPE periods ``base ** (4 i / head_dim)``, i < head_dim / 4, fp32."""
+    quarter = head_dim // 4
+    return base ** (2 * torch.arange(quarter, dtype=torch.float32) / (head_dim // 2))
+
+
+class RopeEmbedding(nn.Module):
+    """DINOv3's axial 2D rotary embedding; ``periods`` (head_dim / 4,) is the only state."""
+
+    def __init__(self, head_dim: int, base: float):
+        super().__init__()
+        self.register_buffer("periods", rope_periods(head_dim, base))
+
+    def forward(self, h: int, w: int) -> Rope:
+        """(sin, cos) for an ``h x w`` patch grid in row-major order, each (h * w, head_dim)."""
+        periods = self.periods.float()
+        like = {"device": periods.device, "dtype": torch.float32}
+        ys = torch.arange(0.5, h, **like) / h  # patch centres in [0, 1]
+        xs = torch.arange(0.5, w, **like) / w
+        coords = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).flatten(0, 1)
+        coords = 2.0 * coords - 1.0  # (h * w, 2) in [-1, 1]: (y, x)
+        angles = 2 * math.pi * coords[:, :, None] / periods[None, None, :]  # (hw, 2, d / 4)
+        angles = angles.flatten(1, 2).tile(2)  # (hw, d): [y freqs, x freqs] twice
+        return torch.sin(angles), torch.cos(angles)
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+
+
+class VisionTransformer(nn.Module):
+    """DINOv2 or DINOv3 ViT (see the module docstring); ``forward`` returns a dict of tensors."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        if config.ffn not in FFN_LAYERS:
+            raise ValueError(f"unknown ffn {config.ffn!r}; use one of {', '.join(FFN_LAYERS)}")
+        self.config = config
+        dim = config.embed_dim
+        self.patch_embed = PatchEmbed(config.patch_size, dim)
+        self.cls_token = nn.Parameter(0.02 * torch.randn(1, 1, dim))
+        if config.pos_grid:
+            tokens = 1 + config.pos_grid**2  # CLS + the grid
+            self.pos_embed = nn.Parameter(0.02 * torch.randn(1, tokens, dim))
+        else:
+            self.pos_embed = None
+        if config.num_registers:
+            self.storage_tokens = nn.Parameter(0.02 * torch.randn(1, config.num_registers, dim))
+        else:
+            self.storage_tokens = None
+        self.mask_token = nn.Parameter(torch.zeros(1, dim))  # training only; kept for loading
+        if config.rope_base:
+            self.rope_embed = RopeEmbedding(config.head_dim, config.rope_base)
+        else:
+            self.rope_embed = None
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
+        self.norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+
+    def freeze(self) -> VisionTransformer:
+        """No gradients, eval mode; returns ``self``."""
+        self.requires_grad_(False)
+        return self.eval()
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def position_embedding(self, h: int, w: int) -> Tensor:
+        """DINOv2's position embedding for an ``h x w`` grid: (1, 1 + h * w, C).
+
+        Resized like the official code: bicubic in fp32 with ``scale_factor = (n + 0.1) / grid``
+        (the scale, not the size, sets the sampling positions), no antialias, and not resized
+        on the native grid.
+        """
+        grid = self.config.pos_grid
+        if (h, w) == (grid, grid):
+            return self.pos_embed
+        pos = self.pos_embed.float()
+        dim = pos.shape[-1]
+        patch_pos = pos[:, 1:].reshape(1, grid, grid, dim).permute(0, 3, 1, 2)
+        patch_pos = F.interpolate(
+            patch_pos,
+            scale_factor=((h + 0.1) / grid, (w + 0.1) / grid),
+            mode="bicubic",
+            antialias=False,
+        )
+        if tuple(patch_pos.shape[-2:]) != (h, w):
+            raise RuntimeError(f"position embedding resized to {patch_pos.shape[-2:]}, not {h, w}")
+        patch_pos = patch_pos.permute(0, 2, 3, 1).reshape(1, h * w, dim)
+        return torch.cat((pos[:, :1], patch_pos), dim=1)
+
+    def embed(self, images: Tensor) -> tuple[Tensor, tuple[int, int], Rope | None]:
+        """images (B, 3, H, W) -> tokens (B, prefix + h * w, C), the grid (h, w), the RoPE."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
+        batch, _, height, width = images.shape
+        p = self.config.patch_size
+        if height % p or width % p:
+            raise ValueError(f"image size {height}x{width} is not a multiple of the patch {p}")
+        h, w = height // p, width // p
+        patches = self.patch_embed(images)  # (B, h * w, C)
+        cls = self.cls_token.expand(batch, -1, -1)
+        if self.pos_embed is not None:
+            x = torch.cat((cls, patches), dim=1)
+            x = x + self.position_embedding(h, w).to(x.dtype)
+        else:
+            prefix = [cls]
+            if self.storage_tokens is not None:
+                prefix.append(self.storage_tokens.expand(batch, -1, -1))
+            x = torch.cat((*prefix, patches), dim=1)
+        rope = self.rope_embed(h, w) if self.rope_embed is not None else None
+        return x, (h, w), rope
+
+    # -- forward --------------------------------------------------------------------------
+
+    def forward(
+        self, images: Tensor, attention_block: int | None = None, attention_head: int | None = None
+    ) -> dict[str, Tensor]:
+        """images (B, 3, H, W) -> ``patch_tokens`` (B, C, h, w) and ``cls_token`` (B, C).
+
+        With ``attention_block`` set, also ``cls_attention`` (B, heads or 1, h, w) of that block
+        (and head), computed in the same pass (see :meth:`cls_attention`).
+        """
+        x, (h, w), rope = self.embed(images)
+        out: dict[str, Tensor] = {}
+        target = None if attention_block is None else self._block_index(attention_block)
+        for index, block in enumerate(self.blocks):
+            if index == target:
+                probs = self._cls_probs(block, x, rope, attention_head)
+                out["cls_attention"] = self._patch_part(probs, h, w)
+            x = block(x, rope)
+        x = self.norm(x)
+        prefix = self.config.num_prefix_tokens
+        batch, _, dim = x.shape
+        out["cls_token"] = x[:, 0]
+        out["patch_tokens"] = x[:, prefix:].transpose(1, 2).reshape(batch, dim, h, w)
+        return out
+
+    def cls_attention(
+        self, images: Tensor, block: int, head: int | None = None, *, with_prefix: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """CLS -> patch attention of one block: (B, heads, h, w), or (B, 1, h, w) for one head.
+
+        Computed from that block's qkv (after RoPE for DINOv3) for the CLS query only, as
+        ``softmax(q_cls k^T / sqrt(d))`` over all tokens, so it costs one extra qkv projection
+        and nothing when not asked for. ``block`` may be negative (-1 is the last block).
+        ``with_prefix=True`` also returns the probabilities on CLS and the registers
+        (B, heads, 1 + registers); patch and prefix parts sum to 1.
+        """
+        target = self._block_index(block)
+        x, (h, w), rope = self.embed(images)
+        for index in range(target):
+            x = self.blocks[index](x, rope)
+        probs = self._cls_probs(self.blocks[target], x, rope, head)
+        patches = self._patch_part(probs, h, w)
+        if with_prefix:
+            return patches, probs[..., : self.config.num_prefix_tokens]
+        return patches
+
+    def _block_index(self, block: int) -> int:
+        depth = len(self.blocks)
+        if not -depth <= block < depth:
+            raise ValueError(f"block {block} out of range for {depth} blocks")
+        return block % depth
+
+    def _cls_probs(self, block: Block, x: Tensor, rope: Rope | None, head: int | None) -> Tensor:
+        """Softmax of the CLS query against every token of ``block``'s input x: (B, heads, N)."""
+        q, k, _ = block.attn.qkv_heads(block.norm1(x), rope)  # (B, heads, N, d)
+        if head is not None:
+            if not -q.shape[1] <= head < q.shape[1]:
+                raise ValueError(f"head {head} out of range for {q.shape[1]} heads")
+            head %= q.shape[1]
+            q, k = q[:, head : head + 1], k[:, head : head + 1]
+        scale = q.shape[-1] ** -0.5
+        logits = torch.einsum("bhd,bhnd->bhn", q[:, :, 0].float(), k.float()) * scale
+        return logits.softmax(dim=-1)
+
+    def _patch_part(self, probs: Tensor, h: int, w: int) -> Tensor:
+        patches = probs[..., self.config.num_prefix_tokens :]
+        return patches.reshape(probs.shape[0], probs.shape[1], h, w)
+
+
+def build_backbone(
+    kind: str, *, frozen: bool = True, device: str | torch.device | None = None
+) -> VisionTransformer:
+    """A backbone by name (:data:`BACKBONES`), frozen unless ``frozen=False``.
+
+    ``device="meta"`` allocates nothing; :func:`load_backbone_weights` then takes the file's
+    tensors as they are (no second copy, no random initialisation).
+    """
+    config = BACKBONES.get(kind)
+    if config is None:
+        raise MatchscopeError(f"unknown backbone {kind!r}; known: {', '.join(BACKBONES)}")
+    with torch.device(device) if device is not None else contextlib.nullcontext():
+        model = VisionTransformer(config)
+    return model.freeze() if frozen else model
+
+
+# ---------------------------------------------------------------------------------------------
+# Key layouts: official <-> transformers
+
+
+def _rename(name: str, table: dict[str, str]) -> str | None:
+    """``name`` with the first matching dotted prefix of ``table`` replaced, else None."""
+    for old, new in table.items():
+        if name == old or name.startswith(old + "."):
+            return new + name[len(old) :]
+    return None
+
+
+def _convert(
+    state: dict[str, Tensor],
+    block_pattern: str,
+    block_prefix: str,
+    top: dict[str, str],
+    inner: dict[str, str],
+    fused: dict[str, tuple[str, int, int]],
+) -> tuple[dict[str, Tensor], dict[str, list]]:
+    """Rename ``state`` by the tables; parts of fused tensors are gathered, not yet joined.
+
+    ``block_pattern`` matches a block's prefix and captures its index; ``inner`` renames the
+    rest of a block key, ``fused`` maps it to (target module, part index, number of parts).
+    Keys that match nothing are kept unchanged (they show up as unexpected when loading).
+    Returns the renamed tensors and ``{target key: [parts, original keys]}``.
+    """
+    out: dict[str, Tensor] = {}
+    groups: dict[str, list] = {}
+    for key, tensor in state.items():
+        match = re.match(block_pattern, key)
+        if match is None:
+            out[_rename(key, top) or key] = tensor
+            continue
+        prefix = f"{block_prefix}{match.group(1)}."
+        rest = key[match.end() :]
+        module, _, param = rest.rpartition(".")
+        if module in fused:
+            target, part, count = fused[module]
+            slots, origins = groups.setdefault(f"{prefix}{target}.{param}", [[None] * count, {}])
+            slots[part] = tensor
+            origins[part] = key
+            continue
+        renamed = _rename(rest, inner)
+        out[prefix + renamed if renamed is not None else key] = tensor
+    return out, groups
+
+
+def _join(out: dict[str, Tensor], groups: dict[str, list]) -> dict[str, Tensor]:
+    """Concatenate complete fused groups along dim 0; incomplete ones keep their old keys."""
+    for target, (slots, origins) in groups.items():
+        if all(slot is not None for slot in slots):
+            out[target] = torch.cat(slots, dim=0)
+        else:
+            for part, key in origins.items():
+                out[key] = slots[part]
+    return out
+
+
+_DINOV2_TOP = {
+    "embeddings.cls_token": "cls_token",
+    "embeddings.mask_token": "mask_token",
+    "embeddings.position_embeddings": "pos_embed",
+    "embeddings.patch_embeddings.projection": "patch_embed.proj",
+    "layernorm": "norm",
+}
+_DINOV2_INNER = {
+    "norm1": "norm1",
+    "norm2": "norm2",
+    "attention.output.dense": "attn.proj",  # on disk
+    "attention.o_proj": "attn.proj",  # transformers >= 5 in memory
+    "layer_scale1.lambda1": "ls1.gamma",
+    "layer_scale2.lambda1": "ls2.gamma",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",
+    "mlp.weights_in": "mlp.w12",  # fused SwiGLU (ViT-g)
+    "mlp.weights_out": "mlp.w3",
+    "mlp.down_proj": "mlp.w3",
+}
+_DINOV2_FUSED = {
+    "attention.attention.query": ("attn.qkv", 0, 3),
+    "attention.attention.key": ("attn.qkv", 1, 3),
+    "attention.attention.value": ("attn.qkv", 2, 3),
+    "attention.q_proj": ("attn.qkv", 0, 3),
+    "attention.k_proj": ("attn.qkv", 1, 3),
+    "attention.v_proj": ("attn.qkv", 2, 3),
+    "mlp.gate_proj": ("mlp.w12", 0, 2),
+    "mlp.up_proj": ("mlp.w12", 1, 2),
+}
+
+
+def dinov2_from_transformers(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """transformers ``Dinov2Model`` state (on-disk or in-memory names) -> the official layout."""
+    out, groups = _convert(
+        state, r"encoder\.layer\.(\d+)\.", "blocks.", _DINOV2_TOP, _DINOV2_INNER, _DINOV2_FUSED
+    )
+    return _join(out, groups)
+
+
+def dinov2_to_transformers(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Official DINOv2 layout -> the layout ``Dinov2Model.save_pretrained`` writes."""
+    top = {new: old for old, new in _DINOV2_TOP.items()}
+    inner = {
+        "norm1": "norm1",
+        "norm2": "norm2",
+        "attn.proj": "attention.output.dense",
+        "ls1.gamma": "layer_scale1.lambda1",
+        "ls2.gamma": "layer_scale2.lambda1",
+        "mlp.fc1": "mlp.fc1",
+        "mlp.fc2": "mlp.fc2",
+        "mlp.w12": "mlp.weights_in",
+        "mlp.w3": "mlp.weights_out",
+    }
+    out: dict[str, Tensor] = {}
+    for key, tensor in state.items():
+        match = re.match(r"blocks\.(\d+)\.", key)
+        if match is None:
+            out[_rename(key, top) or key] = tensor
+            continue
+        prefix = f"encoder.layer.{match.group(1)}."
+        rest = key[match.end() :]
+        if rest.startswith("attn.qkv."):
+            param = rest.rpartition(".")[2]
+            for name, part in zip(("query", "key", "value"), tensor.chunk(3, dim=0), strict=True):
+                out[f"{prefix}attention.attention.{name}.{param}"] = part
+            continue
+        out[prefix + (_rename(rest, inner) or rest)] = tensor
+    return out
+
+
+_DINOV3_TOP = {
+    "embeddings.cls_token": "cls_token",
+    "embeddings.mask_token": "mask_token",
+    "embeddings.register_tokens": "storage_tokens",
+    "embeddings.patch_embeddings": "patch_embed.proj",
+    "norm": "norm",
+}
+_DINOV3_INNER = {
+    "norm1": "norm1",
+    "norm2": "norm2",
+    "attention.o_proj": "attn.proj",
+    "layer_scale1.lambda1": "ls1.gamma",
+    "layer_scale2.lambda1": "ls2.gamma",
+}
+_DINOV3_FUSED = {
+    "attention.q_proj": ("attn.qkv", 0, 3),
+    "attention.k_proj": ("attn.qkv", 1, 3),
+    "attention.v_proj": ("attn.qkv", 2, 3),
+}
+_DINOV3_MLP = {"mlp.up_proj": "mlp.fc1", "mlp.down_proj": "mlp.fc2"}
+_DINOV3_SWIGLU = {"mlp.gate_proj": "mlp.w1", "mlp.up_proj": "mlp.w2", "mlp.down_proj": "mlp.w3"}
+
+
+def dinov3_from_transformers(
+    state: dict[str, Tensor], head_dim: int, rope_base: float = 100.0
+) -> dict[str, Tensor]:
+    """transformers ``DINOv3ViTModel`` state (on-disk or in-memory names) -> official layout.
+
+    transformers stores no key bias (``key_bias=False``) and no RoPE periods: the key bias
+    becomes zeros with the official ``bias_mask`` (a state with a key bias gets a mask of ones,
+    so it is used as transformers uses it), and ``rope_embed.periods`` is computed from
+    ``head_dim`` and ``rope_base`` (``rope_theta`` in its config).
+    """
+    gated = any(".mlp.gate_proj." in key for key in state)
+    inner = {**_DINOV3_INNER, **(_DINOV3_SWIGLU if gated else _DINOV3_MLP)}
+    out, groups = _convert(
+        state, r"(?:model\.)?layer\.(\d+)\.", "blocks.", _DINOV3_TOP, inner, _DINOV3_FUSED
+    )
+    for target, (slots, _) in groups.items():
+        q_bias, k_bias, v_bias = slots
+        if not target.endswith(".attn.qkv.bias") or q_bias is None or v_bias is None:
+            continue
+        width = q_bias.shape[0]
+        mask = torch.ones(3 * width, dtype=q_bias.dtype)
+        if k_bias is None:
+            slots[1] = torch.zeros_like(q_bias)
+            mask[width : 2 * width] = 0.0
+        out[target + "_mask"] = mask
+    out = _join(out, groups)
+    if "mask_token" in out and out["mask_token"].ndim == 3:
+        out["mask_token"] = out["mask_token"].reshape(1, -1)  # (1, 1, C) -> (1, C)
+    out["rope_embed.periods"] = rope_periods(head_dim, rope_base)
+    return out
+
+
+def dinov3_to_transformers(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Official DINOv3 layout -> the layout ``DINOv3ViTModel.save_pretrained`` writes.
+
+    The masked key bias is dropped (transformers has none); a key bias that the mask lets
+    through cannot be expressed and raises :class:`MatchscopeError`. The RoPE periods are
+    dropped too: transformers recomputes them from ``rope_theta``.
+    """
+    top = {new: old for old, new in _DINOV3_TOP.items()}
+    gated = any(".mlp.w1." in key for key in state)
+    inner = {new: old for old, new in _DINOV3_INNER.items()}
+    inner.update({new: old for old, new in (_DINOV3_SWIGLU if gated else _DINOV3_MLP).items()})
+    out: dict[str, Tensor] = {}
+    for key, tensor in state.items():
+        match = re.match(r"blocks\.(\d+)\.", key)
+        if match is None:
+            if key == "rope_embed.periods":
+                continue
+            if key == "mask_token":
+                tensor = tensor.reshape(1, 1, -1)  # (1, C) -> (1, 1, C)
+            out[_rename(key, top) or key] = tensor
+            continue
+        prefix = f"layer.{match.group(1)}."
+        rest = key[match.end() :]
+        if rest == "attn.qkv.bias_mask":
+            continue
+        if rest.startswith("attn.qkv."):
+            param = rest.rpartition(".")[2]
+            if param == "bias" and key + "_mask" in state:
+                tensor = tensor * state[key + "_mask"].to(tensor.dtype)
+            q, k, v = tensor.chunk(3, dim=0)
+            if param == "bias" and bool(k.any()):
+                raise MatchscopeError(f"{key}: a non-zero key bias has no transformers equivalent")
+            for name, part in (("q", q), ("k", k), ("v", v)):
+                if not (param == "bias" and name == "k"):
+                    out[f"{prefix}attention.{name}_proj.{param}"] = part
+            continue
+        out[prefix + (_rename(rest, inner) or rest)] = tensor
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading checkpoints
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return detail if len(detail) <= 120 else detail[:117] + "..."
+
+
+def _torch_load(path: Path) -> dict[str, Tensor]:
+    """``torch.load(weights_only=True)``: only tensors and plain containers are unpickled."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        detail = f" (it pickles {found.group(1)})" if found else ""
+        raise InputError(
+            path, f"refused: not a plain tensor checkpoint{detail}; nothing in it was run"
+        ) from None
+    except Exception as exc:
+        raise InputError(path, f"not a PyTorch checkpoint ({_first_line(exc)})") from None
+    return _tensors_only(obj, path)
+
+
+def _safetensors_load(path: Path) -> dict[str, Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise InputError(path, "reading safetensors needs: pip install safetensors") from None
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise InputError(path, f"not a safetensors file ({_first_line(exc)})") from None
+
+
+def _tensors_only(obj: object, path: Path) -> dict[str, Tensor]:
+    """The checkpoint's ``{name: tensor}``; a ``{"state_dict" | "model": {...}}`` is unwrapped."""
+    if isinstance(obj, dict) and not all(isinstance(v, Tensor) for v in obj.values()):
+        wrapped = [obj[k] for k in ("state_dict", "model") if isinstance(obj.get(k), dict)]
+        if len(wrapped) == 1:
+            obj = wrapped[0]
+    if not isinstance(obj, dict):
+        raise InputError(path, f"holds a {type(obj).__name__}, not a state dict of tensors")
+    for key, value in obj.items():
+        if not isinstance(key, str) or not isinstance(value, Tensor):
+            raise InputError(path, f"entry {key!r} is a {type(value).__name__}, not a tensor")
+    return obj
+
+
+def _read_transformers_dir(path: Path) -> tuple[dict[str, Tensor], dict | None]:
+    config = None
+    if (path / "config.json").is_file():
+        try:
+            config = json.loads((path / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(path / "config.json", f"unreadable ({_first_line(exc)})") from None
+    if (path / "model.safetensors").is_file():
+        return _safetensors_load(path / "model.safetensors"), config
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError, AttributeError) as exc:
+            raise InputError(index, f"unreadable ({_first_line(exc)})") from None
+        state: dict[str, Tensor] = {}
+        for shard in shards:
+            if Path(shard).name != shard:
+                raise InputError(index, f"shard {shard!r} is not a file in this folder")
+            state.update(_safetensors_load(path / shard))
+        return state, config
+    if (path / "pytorch_model.bin").is_file():
+        return _torch_load(path / "pytorch_model.bin"), config
+    raise InputError(path, "no model.safetensors, its index, or pytorch_model.bin in this folder")
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict | None]:
+    """Tensors of a ``.pth`` / ``.safetensors`` file or a transformers directory.
+
+    Returns ``(state, config)``: ``config`` is the directory's ``config.json`` (else None).
+    Raises :class:`InputError` for anything that is not a plain tensor checkpoint.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _read_transformers_dir(path)
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    if path.suffix == ".safetensors":
+        return _safetensors_load(path), None
+    return _torch_load(path), None
+
+
+def _same(found: object, wanted: object) -> bool:
+    if isinstance(found, (list, tuple)) and not isinstance(wanted, (list, tuple)):
+        return all(_same(item, wanted) for item in found)
+    if isinstance(found, bool) or isinstance(wanted, bool):
+        return found == wanted
+    if isinstance(found, (int, float)) and isinstance(wanted, (int, float)):
+        return math.isclose(found, wanted, rel_tol=1e-6)
+    return found == wanted
+
+
+def check_transformers_config(hf_config: dict, config: ViTConfig, source: str | Path) -> None:
+    """Raise :class:`InputError` when a transformers ``config.json`` describes another model.
+
+    Heads, LayerNorm eps, RoPE base and activation are not visible in tensor shapes.
+    """
+    wanted_type = {"dinov2": "dinov2", "dinov3": "dinov3_vit"}[config.family]
+    model_type = hf_config.get("model_type")
+    if model_type is not None and model_type != wanted_type:
+        raise InputError(
+            source, f"config.json describes a {model_type!r} model, not {wanted_type!r}"
+        )
+    wanted: dict[str, object] = {
+        "hidden_size": config.embed_dim,
+        "num_hidden_layers": config.depth,
+        "num_attention_heads": config.num_heads,
+        "patch_size": config.patch_size,
+        "layer_norm_eps": config.layer_norm_eps,
+    }
+    if config.family == "dinov2":
+        wanted["use_swiglu_ffn"] = config.ffn != "mlp"
+        if config.ffn == "mlp":
+            wanted["hidden_act"] = "gelu"
+    else:
+        wanted["rope_theta"] = config.rope_base
+        wanted["num_register_tokens"] = config.num_registers
+        wanted["use_gated_mlp"] = config.ffn != "mlp"
+        wanted["hidden_act"] = "gelu" if config.ffn == "mlp" else "silu"
+    wrong = [
+        f"{name} {hf_config[name]!r} (model {value!r})"
+        for name, value in wanted.items()
+        if name in hf_config and not _same(hf_config[name], value)
+    ]
+    if wrong:
+        raise InputError(source, f"config.json does not fit {config.name}: {', '.join(wrong)}")
+
+
+def _shape(tensor: Tensor) -> str:
+    return "x".join(str(size) for size in tensor.shape) or "scalar"
+
+
+def _few(label: str, items: list[str], shown: int = 3) -> str:
+    more = f", ... ({len(items) - shown} more)" if len(items) > shown else ""
+    return f"{len(items)} {label}: {', '.join(items[:shown])}{more}"
+
+
+def check_state_dict(model: nn.Module, state: dict[str, Tensor], source: str | Path) -> None:
+    """Raise :class:`InputError` naming missing, unexpected and mis-shaped keys, if any."""
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    misshaped = [
+        f"{key} {_shape(state[key])} in the file vs {_shape(tensor)} in the model"
+        for key, tensor in expected.items()
+        if key in state and state[key].shape != tensor.shape
+    ]
+    parts = [
+        _few(label, items)
+        for label, items in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("mis-shaped", misshaped),
+        )
+        if items
+    ]
+    if parts:
+        name = getattr(getattr(model, "config", None), "name", type(model).__name__)
+        raise InputError(source, f"does not fit {name}: {'; '.join(parts)}")
+
+
+def is_transformers_layout(state: dict[str, Tensor]) -> bool:
+    prefixes = ("embeddings.", "encoder.layer.", "layer.", "model.layer.", "layernorm.")
+    return any(key.startswith(prefixes) for key in state)
+
+
+def load_backbone_weights(model: VisionTransformer, path: str | Path) -> str:
+    """Load an official ``.pth``, a ``.safetensors`` file or a transformers directory strictly.
+
+    Returns the layout that was read, ``"official"`` or ``"transformers"``. Raises
+    :class:`InputError` (a :class:`MatchscopeError`) with a one-line reason for a file that
+    cannot be read, is not a plain tensor checkpoint, or does not fit the model (naming the
+    missing, unexpected and mis-shaped keys, in the official layout). DINOv3's
+    ``local_cls_norm`` (used only on local crops in training) is ignored. A model built on
+    the meta device takes the file's tensors without a copy.
+    """
+    path = Path(path)
+    config = model.config
+    state, hf_config = read_checkpoint(path)
+    if hf_config is not None:
+        check_transformers_config(hf_config, config, path)
+    if is_transformers_layout(state):
+        layout = "transformers"
+        if config.family == "dinov2":
+            state = dinov2_from_transformers(state)
+        else:
+            state = dinov3_from_transformers(state, config.head_dim, config.rope_base)
+    else:
+        layout = "official"
+        state = {k: v for k, v in state.items() if not k.startswith("local_cls_norm.")}
+    check_state_dict(model, state, path)
+    expected = model.state_dict()
+    on_meta = any(tensor.is_meta for tensor in expected.values())
+    if on_meta:  # assign: keep the model's dtype, not the file's
+        state = {key: state[key].to(tensor.dtype) for key, tensor in expected.items()}
+    model.load_state_dict(state, strict=True, assign=on_meta)
+    return layout
