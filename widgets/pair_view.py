@@ -69,8 +69,10 @@ class MatchLines(QGraphicsObject):
         self.rebuild()
 
     def set_probe(self, probe: ProbeReading | None) -> None:
+        """Move the probe marks only; the match lines do not depend on the probe."""
         self._probe = probe
-        self.rebuild()
+        self._probe_path = self._build_probe_path()
+        self.update()
 
     def rebuild(self) -> None:
         """Recompute the scene paths from the matches and the views' current transforms."""
