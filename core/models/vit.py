@@ -48,8 +48,8 @@ safetensors: a checkpoint is untrusted input.
 eval mode. A model that owns a backbone (RoMa) must also keep it out of its own module tree, so
 that its ``state_dict`` (the RoMa checkpoint) and its optimiser never see the backbone: hold it
 in a plain attribute that is not a registered submodule, e.g. ``self._backbone = (vit,)`` (a
-tuple, which ``nn.Module`` does not register; romatch uses a list), and move it with the owner
-explicitly (``.to(device)`` on the owner does not reach it).
+tuple, which ``nn.Module`` does not register; romatch uses a list), and forward ``_apply`` to it so
+that ``.to(device)`` on the owner reaches it (:class:`core.models.roma.Roma` does).
 """
 
 from __future__ import annotations
@@ -260,10 +260,13 @@ def apply_rope(x: Tensor, rope: Rope) -> Tensor:
 class Attention(nn.Module):
     """Multi-head self-attention with an optional RoPE on the patch tokens of q and k."""
 
-    def __init__(self, dim: int, num_heads: int, mask_k_bias: bool):
+    def __init__(self, dim: int, num_heads: int, mask_k_bias: bool = False, qkv_bias: bool = True):
         super().__init__()
         self.num_heads = num_heads
-        self.qkv = MaskedBiasLinear(dim, 3 * dim) if mask_k_bias else nn.Linear(dim, 3 * dim)
+        if mask_k_bias:
+            self.qkv = MaskedBiasLinear(dim, 3 * dim)
+        else:
+            self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
     def qkv_heads(self, x: Tensor, rope: Rope | None = None) -> tuple[Tensor, Tensor, Tensor]:

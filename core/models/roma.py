@@ -1,0 +1,625 @@
+"""RoMa: robust dense feature matching (Edstedt et al., CVPR 2024), our implementation.
+
+The model takes two ImageNet-normalised images and returns, for every pixel of A, where it
+lies in B (and the reverse when symmetric) with a certainty:
+
+1. **Encoders.** A frozen ViT (:mod:`core.models.vit`; DINOv2 ViT-L/14 for the released
+   weights) gives coarse patch tokens, the "scale 16" level (really the patch stride, 14 for
+   DINOv2). A VGG19-BN gives fine features taken before each max-pool: strides 1, 2, 4, 8 with
+   64, 128, 256, 512 channels.
+2. **Projections** ``proj[s]``: 1x1 conv + BatchNorm per scale (backbone width -> 512, 512, 256,
+   64, 9 channels at scales 16, 8, 4, 2, 1).
+3. **Gaussian-process embedding** (coarse scale): with the cosine kernel
+   ``k(x, y) = exp((cos(x, y) - 1) / 0.2)`` and noise 0.1, A's cells get the posterior mean of a
+   Fourier embedding of B's cell positions, ``K_AB (K_BB + 0.1 I)^-1 cos(8 pi conv(xy_B))``.
+4. **Match decoder**: five pre-norm transformer blocks over ``[GP embedding, A's features]``
+   (1024 channels, 8 heads) predict, per coarse cell of A, logits over a 64 x 64 grid of anchor
+   positions in B plus one certainty logit (regression by classification).
+5. **Anchors -> warp**: softmax over the anchors; the warp is the probability-weighted mean of
+   the most likely anchor and its four neighbours (left, right, up, down in the flattened
+   anchor index, clamped to the valid range, as the reference does).
+6. **Refiners** at scales 16, 8, 4, 2, 1: each sees A's features, B's features sampled at the
+   current warp, an embedding of the displacement and (scales 16, 8, 4) the local correlation
+   of A's feature with B's in a (2r + 1)^2 window around the warp (r = 7, 3, 2), and predicts a
+   displacement (in units of ``4 / scale`` pixels of the full-resolution image) and a certainty
+   logit increment. Between scales flow and certainty logits are bilinearly upsampled.
+7. **Upsample pass** (optional): the fine scales 8, 4, 2, 1 run again on the VGG features of
+   the images at a higher resolution, starting from the coarse pass's final warp.
+8. **Output**: the certainty logit minus ``0.5 * min(c16, 0)`` (the coarse pass's scale-16
+   certainty resized, "attenuation"), a sigmoid; cells warped outside B get certainty 0 and the
+   warp is clamped to [-1, 1].
+
+Coordinates are normalised like ``grid_sample(align_corners=False)``: -1 and +1 are the outer
+edges of the image, cell ``i`` of ``n`` has its centre at ``-1 + (2 i + 1) / n``; warps hold
+``(x, y)``.
+
+Shapes (``N`` pairs, ``N' = 2 N`` when symmetric: A->B rows then B->A rows; ``H x W`` the output
+grid: the upsample resolution when upsampling, else the coarse one; ``h16 x w16`` the coarse
+grid, the coarse resolution divided by the backbone's patch size):
+
+=======================  ======================  ===============================================
+name                     shape                   meaning
+=======================  ======================  ===============================================
+``warp``                 (N', H, W, 2)           where each cell lands in the other image
+``certainty``            (N', H, W)              certainty in [0, 1]
+captured ``backbone``    (2 N, C, h16, w16)      backbone patch tokens of A then B
+captured ``attention``   (2 N, heads|1, h16, w16)  CLS -> patch attention of one block (A, B)
+captured ``gp``          (N', 512, h16, w16)     GP posterior embedding
+captured ``anchor_logits``  (N', 64 * 64, h16, w16)  the decoder's anchor logits; anchor
+                                                 ``k`` is at column ``k % 64``, row ``k // 64``
+captured ``coarse_warp``  (N', 2, h16, w16)      warp from the anchors, before any refiner
+captured ``coarse.s{S}.flow``  (N', 2, h_S, w_S)  warp after the refiner at scale S (coarse
+                                                 pass; ``upsample.s{S}.*`` for the upsample one)
+captured ``coarse.s{S}.certainty``  (N', 1, h_S, w_S)  accumulated certainty logit after it
+=======================  ======================  ===============================================
+
+**Weights.** ``Roma.state_dict()`` has the key layout of the official ``roma_outdoor.pth`` /
+``roma_indoor.pth`` (``encoder.cnn.layers.*`` and ``decoder.{embedding_decoder, gps.16,
+proj.*, conv_refiner.*}``); the frozen backbone is not part of it (nor of ``parameters()``) and
+loads from its own file (:func:`core.models.vit.load_backbone_weights`).
+
+**Speed.** The reference computes the local correlation by sampling B's features bilinearly
+at every window position, one image at a time. The window positions are the warp plus whole
+pixels, so every window shares the warp's bilinear weights: here the dot products with B's
+features are taken once on the ``(2 r + 2)^2`` integer neighbours, then blended with those
+weights, which is the same number with four times fewer feature reads and no per-window
+feature copy. The refiners run in channels-last memory layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from core.models.vit import Attention, Mlp, VisionTransformer, check_state_dict, read_checkpoint
+
+TRAINING_RESOLUTION = 560  # the displacement embedding is scaled by sqrt(h w) / 560
+VGG19_STAGES = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512))
+CAPTURABLE = frozenset({"backbone", "attention", "gp", "anchors", "refiners"})
+
+
+@dataclass(frozen=True)
+class RefinerSpec:
+    """One refiner: projected feature width, displacement embedding width, correlation radius."""
+
+    feature_dim: int
+    displacement_dim: int
+    corr_radius: int = 0  # 0: no local correlation
+
+    @property
+    def width(self) -> int:
+        corr = (2 * self.corr_radius + 1) ** 2 if self.corr_radius else 0
+        return 2 * self.feature_dim + self.displacement_dim + corr
+
+
+@dataclass(frozen=True)
+class RomaConfig:
+    """Architecture of RoMa; the defaults are the released model's."""
+
+    backbone: str = "dinov2_vitl14"
+    fine_dims: tuple[int, ...] = (64, 128, 256, 512)  # VGG channels at strides 1, 2, 4, 8
+    gp_dim: int = 512
+    decoder_depth: int = 5
+    decoder_heads: int = 8
+    anchor_res: int = 64
+    gp_temperature: float = 0.2
+    gp_noise: float = 0.1
+    refiner_depth: int = 8
+    refiner_kernel: int = 5
+    refiners: dict[int, RefinerSpec] = field(
+        default_factory=lambda: {
+            16: RefinerSpec(512, 128, 7),
+            8: RefinerSpec(512, 64, 3),
+            4: RefinerSpec(256, 32, 2),
+            2: RefinerSpec(64, 16),
+            1: RefinerSpec(9, 6),
+        }
+    )
+
+    @property
+    def decoder_dim(self) -> int:
+        return self.gp_dim + self.refiners[16].feature_dim
+
+
+@dataclass
+class RomaOutput:
+    """The model's answer; see the module docstring for shapes."""
+
+    warp: Tensor
+    certainty: Tensor
+    captured: dict[str, Tensor] = field(default_factory=dict)
+
+
+def cell_centres(h: int, w: int, device: torch.device | str | None = None) -> Tensor:
+    """Normalised ``(x, y)`` centres of an ``h x w`` grid: (h, w, 2), fp32."""
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=device)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=device)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack((grid_x, grid_y), dim=-1)
+
+
+def _no_autocast(device: torch.device):
+    return torch.autocast(device.type, enabled=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoders
+
+
+class VGG19Pyramid(nn.Module):
+    """VGG19-BN convolutions; features before each max-pool at strides 1, 2, 4, 8.
+
+    ``layers`` is indexed like torchvision's ``vgg19_bn().features`` (conv, BN, ReLU triples
+    and a max-pool between stages), so the official checkpoint's ``layers.N`` keys fit.
+    """
+
+    def __init__(self, stages: tuple[tuple[int, ...], ...] = VGG19_STAGES):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for index, widths in enumerate(stages):
+            if index:
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            for width in widths:
+                layers += [
+                    nn.Conv2d(channels, width, kernel_size=3, padding=1),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                ]
+                channels = width
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, images: Tensor) -> dict[int, Tensor]:
+        """(B, 3, H, W) -> {stride: (B, C_stride, H / stride, W / stride)} for 1, 2, 4, 8."""
+        pyramid: dict[int, Tensor] = {}
+        stride = 1
+        x = images.contiguous(memory_format=torch.channels_last)
+        for layer in self.layers:
+            if isinstance(layer, nn.MaxPool2d):
+                pyramid[stride] = x
+                stride *= 2
+            x = layer(x)
+        pyramid[stride] = x
+        return pyramid
+
+
+class FineEncoder(nn.Module):
+    """Holds the VGG as ``cnn`` (the checkpoint's ``encoder.cnn.*``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cnn = VGG19Pyramid()
+
+
+# ---------------------------------------------------------------------------------------------
+# Coarse matching: GP embedding, anchor decoder
+
+
+class GaussianProcessEmbedding(nn.Module):
+    """GP posterior mean of B's Fourier position embedding at A's cells (module docstring 3)."""
+
+    def __init__(self, dim: int, temperature: float, noise: float):
+        super().__init__()
+        self.pos_conv = nn.Conv2d(2, dim, kernel_size=1)
+        self.temperature = temperature
+        self.noise = noise
+
+    def kernel(self, x: Tensor, y: Tensor, eps: float = 1e-6) -> Tensor:
+        """Cosine kernel: x (B, n, C), y (B, m, C) -> (B, n, m)."""
+        cosine = torch.einsum("bnd,bmd->bnm", x, y) / (
+            x.norm(dim=-1)[..., None] * y.norm(dim=-1)[:, None] + eps
+        )
+        return ((cosine - 1.0) / self.temperature).exp()
+
+    def forward(self, feat_a: Tensor, feat_b: Tensor) -> Tensor:
+        """feat_a (B, C, h_a, w_a), feat_b (B, C, h_b, w_b) -> (B, dim, h_a, w_a), fp32."""
+        batch, _, h_a, w_a = feat_a.shape
+        h_b, w_b = feat_b.shape[-2:]
+        with _no_autocast(feat_a.device):
+            positions = cell_centres(h_b, w_b, feat_b.device).permute(2, 0, 1)[None]
+            basis = torch.cos(8 * math.pi * self.pos_conv(positions))  # (1, dim, h_b, w_b)
+            basis = basis.flatten(2).transpose(1, 2).expand(batch, -1, -1)
+            x = feat_a.float().flatten(2).transpose(1, 2)
+            y = feat_b.float().flatten(2).transpose(1, 2)
+            k_bb = self.kernel(y, y)
+            k_ab = self.kernel(x, y)
+            eye = torch.eye(h_b * w_b, device=x.device)[None]
+            chol = torch.linalg.cholesky(k_bb + self.noise * eye)
+            mean = k_ab @ torch.cholesky_solve(basis, chol, upper=False)  # (B, h_a w_a, dim)
+        return mean.transpose(1, 2).reshape(batch, -1, h_a, w_a)
+
+
+class DecoderBlock(nn.Module):
+    """Pre-norm transformer block without LayerScale; qkv has no bias."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, qkv_bias=False)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, 4 * dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class AnchorDecoder(nn.Module):
+    """Transformer over the coarse cells of A -> anchor logits and a certainty logit."""
+
+    def __init__(self, dim: int, depth: int, heads: int, anchor_res: int):
+        super().__init__()
+        self.blocks = nn.Sequential(*(DecoderBlock(dim, heads) for _ in range(depth)))
+        self.to_out = nn.Linear(dim, anchor_res**2 + 1)
+
+    def forward(self, gp_embedding: Tensor, feat_a: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, gp_dim, h, w), (B, C, h, w) -> logits (B, anchors, h, w), certainty (B, 1, h, w)."""
+        x = torch.cat((gp_embedding, feat_a), dim=1)
+        batch, _, h, w = x.shape
+        out = self.to_out(self.blocks(x.flatten(2).transpose(1, 2)))
+        out = out.transpose(1, 2).reshape(batch, -1, h, w)
+        return out[:, :-1], out[:, -1:]
+
+
+def anchor_grid(anchor_res: int, device: torch.device | str | None = None) -> Tensor:
+    """Normalised ``(x, y)`` of every anchor: (anchor_res^2, 2), row-major (x fastest)."""
+    return cell_centres(anchor_res, anchor_res, device).reshape(-1, 2)
+
+
+def anchors_to_warp(logits: Tensor) -> Tensor:
+    """Anchor logits (B, R^2, h, w) -> warp (B, 2, h, w) (module docstring, step 5)."""
+    count = logits.shape[1]
+    res = round(math.sqrt(count))
+    probs = logits.float().softmax(dim=1)
+    mode = probs.max(dim=1).indices
+    index = torch.stack((mode - 1, mode, mode + 1, mode - res, mode + res), dim=1)
+    index = index.clamp(0, count - 1)  # (B, 5, h, w)
+    weights = probs.gather(1, index)
+    positions = anchor_grid(res, logits.device)[index]  # (B, 5, h, w, 2)
+    warp = (weights[..., None] * positions).sum(dim=1) / weights.sum(dim=1)[..., None]
+    return warp.permute(0, 3, 1, 2)
+
+
+def anchor_probabilities(logits: Tensor) -> Tensor:
+    """Logits (..., R^2) -> the anchor distribution as an (..., R, R) image (rows = y)."""
+    res = round(math.sqrt(logits.shape[-1]))
+    return logits.float().softmax(dim=-1).reshape(*logits.shape[:-1], res, res)
+
+
+# ---------------------------------------------------------------------------------------------
+# Refinement
+
+
+def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int) -> Tensor:
+    """Correlation of A's features with B's around the warp: (B, (2r + 1)^2, h, w).
+
+    ``feat_a``, ``feat_b`` (B, C, h, w) on grids of the same size, ``warp`` (B, 2, h, w)
+    normalised. Channel ``k = dy * (2 r + 1) + dx`` holds ``<a, b(warp + (dx - r, dy - r) px)>
+    / sqrt(C)`` with B's features bilinearly interpolated (zero outside), like romatch's
+    ``local_correlation``, computed with shared bilinear weights (module docstring, "Speed").
+    """
+    batch, channels, h, w = feat_a.shape
+    if feat_b.shape[-2:] != (h, w):
+        raise ValueError(f"feature grids differ: {tuple(feat_a.shape)} vs {tuple(feat_b.shape)}")
+    side = 2 * radius + 2  # integer neighbours that the windows' bilinear taps touch
+    limit = float(max(h, w) + 2 * side)
+    warp = warp.float().nan_to_num(nan=-limit)
+    px = (((warp[:, 0] + 1) * w - 1) / 2).clamp(-limit, limit).flatten()  # (B h w,)
+    py = (((warp[:, 1] + 1) * h - 1) / 2).clamp(-limit, limit).flatten()
+    x0, y0 = px.floor(), py.floor()
+    fx, fy = (px - x0)[:, None, None], (py - y0)[:, None, None]
+    x0, y0 = x0.long() - radius, y0.long() - radius
+    dtype = feat_a.dtype
+    rows_b = feat_b.permute(0, 2, 3, 1).reshape(-1, channels)
+    table = torch.cat((rows_b, rows_b.new_zeros(1, channels)))  # last row: outside B
+    outside = table.shape[0] - 1
+    rows_a = feat_a.permute(0, 2, 3, 1).reshape(-1, channels) / (channels**0.5)
+    first_row = torch.arange(batch, device=feat_a.device).repeat_interleave(h * w) * (h * w)
+    dots = torch.empty(batch * h * w, side, side, device=feat_a.device, dtype=torch.float32)
+    for i in range(side):
+        yy = y0 + i
+        row_ok = (yy >= 0) & (yy < h)
+        for j in range(side):
+            xx = x0 + j
+            ok = row_ok & (xx >= 0) & (xx < w)
+            index = torch.where(ok, first_row + yy * w + xx, outside)
+            dots[:, i, j] = (table[index] * rows_a).sum(dim=-1, dtype=torch.float32)
+    top = (1 - fx) * dots[:, :-1, :-1] + fx * dots[:, :-1, 1:]
+    bottom = (1 - fx) * dots[:, 1:, :-1] + fx * dots[:, 1:, 1:]
+    corr = (1 - fy) * top + fy * bottom  # (B h w, 2r + 1, 2r + 1)
+    return corr.reshape(batch, h, w, -1).permute(0, 3, 1, 2).to(dtype)
+
+
+def _refiner_block(width: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(width, width, kernel, padding=kernel // 2, groups=width),
+        nn.BatchNorm2d(width, momentum=0.01),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(width, width, kernel_size=1),
+    )
+
+
+class Refiner(nn.Module):
+    """Depthwise-separable conv stack predicting a displacement and a certainty increment."""
+
+    def __init__(self, spec: RefinerSpec, depth: int, kernel: int):
+        super().__init__()
+        width = spec.width
+        self.block1 = _refiner_block(width, kernel)
+        self.hidden_blocks = nn.Sequential(*(_refiner_block(width, kernel) for _ in range(depth)))
+        self.out_conv = nn.Conv2d(width, 3, kernel_size=1)
+        self.disp_emb = nn.Conv2d(2, spec.displacement_dim, kernel_size=1)
+        self.corr_radius = spec.corr_radius
+
+    def forward(
+        self, feat_a: Tensor, feat_b: Tensor, warp: Tensor, scale_factor: float
+    ) -> tuple[Tensor, Tensor]:
+        """(B, C, h, w) x 2, warp (B, 2, h, w) -> displacement (B, 2, h, w), logit (B, 1, h, w)."""
+        _, _, h, w = feat_a.shape
+        warped_b = F.grid_sample(
+            feat_b, warp.permute(0, 2, 3, 1).to(feat_b.dtype), align_corners=False
+        )
+        centres = cell_centres(h, w, feat_a.device).permute(2, 0, 1)[None]
+        embedding = self.disp_emb(40 / 32 * scale_factor * (warp - centres))
+        parts = [feat_a, warped_b, embedding]
+        if self.corr_radius:
+            parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius))
+        dtype = torch.promote_types(feat_a.dtype, embedding.dtype)
+        x = torch.cat([part.to(dtype) for part in parts], dim=1)
+        x = self.hidden_blocks(self.block1(x.contiguous(memory_format=torch.channels_last)))
+        with _no_autocast(x.device):
+            out = self.out_conv(x.float())
+        return out[:, :2].contiguous(), out[:, 2:].contiguous()
+
+
+# ---------------------------------------------------------------------------------------------
+# The decoder and the model
+
+
+class RomaDecoder(nn.Module):
+    """Projections, GP, anchor decoder and refiners (the checkpoint's ``decoder.*``)."""
+
+    def __init__(self, config: RomaConfig, backbone_dim: int):
+        super().__init__()
+        self.config = config
+        self.embedding_decoder = AnchorDecoder(
+            config.decoder_dim, config.decoder_depth, config.decoder_heads, config.anchor_res
+        )
+        self.gps = nn.ModuleDict(
+            {"16": GaussianProcessEmbedding(config.gp_dim, config.gp_temperature, config.gp_noise)}
+        )
+        inputs = {16: backbone_dim, **dict(zip((1, 2, 4, 8), config.fine_dims, strict=True))}
+        self.proj = nn.ModuleDict(
+            {
+                str(scale): nn.Sequential(
+                    nn.Conv2d(inputs[scale], spec.feature_dim, kernel_size=1),
+                    nn.BatchNorm2d(spec.feature_dim),
+                )
+                for scale, spec in config.refiners.items()
+            }
+        )
+        self.conv_refiner = nn.ModuleDict(
+            {
+                str(scale): Refiner(spec, config.refiner_depth, config.refiner_kernel)
+                for scale, spec in config.refiners.items()
+            }
+        )
+
+    def forward(
+        self,
+        feats_a: dict[int, Tensor],
+        feats_b: dict[int, Tensor],
+        *,
+        scale_factor: float,
+        start: tuple[Tensor, Tensor] | None = None,
+        captured: dict[str, Tensor] | None = None,
+        capture: frozenset[str] = frozenset(),
+        prefix: str = "coarse",
+    ) -> dict[int, tuple[Tensor, Tensor]]:
+        """Match pyramids {scale: (B, C, h_s, w_s)} -> {scale: (warp, certainty logit)}.
+
+        Without ``start`` this is the coarse pass (scales 16 to 1, anchors at 16); with
+        ``start = (warp, logit)`` it is the upsample pass (scales 8 to 1) from that warp.
+        Returns the warp (B, 2, h_s, w_s) and logit (B, 1, h_s, w_s) after each refiner.
+        """
+        scales = [scale for scale in (16, 8, 4, 2, 1) if scale in feats_a]
+        if start is not None:
+            scales = [scale for scale in scales if scale != 16]
+        sizes = {scale: tuple(feats_a[scale].shape[-2:]) for scale in scales}
+        full_h, full_w = feats_a[1].shape[-2:]
+        flow = certainty = None
+        if start is not None:
+            flow, certainty = (
+                F.interpolate(t, size=sizes[scales[0]], mode="bilinear", align_corners=False)
+                for t in start
+            )
+        out: dict[int, tuple[Tensor, Tensor]] = {}
+        for scale in scales:
+            proj = self.proj[str(scale)]
+            feat_a, feat_b = proj(feats_a[scale]), proj(feats_b[scale])
+            if scale == 16:
+                gp = self.gps["16"](feat_a, feat_b)
+                logits, certainty = self.embedding_decoder(gp.to(feat_a.dtype), feat_a)
+                flow = anchors_to_warp(logits)
+                certainty = certainty.float()
+                if captured is not None:
+                    if "gp" in capture:
+                        captured["gp"] = gp
+                    if "anchors" in capture:
+                        captured["anchor_logits"] = logits
+                        captured["coarse_warp"] = flow
+            delta, delta_certainty = self.conv_refiner[str(scale)](
+                feat_a, feat_b, flow, scale_factor
+            )
+            displacement = torch.stack(
+                (delta[:, 0] / (4 * full_w), delta[:, 1] / (4 * full_h)), dim=1
+            )
+            flow = flow + scale * displacement
+            certainty = certainty + delta_certainty
+            out[scale] = (flow, certainty)
+            if captured is not None and "refiners" in capture:
+                captured[f"{prefix}.s{scale}.flow"] = flow
+                captured[f"{prefix}.s{scale}.certainty"] = certainty
+            if scale != 1:
+                size = sizes[scale // 2]
+                flow = F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
+                certainty = F.interpolate(
+                    certainty, size=size, mode="bilinear", align_corners=False
+                )
+        return out
+
+
+class Roma(nn.Module):
+    """RoMa on a frozen ViT; ``state_dict()`` is the official checkpoint's layout."""
+
+    def __init__(self, backbone: VisionTransformer, config: RomaConfig | None = None):
+        super().__init__()
+        self.config = config or RomaConfig(backbone=backbone.config.name)
+        self._backbone = (backbone.freeze(),)  # a tuple: not registered, not in state_dict
+        self.encoder = FineEncoder()
+        self.decoder = RomaDecoder(self.config, backbone.config.embed_dim)
+
+    @property
+    def backbone(self) -> VisionTransformer:
+        return self._backbone[0]
+
+    @property
+    def coarse_stride(self) -> int:
+        return self.backbone.config.patch_size
+
+    def _apply(self, fn, recurse: bool = True):
+        self.backbone._apply(fn, recurse)
+        return super()._apply(fn, recurse)
+
+    def train(self, mode: bool = True) -> Roma:
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def encode(
+        self,
+        images: Tensor,
+        *,
+        coarse: bool = True,
+        captured: dict[str, Tensor] | None = None,
+        capture: frozenset[str] = frozenset(),
+        attention: tuple[int, int | None] | None = None,
+    ) -> dict[int, Tensor]:
+        """(B, 3, H, W) -> VGG pyramid {1, 2, 4, 8} and, with ``coarse``, backbone tokens {16}."""
+        pyramid = self.encoder.cnn(images)
+        if coarse:
+            block, head = attention if attention is not None else (None, None)
+            with torch.no_grad():
+                tokens = self.backbone(images, attention_block=block, attention_head=head)
+            pyramid[16] = tokens["patch_tokens"]
+            if captured is not None:
+                if "backbone" in capture:
+                    captured["backbone"] = tokens["patch_tokens"]
+                if "cls_attention" in tokens:
+                    captured["attention"] = tokens["cls_attention"]
+        return pyramid
+
+    def forward(
+        self,
+        images_a: Tensor,
+        images_b: Tensor,
+        *,
+        upsample_a: Tensor | None = None,
+        upsample_b: Tensor | None = None,
+        symmetric: bool = True,
+        attenuate: bool = True,
+        capture: frozenset[str] | set[str] = frozenset(),
+        attention: tuple[int, int | None] | None = None,
+    ) -> RomaOutput:
+        """Match ImageNet-normalised images (N, 3, h, w) (sides multiples of the patch size).
+
+        ``upsample_a``, ``upsample_b`` (N, 3, H, W): the same images at the upsample
+        resolution, or None for the coarse pass only. ``capture`` names intermediates to keep
+        (:data:`CAPTURABLE`); ``attention = (block, head or None)`` adds the CLS attention.
+        """
+        capture = frozenset(capture)
+        unknown = capture - CAPTURABLE
+        if unknown:
+            raise ValueError(f"cannot capture {sorted(unknown)}; choose from {sorted(CAPTURABLE)}")
+        if images_a.shape != images_b.shape:
+            raise ValueError(f"images differ in shape: {images_a.shape} vs {images_b.shape}")
+        captured: dict[str, Tensor] = {}
+        count = images_a.shape[0]
+        pyramid = self.encode(
+            torch.cat((images_a, images_b)), captured=captured, capture=capture,
+            attention=attention if "attention" in capture else None,
+        )  # fmt: skip
+        feats_a, feats_b = _pair_up(pyramid, count, symmetric)
+        h, w = images_a.shape[-2:]
+        passes = self.decoder(
+            feats_a,
+            feats_b,
+            scale_factor=math.sqrt(h * w / TRAINING_RESOLUTION**2),
+            captured=captured,
+            capture=capture,
+        )
+        del feats_a, feats_b, pyramid
+        coarse_certainty = passes[16][1]
+        flow, certainty = passes[1]
+        if upsample_a is not None and upsample_b is not None:
+            h, w = upsample_a.shape[-2:]
+            fine = self.encode(torch.cat((upsample_a, upsample_b)), coarse=False)
+            feats_a, feats_b = _pair_up(fine, count, symmetric)
+            passes = self.decoder(
+                feats_a,
+                feats_b,
+                scale_factor=math.sqrt(h * w / TRAINING_RESOLUTION**2),
+                start=(flow, certainty),
+                captured=captured,
+                capture=capture,
+                prefix="upsample",
+            )
+            flow, certainty = passes[1]
+        if attenuate:
+            low = F.interpolate(coarse_certainty, size=(h, w), mode="bilinear", align_corners=False)
+            certainty = certainty - 0.5 * low * (low < 0)
+        warp = flow.permute(0, 2, 3, 1).float()
+        certainty = certainty[:, 0].float().sigmoid()
+        outside = (warp.abs() > 1).any(dim=-1)
+        certainty = certainty.masked_fill(outside, 0.0)
+        return RomaOutput(warp.clamp(-1, 1), certainty, captured)
+
+
+def _pair_up(
+    pyramid: dict[int, Tensor], count: int, symmetric: bool
+) -> tuple[dict[int, Tensor], dict[int, Tensor]]:
+    """Split a pyramid of [A..., B...] into the decoder's query and support pyramids."""
+    if symmetric:  # queries A then B, supports B then A
+        swapped = {s: torch.cat((t[count:], t[:count])) for s, t in pyramid.items()}
+        return pyramid, swapped
+    return {s: t[:count] for s, t in pyramid.items()}, {s: t[count:] for s, t in pyramid.items()}
+
+
+def load_roma_weights(model: Roma, path) -> None:
+    """Load an official RoMa checkpoint strictly (``weights_only`` / safetensors).
+
+    Raises :class:`core.errors.InputError` naming missing, unexpected and mis-shaped keys, or
+    refusing a file that is not a plain tensor checkpoint.
+    """
+    state, _ = read_checkpoint(path)
+    check_state_dict(model, state, path)
+    expected = model.state_dict()
+    on_meta = any(tensor.is_meta for tensor in expected.values())
+    if on_meta:
+        state = {key: state[key].to(tensor.dtype) for key, tensor in expected.items()}
+    model.load_state_dict(state, strict=True, assign=on_meta)
+
+
+def autocast_context(device: torch.device | str, precision: str):
+    """``torch.autocast`` for ``"bf16"`` / ``"fp16"``, nothing for ``"fp32"``."""
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision not in dtypes:
+        raise ValueError(f"precision {precision!r}: use fp32, bf16 or fp16")
+    return torch.autocast(torch.device(device).type, dtype=dtypes[precision])
