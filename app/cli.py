@@ -6,6 +6,7 @@ Qt is imported only when the window opens, so ``match`` runs on machines without
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -44,6 +45,44 @@ def _add_matcher_options(parser: argparse.ArgumentParser, default: str) -> None:
         help="a matcher option, repeatable (e.g. --set max_size=640); "
         "`matchscope matchers` lists them all",
     )
+    model = parser.add_argument_group(
+        "model options (RoMa: --matcher roma, roma-outdoor or roma-indoor; the same as --set)"
+    )
+    for flags, key, kind, text in MODEL_FLAGS:
+        if kind is bool:
+            model.add_argument(*flags, dest=key, action="store_const", const=True, help=text)
+        else:
+            model.add_argument(*flags, dest=key, type=kind, metavar="V", help=text)
+
+
+MODEL_FLAGS = (  # (flags, matcher option, type, help); bools are switches
+    (("--roma-weights",), "roma_weights", str, "RoMa checkpoint file (default: search)"),
+    (("--dino-weights",), "dino_weights", str, "backbone checkpoint, .pth or transformers folder"),
+    (("--backbone",), "backbone", str, "coarse encoder, e.g. dinov2_vitl14 (default)"),
+    (("--coarse-res",), "coarse_res", str, "coarse resolution N or HxW (default 560)"),
+    (("--upsample-res",), "upsample_res", str, "fine pass resolution N or HxW; 0: none (864)"),
+    (("--preview",), "preview", bool, "coarse pass only: a quick warp on the coarse grid"),
+    (("--no-symmetric",), "no_symmetric", bool, "match A->B only (no warp_ba)"),
+    (("--device",), "device", str, "auto (default), cpu or cuda"),
+    (("--precision",), "precision", str, "fp32 (default), bf16 or fp16"),
+    (("--num-samples",), "num_samples", int, "matches to sample (RoMa: 10000)"),
+    (("--intermediates",), "intermediates", bool, "keep debug intermediates in result.npz"),
+    (("--download",), "download", bool, "download missing weights into torch hub's cache"),
+)
+
+
+def _flag_settings(args: argparse.Namespace) -> dict:
+    """The model flags that were given, as matcher options (``--no-symmetric`` -> symmetric)."""
+    settings = {}
+    for _, key, _, _ in MODEL_FLAGS:
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        if key == "no_symmetric":
+            settings["symmetric"] = False
+        else:
+            settings[key] = value
+    return settings
 
 
 def _matcher_names() -> list[str]:
@@ -219,7 +258,8 @@ def _run_match(argv: list[str]) -> int:
         raise MatchscopeError(f"{out}: --out exists and is not a folder")
     pairs = _read_pairs(Path(args.pairs)) if args.pairs else [tuple(map(Path, args.images))]
     _check_readable({p for pair in pairs for p in pair})
-    matcher = create_matcher(args.matcher, _parse_settings(args.matcher, args.settings))
+    settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
+    matcher = create_matcher(args.matcher, settings)
     if not args.pairs:
         print(_match_one(matcher, args.matcher, *pairs[0], out, args))
         return 0
@@ -264,7 +304,7 @@ def _run_gui(argv: list[str]) -> int:
         raise MatchscopeError(
             f"give two images A and B, or none for the demo pair (got {len(args.images)})"
         )
-    settings = _parse_settings(args.matcher, args.settings)
+    settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
     if _no_display():
         raise MatchscopeError(
             "no display to open the window on: run under xvfb-run, set QT_QPA_PLATFORM=offscreen, "
@@ -283,9 +323,33 @@ def _no_display() -> bool:
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the message."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ sets it; the property wins
+        pass
+
+
+def _log_to_stderr() -> None:
+    """Notices of the engine (weights loaded or downloaded, their licences) go to stderr."""
+    logger = logging.getLogger("matchscope")
+    if not logger.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("matchscope: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python main.py`` and the ``matchscope`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _log_to_stderr()
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     runner = {"match": _run_match, "matchers": _run_matchers, None: _run_gui}[command]
     try:

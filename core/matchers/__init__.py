@@ -34,6 +34,21 @@ BUILTIN_MATCHERS = {
             "core.matchers.dense_flow:DenseFlowMatcher",
             "OpenCV DIS optical flow both ways, forward-backward consistency certainty",
         ),
+        MatcherInfo(
+            "roma-outdoor",
+            "core.matchers.roma:RomaMatcher",
+            "RoMa dense matcher (DINOv2 + VGG19, anchors + refiners), outdoor weights",
+        ),
+        MatcherInfo(
+            "roma",
+            "core.matchers.roma:RomaMatcher",
+            "the same as roma-outdoor",
+        ),
+        MatcherInfo(
+            "roma-indoor",
+            "core.matchers.roma:RomaIndoorMatcher",
+            "RoMa with the indoor (ScanNet) weights",
+        ),
     )
 }
 

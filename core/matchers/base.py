@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import cv2
+import numpy as np
+
+from core.coords import normalized_to_pixel
 from core.errors import MatchscopeError
 
 
@@ -48,3 +52,16 @@ def parse_setting(text: str, defaults: dict) -> tuple[str, object]:
     if raw.strip().lower() == "none":
         return key, None
     return key, raw
+
+
+def grid_to_original(grid_warp, grid_cert, size_from, size_to):
+    """Resize a grid warp to ``size_from`` and express it in ``size_to`` pixels (NaN = none)."""
+    height, width = size_from
+    if grid_warp.shape[:2] != (height, width):
+        grid_warp = cv2.resize(grid_warp, (width, height), interpolation=cv2.INTER_LINEAR)
+        grid_cert = cv2.resize(grid_cert, (width, height), interpolation=cv2.INTER_LINEAR)
+    certainty = np.clip(grid_cert, 0.0, 1.0).astype(np.float32)
+    warp = normalized_to_pixel(grid_warp, size_to[1], size_to[0]).astype(np.float32)
+    warp[certainty <= 0.0] = np.nan
+    certainty[certainty <= 0.0] = 0.0
+    return warp, certainty

@@ -11,9 +11,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from core.coords import fit_longer_side, normalized_to_pixel, pixel_grid, pixel_to_normalized
+from core.coords import fit_longer_side, pixel_grid, pixel_to_normalized
 from core.errors import MatchscopeError
-from core.matchers.base import ConfiguredMatcher
+from core.matchers.base import ConfiguredMatcher, grid_to_original
 from core.result import MatchResult, Provenance
 from core.run import RunControl
 
@@ -78,8 +78,8 @@ class DenseFlowMatcher(ConfiguredMatcher):
             grid_warp_ab, grid_cert_ab = self._grid_warp(grid + flow_ab, fb_error_ab, w, h)
             grid_warp_ba, grid_cert_ba = self._grid_warp(grid + flow_ba, fb_error_ba, w, h)
         with control.stage("upsample", 0.85):
-            warp_ab, cert_ab = _to_original(grid_warp_ab, grid_cert_ab, size_a, size_b)
-            warp_ba, cert_ba = _to_original(grid_warp_ba, grid_cert_ba, size_b, size_a)
+            warp_ab, cert_ab = grid_to_original(grid_warp_ab, grid_cert_ab, size_a, size_b)
+            warp_ba, cert_ba = grid_to_original(grid_warp_ba, grid_cert_ba, size_b, size_a)
         with control.stage("sample", 0.95):
             matches, match_cert = self._sample(warp_ab, cert_ab)
         return MatchResult(
@@ -138,16 +138,3 @@ def _forward_backward_error(grid, flow_fwd, flow_bwd):
         flow_bwd, target[..., 0], target[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     return np.linalg.norm(target + back - grid, axis=-1)
-
-
-def _to_original(grid_warp, grid_cert, size_from, size_to):
-    """Resize a grid warp to ``size_from`` and express it in ``size_to`` pixels (NaN = none)."""
-    height, width = size_from
-    if grid_warp.shape[:2] != (height, width):
-        grid_warp = cv2.resize(grid_warp, (width, height), interpolation=cv2.INTER_LINEAR)
-        grid_cert = cv2.resize(grid_cert, (width, height), interpolation=cv2.INTER_LINEAR)
-    certainty = np.clip(grid_cert, 0.0, 1.0).astype(np.float32)
-    warp = normalized_to_pixel(grid_warp, size_to[1], size_to[0]).astype(np.float32)
-    warp[certainty <= 0.0] = np.nan
-    certainty[certainty <= 0.0] = 0.0
-    return warp, certainty

@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -535,13 +536,16 @@ class Roma(nn.Module):
         attenuate: bool = True,
         capture: frozenset[str] | set[str] = frozenset(),
         attention: tuple[int, int | None] | None = None,
+        checkpoint: Callable[[str], None] | None = None,
     ) -> RomaOutput:
         """Match ImageNet-normalised images (N, 3, h, w) (sides multiples of the patch size).
 
         ``upsample_a``, ``upsample_b`` (N, 3, H, W): the same images at the upsample
         resolution, or None for the coarse pass only. ``capture`` names intermediates to keep
         (:data:`CAPTURABLE`); ``attention = (block, head or None)`` adds the CLS attention.
+        ``checkpoint(stage)`` is called before each pass (it may raise to cancel the run).
         """
+        checkpoint = checkpoint or (lambda stage: None)
         capture = frozenset(capture)
         unknown = capture - CAPTURABLE
         if unknown:
@@ -550,6 +554,7 @@ class Roma(nn.Module):
             raise ValueError(f"images differ in shape: {images_a.shape} vs {images_b.shape}")
         captured: dict[str, Tensor] = {}
         count = images_a.shape[0]
+        checkpoint("coarse pass")
         pyramid = self.encode(
             torch.cat((images_a, images_b)), captured=captured, capture=capture,
             attention=attention if "attention" in capture else None,
@@ -567,6 +572,7 @@ class Roma(nn.Module):
         coarse_certainty = passes[16][1]
         flow, certainty = passes[1]
         if upsample_a is not None and upsample_b is not None:
+            checkpoint("upsample pass")
             h, w = upsample_a.shape[-2:]
             fine = self.encode(torch.cat((upsample_a, upsample_b)), coarse=False)
             feats_a, feats_b = _pair_up(fine, count, symmetric)

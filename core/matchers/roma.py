@@ -1,0 +1,374 @@
+"""`roma-outdoor` / `roma` and `roma-indoor`: RoMa (:mod:`core.models.roma`) as a matcher.
+
+Images are resized with PIL's bicubic filter to the coarse resolution (and to the upsample
+resolution for the second pass) and ImageNet-normalised, as romatch does, so with the same
+weights ``grid_warp_ab`` / ``grid_certainty_ab`` equal romatch's A->B warp and certainty. The
+dense warp is then resized to A's original pixels and expressed in B's pixels.
+
+Weights are looked up (:mod:`core.weights`): ``roma_weights`` / ``dino_weights`` when given,
+else ``$MATCHSCOPE_WEIGHTS``, the app's settings folder, torch hub's checkpoint cache; they are
+downloaded only with ``download=True`` (``--download``). Loaded models are kept for the next
+run with the same files and device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from core import weights as weight_files
+from core.errors import MatchscopeError
+from core.matchers.base import ConfiguredMatcher, grid_to_original
+from core.result import MatchResult, Provenance
+from core.run import RunControl
+
+log = logging.getLogger("matchscope")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_CACHE_LOCK = threading.Lock()
+_MODEL_CACHE: dict[tuple, object] = {}  # at most one loaded model: key -> Roma
+_HASH_CACHE: dict[tuple, str] = {}  # (path, size, mtime) -> sha256
+
+
+def parse_resolution(text: str, what: str) -> tuple[int, int] | None:
+    """``"560"`` -> (560, 560); ``"560x784"`` -> (560, 784) (H x W); ``"0"``, ``"none"`` -> None."""
+    text = str(text).strip().lower()
+    if text in ("", "0", "none", "off"):
+        return None
+    parts = text.replace(",", "x").split("x")
+    try:
+        sizes = [int(part) for part in parts]
+    except ValueError:
+        raise MatchscopeError(f"{what}: {text!r} is not N or HxW") from None
+    if len(sizes) == 1:
+        sizes *= 2
+    if len(sizes) != 2 or min(sizes) <= 0:
+        raise MatchscopeError(f"{what}: {text!r} is not N or HxW")
+    return sizes[0], sizes[1]
+
+
+def preprocess(rgb: np.ndarray, size_hw: tuple[int, int]):
+    """(H, W, 3) uint8 RGB -> (1, 3, h, w) float32 tensor: PIL bicubic resize, ImageNet norm."""
+    import torch
+    from PIL import Image
+
+    height, width = size_hw
+    image = Image.fromarray(np.ascontiguousarray(rgb)).resize((width, height), Image.BICUBIC)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    array = (array - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
+    return torch.from_numpy(array.transpose(2, 0, 1).copy())[None]
+
+
+def _sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        _HASH_CACHE[key] = weight_files.file_sha256(path)
+    return _HASH_CACHE[key]
+
+
+class RomaMatcher(ConfiguredMatcher):
+    """RoMa with the released outdoor weights (``roma-indoor`` picks the indoor ones)."""
+
+    name = "roma-outdoor"
+    variant = "outdoor"
+    default_conf = {
+        "roma_weights": "",
+        "dino_weights": "",
+        "backbone": "dinov2_vitl14",
+        "coarse_res": "560",
+        "upsample_res": "864",
+        "preview": False,
+        "symmetric": True,
+        "attenuate": True,
+        "device": "auto",
+        "precision": "fp32",
+        "num_samples": 10000,
+        "sample_thresh": 0.05,
+        "seed": 0,
+        "intermediates": False,
+        "attention_block": -1,
+        "attention_head": -1,
+        "download": False,
+        "settings_dir": "",
+    }
+    conf_help = {
+        "roma_weights": "RoMa checkpoint (roma_outdoor.pth / roma_indoor.pth); empty: search",
+        "dino_weights": "backbone checkpoint (.pth or transformers folder); empty: search",
+        "backbone": "frozen coarse encoder: dinov2_vit{s,b,l}14 or dinov3_vit{s,b,l}16",
+        "coarse_res": "coarse pass resolution, N or HxW, multiples of the patch size (14)",
+        "upsample_res": "second (fine) pass resolution, N or HxW; 0 for none",
+        "preview": "coarse pass only: a quick, lower-resolution warp",
+        "symmetric": "match A->B and B->A in one batch (warp_ba, matches from both)",
+        "attenuate": "lower the certainty where the coarse scale was unsure (as romatch)",
+        "device": "auto, cpu or cuda",
+        "precision": "fp32, bf16 or fp16 (autocast; fp32 gives romatch's numbers on CPU)",
+        "num_samples": "matches drawn by balanced sampling",
+        "sample_thresh": "certainty above which all matches are equally likely to be drawn",
+        "seed": "random seed of the sampling",
+        "intermediates": "keep backbone features, attention, anchors and per-scale warps",
+        "attention_block": "backbone block whose CLS attention is kept (-1: the last)",
+        "attention_head": "its head (-1: all heads)",
+        "download": "download missing weights into torch hub's cache (shows their licence)",
+        "settings_dir": "an extra folder to search for weights (the app's settings)",
+    }
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        conf = self.conf
+        self.coarse_res = parse_resolution(conf["coarse_res"], "coarse_res")
+        if self.coarse_res is None:
+            raise MatchscopeError("coarse_res: a coarse resolution is required")
+        self.upsample_res = None
+        if not conf["preview"]:
+            self.upsample_res = parse_resolution(conf["upsample_res"], "upsample_res")
+        if self.upsample_res is not None and any(side % 8 for side in self.upsample_res):
+            raise MatchscopeError(f"upsample_res {conf['upsample_res']}: sides must divide by 8")
+        if conf["precision"] not in ("fp32", "bf16", "fp16"):
+            raise MatchscopeError(f"precision {conf['precision']!r}: use fp32, bf16 or fp16")
+        if conf["device"] not in ("auto", "cpu", "cuda") and not conf["device"].startswith("cuda:"):
+            raise MatchscopeError(f"device {conf['device']!r}: use auto, cpu or cuda")
+        if conf["num_samples"] < 0:
+            raise MatchscopeError("num_samples must be >= 0")
+        from core.models.vit import BACKBONES
+
+        backbone = BACKBONES.get(conf["backbone"])
+        if backbone is None or conf["backbone"] not in weight_files.WEIGHT_FILES:
+            known = [name for name in BACKBONES if name in weight_files.WEIGHT_FILES]
+            raise MatchscopeError(f"backbone {conf['backbone']!r}: use one of {', '.join(known)}")
+        stride = backbone.patch_size
+        if any(side % stride for side in self.coarse_res):
+            raise MatchscopeError(
+                f"coarse_res {conf['coarse_res']}: sides must be multiples of the patch size "
+                f"{stride} of {conf['backbone']}"
+            )
+        self.weights: dict[str, str] = {}
+
+    # -- weights ------------------------------------------------------------------------------
+
+    def _locate(self, name: str, explicit: str) -> Path:
+        settings_dir = self.conf["settings_dir"] or None
+        try:
+            return weight_files.find_weights(name, explicit or None, settings_dir=settings_dir)
+        except weight_files.WeightsNotFound:
+            if not self.conf["download"]:
+                raise
+        log.info("downloading %s", weight_files.licence_notice(name))
+        return weight_files.download_weights(name)
+
+    def _device(self):
+        import torch
+
+        device = self.conf["device"]
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise MatchscopeError("device cuda: no CUDA device is available to torch here")
+        return torch.device(device)
+
+    def load_model(self):
+        """The loaded model (cached for the next run with the same files and device)."""
+        import torch
+
+        from core.models.roma import Roma, load_roma_weights
+        from core.models.vit import build_backbone, load_backbone_weights
+
+        roma_path = self._locate(f"roma_{self.variant}", self.conf["roma_weights"])
+        dino_path = self._locate(self.conf["backbone"], self.conf["dino_weights"])
+        device = self._device()
+        key = (str(roma_path.resolve()), str(dino_path.resolve()), self.conf["backbone"], device)
+        self.weights = {roma_path.name: _sha256(roma_path), dino_path.name: _sha256(dino_path)}
+        with _CACHE_LOCK:
+            model = _MODEL_CACHE.get(key)
+            if model is None:
+                _MODEL_CACHE.clear()  # one model at a time: ViT-L RoMa is 1.6 GB
+                for name in (f"roma_{self.variant}", self.conf["backbone"]):
+                    log.info("loading %s", weight_files.licence_notice(name))
+                backbone = build_backbone(self.conf["backbone"], device="meta")
+                load_backbone_weights(backbone, dino_path)
+                with torch.device("meta"):
+                    model = Roma(backbone)
+                load_roma_weights(model, roma_path)
+                model = model.to(device).eval()
+                _MODEL_CACHE[key] = model
+        return model
+
+    # -- matching -----------------------------------------------------------------------------
+
+    def match(
+        self, rgb_a: np.ndarray, rgb_b: np.ndarray, control: RunControl | None = None
+    ) -> MatchResult:
+        import torch
+
+        from core.models.roma import autocast_context
+
+        control = control or RunControl()
+        with control.stage("load weights", 0.0):
+            model = self.load_model()
+        device = next(model.parameters()).device
+        with control.stage("preprocess", 0.05):
+            coarse_a = preprocess(rgb_a, self.coarse_res).to(device)
+            coarse_b = preprocess(rgb_b, self.coarse_res).to(device)
+            up_a = up_b = None
+            if self.upsample_res is not None:
+                up_a = preprocess(rgb_a, self.upsample_res).to(device)
+                up_b = preprocess(rgb_b, self.upsample_res).to(device)
+        capture = set()
+        attention = None
+        if self.conf["intermediates"]:
+            capture = {"backbone", "attention", "anchors", "refiners"}
+            head = self.conf["attention_head"]
+            attention = (self.conf["attention_block"], None if head < 0 else head)
+        with control.stage("match", 0.1), torch.inference_mode():
+            with autocast_context(device, self.conf["precision"]):
+                try:
+                    out = model(
+                        coarse_a,
+                        coarse_b,
+                        upsample_a=up_a,
+                        upsample_b=up_b,
+                        symmetric=self.conf["symmetric"],
+                        attenuate=self.conf["attenuate"],
+                        capture=capture,
+                        attention=attention,
+                        checkpoint=control.check,
+                    )
+                except torch.OutOfMemoryError:
+                    raise MatchscopeError(
+                        f"out of memory on {device} at coarse {self.conf['coarse_res']} / "
+                        f"upsample {self.conf['upsample_res']}: lower the resolutions or use "
+                        "--preview"
+                    ) from None
+        with control.stage("sample", 0.9):
+            result = self._result(out, rgb_a.shape[:2], rgb_b.shape[:2])
+        return result
+
+    def _result(self, out, size_a, size_b) -> MatchResult:
+        import torch
+
+        from core.coords import normalized_to_pixel
+        from core.models.sampling import balanced_sample
+
+        warp = out.warp.float().cpu()
+        certainty = out.certainty.float().cpu()
+        grid_h, grid_w = warp.shape[1:3]
+        grid_ab, cert_ab = warp[0].numpy(), certainty[0].numpy()
+        warp_ab, certainty_ab = grid_to_original(grid_ab, cert_ab, size_a, size_b)
+        warp_ba = certainty_ba = None
+        # candidate matches: every grid cell of A (and of B when symmetric), [xA, yA, xB, yB]
+        from core.models.roma import cell_centres
+
+        centres = cell_centres(grid_h, grid_w)
+        pairs = [torch.cat((centres, warp[0]), dim=-1)]
+        if self.conf["symmetric"]:
+            warp_ba, certainty_ba = grid_to_original(
+                warp[1].numpy(), certainty[1].numpy(), size_b, size_a
+            )
+            pairs.append(torch.cat((warp[1], centres), dim=-1))
+        candidates = torch.stack(pairs).reshape(-1, 4)
+        generator = torch.Generator().manual_seed(self.conf["seed"])
+        picked, picked_certainty = balanced_sample(
+            candidates,
+            certainty[: len(pairs)].reshape(-1),
+            self.conf["num_samples"],
+            thresh=self.conf["sample_thresh"],
+            generator=generator,
+        )
+        picked = picked.double().numpy()
+        matches = np.concatenate(
+            (
+                normalized_to_pixel(picked[:, :2], size_a[1], size_a[0]),
+                normalized_to_pixel(picked[:, 2:], size_b[1], size_b[0]),
+            ),
+            axis=1,
+        ).astype(np.float32)
+        intermediates, docs = self._intermediates(out.captured)
+        return MatchResult(
+            warp_ab=warp_ab,
+            certainty_ab=certainty_ab,
+            matches=matches,
+            match_certainty=picked_certainty.float().numpy().clip(0, 1),
+            warp_ba=warp_ba,
+            certainty_ba=certainty_ba,
+            grid_warp_ab=grid_ab,
+            grid_certainty_ab=cert_ab,
+            intermediates=intermediates,
+            intermediate_docs=docs,
+            provenance=Provenance(
+                matcher=self.name, settings=dict(self.conf), weights=dict(self.weights)
+            ),
+        )
+
+    def _intermediates(self, captured: dict) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """Captured tensors -> named numpy arrays (channels last) and their docs."""
+        if not captured:
+            return {}, {}
+        directions = ("ab", "ba") if self.conf["symmetric"] else ("ab",)
+        arrays: dict[str, np.ndarray] = {}
+        docs: dict[str, str] = {}
+
+        def keep(name, tensor, doc, dtype=np.float32):
+            arrays[name] = tensor.detach().float().cpu().numpy().astype(dtype)
+            docs[name] = doc
+
+        stride = self.coarse_res[0] // captured["backbone"].shape[-2]
+        for index, image in enumerate("ab"):
+            keep(
+                f"backbone_{image}",
+                captured["backbone"][index].permute(1, 2, 0),
+                f"(h16, w16, C) float16: backbone patch tokens of {image.upper()} "
+                f"(coarse grid, one cell per {stride}x{stride} coarse-resolution pixels)",
+                np.float16,
+            )
+            if "attention" in captured:
+                block, head = self.conf["attention_block"], self.conf["attention_head"]
+                which = "all heads" if head < 0 else f"head {head}"
+                keep(
+                    f"attention_{image}",
+                    captured["attention"][index],
+                    f"(heads, h16, w16): CLS -> patch attention of {image.upper()}, backbone "
+                    f"block {block}, {which}",
+                )
+        anchors = round(math.sqrt(captured["anchor_logits"].shape[1]))
+        for index, direction in enumerate(directions):
+            src, dst = direction[0].upper(), direction[1].upper()
+            keep(
+                f"anchor_logits_{direction}",
+                captured["anchor_logits"][index].permute(1, 2, 0),
+                f"(h16, w16, {anchors * anchors}) float16: anchor logits of each coarse cell of "
+                f"{src}; anchor k sits at column k % {anchors}, row k // {anchors} of a "
+                f"{anchors}x{anchors} grid over {dst} (core.probe.anchor_distribution)",
+                np.float16,
+            )
+            keep(
+                f"coarse_warp_{direction}",
+                captured["coarse_warp"][index].permute(1, 2, 0),
+                f"(h16, w16, 2): {src}->{dst} warp from the anchors alone, normalised coords",
+            )
+            for key in sorted(k for k in captured if k.endswith(".flow")):
+                stage, scale = key.split(".")[:2]
+                certainty = captured[f"{stage}.{scale}.certainty"][index, 0]
+                keep(
+                    f"{stage}_{scale}_warp_{direction}",
+                    captured[key][index].permute(1, 2, 0),
+                    f"(h, w, 2): {src}->{dst} warp after the {stage} pass's refiner at scale "
+                    f"{scale[1:]}, normalised coords",
+                )
+                keep(
+                    f"{stage}_{scale}_certainty_{direction}",
+                    certainty.sigmoid(),
+                    "(h, w): sigmoid of the accumulated certainty logit after that refiner",
+                )
+        return arrays, docs
+
+
+class RomaIndoorMatcher(RomaMatcher):
+    """RoMa with the released indoor weights (trained on ScanNet)."""
+
+    name = "roma-indoor"
+    variant = "indoor"

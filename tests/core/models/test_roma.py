@@ -1,0 +1,301 @@
+"""RoMa against romatch (the reference implementation), stage by stage, with random weights.
+
+Both models hold the same seeded random weights (:mod:`core.models.testing`: BatchNorm
+statistics, LayerNorm and LayerScale drawn far from identity). romatch runs on CPU with
+``use_custom_corr=False``. Errors are relative, ``max|ours - ref| / max|ref|``.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.errors import InputError
+from core.models.roma import (
+    CAPTURABLE,
+    Roma,
+    anchor_probabilities,
+    anchors_to_warp,
+    load_roma_weights,
+    local_correlation,
+)
+from core.models.testing import random_roma, random_state
+from core.models.vit import build_backbone
+
+TOLERANCE = 1e-4
+ROMATCH_MISSING = "romatch is not importable: pip install --no-deps romatch einops loguru kornia"
+
+
+def romatch_module(name: str):
+    return pytest.importorskip(name, reason=ROMATCH_MISSING, exc_type=ImportError)
+
+
+def rel_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((ours.float() - ref.float()).abs().max() / ref.float().abs().max())
+
+
+def images(size: int, seed: int, batch: int = 1) -> torch.Tensor:
+    return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def reference_roma(model: Roma, coarse: int, upsample: int | None, symmetric: bool = True):
+    """romatch's RoMa holding ``model``'s weights (and its backbone's)."""
+    zoo = romatch_module("romatch.models.model_zoo.roma_models")
+    reference = zoo.roma_model(
+        resolution=(coarse, coarse),
+        upsample_preds=upsample is not None,
+        upsample_res=(upsample, upsample) if upsample else None,
+        device="cpu",
+        weights=model.state_dict(),
+        dinov2_weights=model.backbone.state_dict(),
+        use_custom_corr=False,
+        symmetric=symmetric,
+    )
+    return reference.eval()
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """Our RoMa (ViT-L/14 backbone, the released architecture) and romatch's, same weights."""
+    romatch_module("romatch")
+    model = random_roma("dinov2_vitl14", seed=3)
+    return model, reference_roma(model, coarse=126, upsample=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout
+
+
+def test_state_dict_is_the_official_layout(pair):
+    model, reference = pair
+    ours = {key: tuple(t.shape) for key, t in model.state_dict().items()}
+    theirs = {key: tuple(t.shape) for key, t in reference.state_dict().items()}
+    assert len(ours) == 603  # the released roma_outdoor.pth / roma_indoor.pth
+    assert ours == theirs
+    assert not any(key.startswith(("_backbone", "backbone")) for key in ours)
+    assert all(not p.requires_grad for p in model.backbone.parameters())
+    assert {id(p) for p in model.parameters()}.isdisjoint(
+        id(p) for p in model.backbone.parameters()
+    )
+
+
+def test_the_backbone_moves_with_the_model():
+    model = random_roma("dinov2_vits14", seed=0)
+    model.to(torch.float64)
+    assert model.backbone.patch_embed.proj.weight.dtype == torch.float64
+    model.train()
+    assert model.training and not model.backbone.training
+
+
+# ---------------------------------------------------------------------------------------------
+# Parity, stage by stage
+
+
+def test_encoders_match_romatch(pair):
+    model, reference = pair
+    x = images(126, seed=5, batch=2)
+    with torch.inference_mode():
+        ours = model.encode(x)
+        theirs = reference.encoder(x)
+    assert set(ours) == set(theirs) == {1, 2, 4, 8, 16}
+    for scale in ours:
+        assert ours[scale].shape == theirs[scale].shape
+        assert rel_error(ours[scale], theirs[scale]) <= TOLERANCE, scale
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_coarse_pass_matches_romatch_stage_by_stage(pair, symmetric):
+    model, reference = pair
+    a, b = images(126, seed=7), images(126, seed=8)
+    kept = {}
+    hooks = [
+        reference.decoder.gps["16"].register_forward_hook(
+            lambda module, args, out: kept.__setitem__("gp", out)
+        ),
+        reference.decoder.embedding_decoder.register_forward_hook(
+            lambda module, args, out: kept.__setitem__("anchor_logits", out[0])
+        ),
+    ]
+    batch = {"im_A": a, "im_B": b}
+    scale_factor = math.sqrt(126 * 126 / 560**2)
+    try:
+        with torch.inference_mode():
+            if symmetric:
+                theirs = reference.forward_symmetric(batch, scale_factor=scale_factor)
+            else:
+                theirs = reference.forward(batch, scale_factor=scale_factor)
+            ours = model(a, b, symmetric=symmetric, capture=CAPTURABLE - {"attention"})
+    finally:
+        for hook in hooks:
+            hook.remove()
+    captured = ours.captured
+    assert rel_error(captured["gp"], kept["gp"]) <= TOLERANCE
+    assert rel_error(captured["anchor_logits"], kept["anchor_logits"]) <= TOLERANCE
+    for scale in (16, 8, 4, 2, 1):
+        flow, certainty = theirs[scale]["flow"], theirs[scale]["certainty"]
+        assert rel_error(captured[f"coarse.s{scale}.flow"], flow) <= TOLERANCE, scale
+        assert rel_error(captured[f"coarse.s{scale}.certainty"], certainty) <= TOLERANCE, scale
+
+
+def test_full_match_with_upsampling_agrees_with_romatch(pair):
+    model, _ = pair
+    reference = reference_roma(model, coarse=126, upsample=160)
+    a, b, a_up, b_up = (
+        images(size, seed) for size, seed in ((126, 1), (126, 2), (160, 3), (160, 4))
+    )
+    with torch.inference_mode():
+        warp, certainty = reference.match(a, b, im_A_high_res=a_up, im_B_high_res=b_up)
+        ours = model(a, b, upsample_a=a_up, upsample_b=b_up)
+    width = 160
+    theirs_ab, theirs_ba = warp[0, :, :width, 2:], warp[0, :, width:, :2]
+    for index, theirs in enumerate((theirs_ab, theirs_ba)):
+        within = (ours.warp[index] - theirs).abs().amax(dim=-1) <= 1e-3
+        assert within.float().mean() >= 0.999
+        assert rel_error(ours.warp[index], theirs) <= TOLERANCE
+    assert rel_error(ours.certainty[0], certainty[0, :, :width]) <= TOLERANCE
+    assert rel_error(ours.certainty[1], certainty[0, :, width:]) <= TOLERANCE
+
+
+def test_local_correlation_equals_romatchs_bilinear_windows():
+    lc = romatch_module("romatch.utils.local_correlation")
+    generator = torch.Generator().manual_seed(0)
+    feat_a = torch.randn(2, 24, 11, 13, generator=generator)
+    feat_b = torch.randn(2, 24, 11, 13, generator=generator)
+    warp = 1.4 * torch.rand(2, 2, 11, 13, generator=generator) * 2 - 1.4  # some land outside B
+    warp[0, :, 0, 0] = torch.tensor([5.0, -7.0])  # far outside: all zeros
+    for radius in (1, 2, 3):
+        ours = local_correlation(feat_a, feat_b, warp, radius)
+        theirs = lc.local_correlation(feat_a, feat_b, radius, warp, use_custom_corr=False)
+        assert ours.shape == theirs.shape == (2, (2 * radius + 1) ** 2, 11, 13)
+        assert rel_error(ours, theirs) <= 1e-5
+        assert float(ours[0, :, 0, 0].abs().max()) == 0.0
+
+
+def test_anchor_step_equals_romatchs_and_gives_a_distribution():
+    utils = romatch_module("romatch.utils.utils")
+    logits = 4 * torch.randn(2, 64 * 64, 5, 6, generator=torch.Generator().manual_seed(1))
+    logits[0, 0, 0, 0] = 50.0  # a corner anchor: its neighbours are clamped or wrap
+    ours = anchors_to_warp(logits)
+    theirs = utils.cls_to_flow_refine(logits).permute(0, 3, 1, 2)
+    assert rel_error(ours, theirs) <= 1e-6
+    probs = anchor_probabilities(logits.permute(0, 2, 3, 1))
+    assert probs.shape == (2, 5, 6, 64, 64)
+    assert torch.allclose(probs.sum(dim=(-1, -2)), torch.ones(2, 5, 6))
+    assert probs[0, 0, 0, 0, 0] > 0.99  # anchor 0 is the top-left cell of the 64 x 64 grid
+
+
+def test_capturing_is_off_unless_asked_and_names_are_checked():
+    model = random_roma("dinov2_vits14", seed=1)
+    a, b = images(56, 1), images(56, 2)
+    with torch.inference_mode():
+        plain = model(a, b)
+        full = model(a, b, capture=CAPTURABLE, attention=(-1, None))
+    assert plain.captured == {}
+    assert torch.equal(plain.warp, full.warp)
+    assert full.captured["attention"].shape == (2, 6, 4, 4)
+    assert full.captured["anchor_logits"].shape == (2, 4096, 4, 4)
+    with pytest.raises(ValueError, match="cannot capture"):
+        model(a, b, capture={"everything"})
+
+
+def test_roma_on_a_dinov3_backbone_builds_and_matches():
+    model = random_roma("dinov3_vits16", seed=2)
+    assert model.coarse_stride == 16
+    assert model.decoder.proj["16"][0].in_channels == 384
+    a, b = images(64, 1), images(64, 2)
+    with torch.inference_mode():
+        out = model(a, b, upsample_a=images(96, 3), upsample_b=images(96, 4), capture={"anchors"})
+    assert out.warp.shape == (2, 96, 96, 2) and out.certainty.shape == (2, 96, 96)
+    assert out.captured["anchor_logits"].shape == (2, 4096, 4, 4)
+    assert torch.isfinite(out.warp).all() and (out.certainty >= 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+@pytest.fixture(scope="module")
+def small_checkpoint(tmp_path_factory):
+    """A RoMa-on-ViT-S/14 checkpoint with random weights, and the model it fits."""
+    model = random_roma("dinov2_vits14", seed=4)
+    path = tmp_path_factory.mktemp("roma") / "roma_small.pth"
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
+def fresh_model() -> Roma:
+    with torch.device("meta"):
+        return Roma(build_backbone("dinov2_vits14", device="meta"))
+
+
+def test_loads_strictly_and_gives_the_same_numbers(small_checkpoint):
+    model, path = small_checkpoint
+    loaded = fresh_model()
+    load_roma_weights(loaded, path)
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], tensor), key
+
+
+def test_a_renamed_or_misshaped_tensor_is_named(small_checkpoint, tmp_path):
+    model, _ = small_checkpoint
+    state = dict(model.state_dict())
+    state["decoder.conv_refiner.8.out_konv.weight"] = state.pop(
+        "decoder.conv_refiner.8.out_conv.weight"
+    )
+    state["decoder.proj.4.0.weight"] = torch.zeros(256, 255, 1, 1)
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(InputError) as error:
+        load_roma_weights(fresh_model(), tmp_path / "bad.pth")
+    message = str(error.value)
+    assert "1 missing: decoder.conv_refiner.8.out_conv.weight" in message
+    assert "1 unexpected: decoder.conv_refiner.8.out_konv.weight" in message
+    assert "decoder.proj.4.0.weight 256x255x1x1 in the file vs 256x256x1x1 in the model" in message
+    assert "\n" not in message
+
+
+class _WritesAMarker:
+    """Unpickling this object touches a file: a stand-in for arbitrary code in a checkpoint."""
+
+    def __init__(self, marker: pathlib.Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_that_runs_code_is_refused(tmp_path):
+    marker = tmp_path / "marker"
+    torch.save({"encoder.cnn.layers.0.weight": torch.zeros(1), "x": _WritesAMarker(marker)},
+               tmp_path / "evil.pth")  # fmt: skip
+    with pytest.raises(InputError, match="refused: not a plain tensor checkpoint"):
+        load_roma_weights(fresh_model(), tmp_path / "evil.pth")
+    assert not marker.exists()
+
+
+def test_random_state_perturbs_norms_away_from_identity():
+    model = random_roma("dinov2_vits14", seed=0)
+    bn = model.decoder.proj["8"][1]
+    assert bn.running_var.min() >= 0.5 and bn.running_var.max() <= 1.5
+    assert (bn.weight - 1).abs().max() > 0.3
+    state = random_state(model.backbone, seed=9)
+    assert (state["blocks.0.ls1.gamma"] < 1).all()
+    assert np.isclose(float(state["blocks.0.ls1.gamma"].min()), 0.1, atol=0.2)
+
+
+def test_bf16_autocast_stays_close_to_fp32():
+    from core.models.roma import autocast_context
+
+    model = random_roma("dinov2_vits14", seed=5)
+    a, b = images(56, 1), images(56, 2)
+    with torch.inference_mode():
+        exact = model(a, b)
+        with autocast_context("cpu", "bf16"):
+            fast = model(a, b)
+    assert fast.warp.dtype == torch.float32
+    assert float((fast.warp - exact.warp).abs().mean()) < 0.05
+    assert F.l1_loss(fast.certainty, exact.certainty) < 0.1
