@@ -17,6 +17,7 @@ from core.errors import MatchscopeError
 SUBCOMMANDS = {
     "match": "match an image pair (or a list of pairs) and write result.npz + matches.png",
     "matchers": "list the matchers and every option they take",
+    "bench": "benchmarks: roma-speed times our RoMa against romatch on the same weights",
 }
 
 
@@ -65,7 +66,7 @@ MODEL_FLAGS = (  # (flags, matcher option, type, help); bools are switches
     (("--no-symmetric",), "no_symmetric", bool, "match A->B only (no warp_ba)"),
     (("--device",), "device", str, "auto (default), cpu or cuda"),
     (("--precision",), "precision", str, "fp32 (default), bf16 or fp16"),
-    (("--num-samples",), "num_samples", int, "matches to sample (RoMa: 10000)"),
+    (("--num-samples",), "num_samples", int, "matches to sample"),
     (("--intermediates",), "intermediates", bool, "keep debug intermediates in result.npz"),
     (("--download",), "download", bool, "download missing weights into torch hub's cache"),
 )
@@ -156,6 +157,28 @@ def _matchers_parser() -> argparse.ArgumentParser:
         prog="matchscope matchers",
         description="List the built-in matchers and every option they take.",
     )
+
+
+def _bench_parser() -> argparse.ArgumentParser:
+    from core.bench import roma_speed
+
+    parser = _Parser(
+        prog="matchscope bench",
+        description="Measure the engine. roma-speed: our RoMa against romatch (the reference) "
+        "with the same random weights, each in its own process: seconds per pair, peak memory, "
+        "GFLOP, GFLOP/s, speedup and warp agreement.",
+    )
+    benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    speed = benchmarks.add_parser(
+        "roma-speed",
+        help="our RoMa against romatch: time, peak memory, FLOPs, agreement",
+        description="Time our RoMa against romatch on the same seeded random weights (DINOv2 "
+        "ViT-L/14), each in its own subprocess, and print seconds per pair, peak memory (MB), "
+        "GFLOP and GFLOP/s of each, the speedup and the warp agreement. The defaults are the "
+        "released resolutions; try --coarse-res 126 --upsample-res 160 for a quick look.",
+    )
+    roma_speed.add_arguments(speed)
+    return parser
 
 
 def _parse_settings(matcher: str, texts: list[str]) -> dict:
@@ -298,6 +321,14 @@ def _run_matchers(argv: list[str]) -> int:
     return 0
 
 
+def _run_bench(argv: list[str]) -> int:
+    from core.bench import roma_speed
+
+    args = _bench_parser().parse_args(argv)
+    roma_speed.run(args)
+    return 0
+
+
 def _run_gui(argv: list[str]) -> int:
     args = _gui_parser().parse_args(argv)
     if len(args.images) not in (0, 2):
@@ -351,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _log_to_stderr()
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
-    runner = {"match": _run_match, "matchers": _run_matchers, None: _run_gui}[command]
+    runners = {"match": _run_match, "matchers": _run_matchers, "bench": _run_bench}
+    runner = runners[command] if command else _run_gui
     try:
         return runner(argv[1:] if command else argv)
     except MatchscopeError as exc:

@@ -55,3 +55,27 @@ def read_probe(result: MatchResult, x: float, y: float, snap_radius: float = 12.
             xa, ya, xb, yb = (float(v) for v in result.matches[nearest])
             return ProbeReading(xa, ya, xb, yb, float(result.match_certainty[nearest]), "match")
     return ProbeReading(float(col), float(row))
+
+
+def anchor_distribution(
+    result: MatchResult, x: float, y: float, direction: str = "ab"
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The decoder's anchor distribution for the coarse cell holding pixel (x, y).
+
+    Reads ``intermediate anchor_logits_ab`` (``_ba`` with ``direction="ba"``, (x, y) then in
+    B's pixels), kept by RoMa with ``intermediates=True``. Returns the probabilities as an
+    (R, R) image over the other image (row = y; anchor cell centres at normalised
+    ``-1 + (2 i + 1) / R``) summing to 1, and the (row, col) of the coarse cell.
+    """
+    key = f"anchor_logits_{direction}"
+    if key not in result.intermediates:
+        raise KeyError(f"no {key} in this result: run RoMa with intermediates on")
+    logits = result.intermediates[key]
+    grid_h, grid_w, count = logits.shape
+    height, width = result.size_a if direction == "ab" else result.warp_ba.shape[:2]
+    col = int(np.clip((x + 0.5) / width * grid_w, 0, grid_w - 1))
+    row = int(np.clip((y + 0.5) / height * grid_h, 0, grid_h - 1))
+    cell = logits[row, col].astype(np.float64)
+    probs = np.exp(cell - cell.max())
+    side = round(np.sqrt(count))
+    return (probs / probs.sum()).reshape(side, side).astype(np.float32), (row, col)

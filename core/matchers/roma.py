@@ -64,6 +64,12 @@ def preprocess(rgb: np.ndarray, size_hw: tuple[int, int]):
     return torch.from_numpy(array.transpose(2, 0, 1).copy())[None]
 
 
+def clear_model_cache() -> None:
+    """Forget the loaded model (frees its memory; the next run loads the weights again)."""
+    with _CACHE_LOCK:
+        _MODEL_CACHE.clear()
+
+
 def _sha256(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -88,7 +94,7 @@ class RomaMatcher(ConfiguredMatcher):
         "attenuate": True,
         "device": "auto",
         "precision": "fp32",
-        "num_samples": 10000,
+        "num_samples": 5000,
         "sample_thresh": 0.05,
         "seed": 0,
         "intermediates": False,
@@ -181,18 +187,19 @@ class RomaMatcher(ConfiguredMatcher):
         roma_path = self._locate(f"roma_{self.variant}", self.conf["roma_weights"])
         dino_path = self._locate(self.conf["backbone"], self.conf["dino_weights"])
         device = self._device()
-        key = (str(roma_path.resolve()), str(dino_path.resolve()), self.conf["backbone"], device)
+        backbone = self.conf["backbone"]
+        key = (str(roma_path.resolve()), str(dino_path.resolve()), backbone, device)
         self.weights = {roma_path.name: _sha256(roma_path), dino_path.name: _sha256(dino_path)}
         with _CACHE_LOCK:
             model = _MODEL_CACHE.get(key)
             if model is None:
                 _MODEL_CACHE.clear()  # one model at a time: ViT-L RoMa is 1.6 GB
-                for name in (f"roma_{self.variant}", self.conf["backbone"]):
-                    log.info("loading %s", weight_files.licence_notice(name))
-                backbone = build_backbone(self.conf["backbone"], device="meta")
-                load_backbone_weights(backbone, dino_path)
+                for name, path in ((f"roma_{self.variant}", roma_path), (backbone, dino_path)):
+                    log.info("loading %s (%s)", path, weight_files.licence_notice(name))
+                vit = build_backbone(backbone, device="meta")
+                load_backbone_weights(vit, dino_path)
                 with torch.device("meta"):
-                    model = Roma(backbone)
+                    model = Roma(vit)
                 load_roma_weights(model, roma_path)
                 model = model.to(device).eval()
                 _MODEL_CACHE[key] = model

@@ -299,3 +299,39 @@ def test_bf16_autocast_stays_close_to_fp32():
     assert fast.warp.dtype == torch.float32
     assert float((fast.warp - exact.warp).abs().mean()) < 0.05
     assert F.l1_loss(fast.certainty, exact.certainty) < 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the command line, on real image files
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_cli_grid_warp_equals_romatchs_match_on_image_files(pair, tmp_path, preview):
+    """`match --matcher roma` with the released architecture: grid_warp_ab is romatch's warp."""
+    from PIL import Image
+
+    from app.cli import main
+    from assets import DEMO_A, DEMO_B
+    from core.result import load_result
+
+    model, _ = pair
+    torch.save(model.state_dict(), tmp_path / "roma_outdoor.pth")
+    torch.save(model.backbone.state_dict(), tmp_path / "dinov2_vitl14_pretrain.pth")
+    args = ["match", str(DEMO_A), str(DEMO_B), "--matcher", "roma", "--out", str(tmp_path / "o")]
+    args += ["--roma-weights", str(tmp_path / "roma_outdoor.pth"), "--num-samples", "100"]
+    args += ["--dino-weights", str(tmp_path / "dinov2_vitl14_pretrain.pth")]
+    args += ["--coarse-res", "98", "--upsample-res", "112"]
+    args += ["--preview"] if preview else []
+    assert main(args) == 0
+    ours = load_result(tmp_path / "o" / "result.npz")
+    reference = reference_roma(model, coarse=98, upsample=None if preview else 112)
+    with torch.inference_mode():
+        warp, certainty = reference.match(
+            Image.open(DEMO_A).convert("RGB"), Image.open(DEMO_B).convert("RGB")
+        )
+    side = 98 if preview else 112
+    theirs = warp[0, :, :side, 2:].numpy()
+    assert ours.grid_warp_ab.shape == theirs.shape == (side, side, 2)
+    within = np.abs(ours.grid_warp_ab - theirs).max(axis=-1) <= 1e-3
+    assert within.mean() >= 0.999
+    assert np.abs(ours.grid_certainty_ab - certainty[0, :, :side].numpy()).max() <= 1e-4

@@ -1,0 +1,268 @@
+"""The `roma` matchers end to end: weights on disk, the CLI, result.npz, intermediates, errors.
+
+A RoMa on a DINOv2 ViT-S/14 with seeded random weights keeps these tests quick; the parity of
+the released ViT-L/14 architecture with romatch through the CLI is in
+tests/core/models/test_roma.py.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from app.cli import main
+from assets import DEMO_A, DEMO_B
+from core.errors import Cancelled, MatchscopeError
+from core.imageio import load_image
+from core.matchers import create_matcher
+from core.matchers.roma import clear_model_cache
+from core.models.testing import random_roma
+from core.probe import anchor_distribution
+from core.result import load_result
+from core.run import RunControl, run_match
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A folder with `roma_outdoor.pth` and `dinov2_vits14_pretrain.pth` (random, ViT-S)."""
+    folder = tmp_path_factory.mktemp("weights")
+    model = random_roma("dinov2_vits14", seed=11)
+    torch.save(model.state_dict(), folder / "roma_outdoor.pth")
+    torch.save(model.backbone.state_dict(), folder / "dinov2_vits14_pretrain.pth")
+    return folder
+
+
+@pytest.fixture
+def no_weights_anywhere(tmp_path, monkeypatch):
+    """An empty home, hub cache and settings: nothing can be found unless given."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("MATCHSCOPE_WEIGHTS", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+
+SMALL = {"backbone": "dinov2_vits14", "coarse_res": "112", "upsample_res": "128"}
+
+
+def roma(weights, **settings):
+    return create_matcher(
+        "roma",
+        {
+            **SMALL,
+            "roma_weights": str(weights / "roma_outdoor.pth"),
+            "dino_weights": str(weights / "dinov2_vits14_pretrain.pth"),
+            **settings,
+        },
+    )
+
+
+def test_a_match_fills_the_result_contract(weights):
+    image_a, image_b = load_image(DEMO_A), load_image(DEMO_B)
+    result = run_match(roma(weights, num_samples=2000), image_a, image_b, matcher_name="roma")
+    height, width = image_a.size_hw
+    assert result.warp_ab.shape == (height, width, 2)
+    assert result.warp_ba.shape == (*image_b.size_hw, 2)
+    assert result.grid_warp_ab.shape == (128, 128, 2)
+    assert result.matches.shape == (2000, 4)
+    inside = (result.matches[:, 0] >= -0.5) & (result.matches[:, 0] <= width - 0.5)
+    assert inside.all()
+    assert set(result.timings) >= {"load weights", "preprocess", "match", "sample", "total"}
+    assert len(result.provenance.weights) == 2
+    assert all(len(digest) == 64 for digest in result.provenance.weights.values())
+    assert result.intermediates == {}  # nothing kept unless asked
+
+
+def test_the_dense_warp_is_the_grid_warp_in_original_pixels(weights):
+    import cv2
+
+    image_a, image_b = load_image(DEMO_A), load_image(DEMO_B)
+    result = run_match(roma(weights, preview=True), image_a, image_b)
+    assert result.grid_warp_ab.shape == (112, 112, 2)  # the coarse grid
+    height, width = image_a.size_hw
+    hb, wb = image_b.size_hw
+    # resampled to A's pixel centres (half-pixel aligned), then in B's pixels (OpenCV centres)
+    dense = cv2.resize(result.grid_warp_ab, (width, height), interpolation=cv2.INTER_LINEAR)
+    pixels = ((dense + 1) * np.array([wb, hb]) - 1) / 2
+    finite = np.isfinite(result.warp_ab).all(axis=-1)
+    assert finite.mean() > 0.5
+    assert np.allclose(result.warp_ab[finite], pixels[finite], atol=1e-3)
+    assert (result.certainty_ab[~finite] == 0).all()
+
+
+def test_intermediates_are_documented_and_anchor_distributions_read_back(weights, tmp_path):
+    image_a, image_b = load_image(DEMO_A), load_image(DEMO_B)
+    matcher = roma(weights, intermediates=True, attention_block=3, attention_head=2)
+    result = run_match(matcher, image_a, image_b)
+    inter = result.intermediates
+    assert inter["backbone_a"].shape == (8, 8, 384) and inter["backbone_a"].dtype == np.float16
+    assert inter["attention_a"].shape == (1, 8, 8)
+    assert np.isclose(inter["attention_a"].sum(), 1.0, atol=0.05)  # most mass on patches
+    assert inter["anchor_logits_ab"].shape == (8, 8, 4096)
+    assert inter["anchor_logits_ba"].shape == (8, 8, 4096)
+    for stage, scales, size in (("coarse", (16, 8, 4, 2, 1), 112), ("upsample", (8, 4, 2, 1), 128)):
+        for scale in scales:
+            side = 8 if scale == 16 else size // scale
+            assert inter[f"{stage}_s{scale}_warp_ab"].shape == (side, side, 2)
+            certainty = inter[f"{stage}_s{scale}_certainty_ba"]
+            assert certainty.shape == (side, side)
+            assert certainty.min() >= 0 and certainty.max() <= 1
+    assert set(result.intermediate_docs) == set(inter)
+    assert "block 3, head 2" in result.intermediate_docs["attention_a"]
+    # the final upsample-pass warp is the grid warp (before clamping to the image)
+    final = inter["upsample_s1_warp_ab"]
+    assert np.allclose(np.clip(final, -1, 1), result.grid_warp_ab, atol=1e-6)
+    probs, cell = anchor_distribution(result, 10.0, 20.0)
+    assert probs.shape == (64, 64) and np.isclose(probs.sum(), 1.0, atol=1e-5)
+    height, width = image_a.size_hw
+    assert cell == (int((20.5) / height * 8), int(10.5 / width * 8))
+    coarse = inter["coarse_warp_ab"][cell]
+    mode = np.unravel_index(probs.argmax(), probs.shape)
+    anchor_xy = (np.array([mode[1], mode[0]]) * 2 + 1) / 64 - 1
+    assert np.abs(coarse - anchor_xy).max() <= 2 / 64 + 1e-6  # the warp sits near the mode
+    from core.result import save_result
+
+    save_result(result, tmp_path / "result.npz")
+    loaded = load_result(tmp_path / "result.npz")
+    assert np.array_equal(loaded.intermediates["anchor_logits_ab"], inter["anchor_logits_ab"])
+
+
+def test_asymmetric_matching_has_no_backward_warp(weights):
+    result = run_match(roma(weights, symmetric=False), load_image(DEMO_A), load_image(DEMO_B))
+    assert result.warp_ba is None and result.certainty_ba is None
+
+
+def test_weights_are_found_in_matchscope_weights(weights, monkeypatch, no_weights_anywhere):
+    monkeypatch.setenv("MATCHSCOPE_WEIGHTS", str(weights))
+    matcher = create_matcher("roma", {**SMALL, "preview": True})
+    result = run_match(matcher, load_image(DEMO_A), load_image(DEMO_B))
+    assert set(result.provenance.weights) == {"roma_outdoor.pth", "dinov2_vits14_pretrain.pth"}
+
+
+def test_cancel_between_passes(weights):
+    cancel = threading.Event()
+    seen = []
+
+    def progress(stage, fraction):
+        seen.append(stage)
+
+    control = RunControl(progress=progress, cancel=cancel)
+    matcher = roma(weights)
+    original = control.check
+
+    def check(stage=""):
+        if stage == "upsample pass":
+            cancel.set()
+        original(stage)
+
+    control.check = check
+    with pytest.raises(Cancelled, match="upsample pass"):
+        matcher.match(load_image(DEMO_A).rgb, load_image(DEMO_B).rgb, control=control)
+    assert "match" in seen
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"coarse_res": "100"}, "multiples of the patch size 14"),
+        ({"upsample_res": "130"}, "divide by 8"),
+        ({"precision": "fp8"}, "use fp32, bf16 or fp16"),
+        ({"device": "tpu"}, "use auto, cpu or cuda"),
+        ({"backbone": "resnet"}, "backbone 'resnet'"),
+        ({"coarse_res": "big"}, "is not N or HxW"),
+    ],
+)
+def test_bad_settings_are_named(settings, message):
+    with pytest.raises(MatchscopeError, match=message):
+        create_matcher("roma", {**SMALL, **settings})
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI
+
+
+def test_cli_writes_a_result_and_prints_the_licences(weights, tmp_path, capsys):
+    clear_model_cache()  # as in a fresh process: the weights are loaded, licences shown
+    out = tmp_path / "out"
+    args = ["match", str(DEMO_A), str(DEMO_B), "--matcher", "roma", "--out", str(out)]
+    args += ["--roma-weights", str(weights / "roma_outdoor.pth")]
+    args += ["--dino-weights", str(weights / "dinov2_vits14_pretrain.pth")]
+    args += ["--backbone", "dinov2_vits14", "--coarse-res", "112", "--upsample-res", "0"]
+    args += ["--num-samples", "500", "--no-symmetric", "--intermediates"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "MIT licence" in err and "Apache-2.0" in err
+    result = load_result(out / "result.npz")
+    assert result.grid_warp_ab.shape == (112, 112, 2)
+    assert result.matches.shape == (500, 4)
+    assert result.warp_ba is None
+    settings = result.provenance.settings
+    assert settings["symmetric"] is False and settings["num_samples"] == 500
+    assert "anchor_logits_ab" in result.intermediates
+    meta = json.loads(str(np.load(out / "result.npz")["meta"]))
+    assert "anchor_logits_ab" in meta["intermediates"]
+
+
+def test_cli_without_weights_says_where_it_looked(tmp_path, capsys, no_weights_anywhere):
+    code = main(["match", str(DEMO_A), str(DEMO_B), "--matcher", "roma", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "torch hub cache" in err and str(tmp_path / "torch") in err
+    assert "roma_outdoor.pth" in err and "--download" in err
+    assert not (tmp_path / "result.npz").exists()
+
+
+def test_cli_download_only_when_asked(tmp_path, capsys, monkeypatch, no_weights_anywhere):
+    fetched = []
+
+    def fake_download(url, dst, progress=True):
+        fetched.append(url)
+        raise OSError("no network here")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    args = ["match", str(DEMO_A), str(DEMO_B), "--matcher", "roma", "--out", str(tmp_path)]
+    assert main(args) == 2 and fetched == []
+    capsys.readouterr()
+    assert main([*args, "--download"]) == 2
+    err = capsys.readouterr().err
+    assert fetched == [
+        "https://github.com/Parskatt/storage/releases/download/roma/roma_outdoor.pth"
+    ]
+    assert "MIT licence" in err  # the licence is shown before downloading
+
+
+def test_cli_names_the_bad_keys_of_a_checkpoint(weights, tmp_path, capsys):
+    state = torch.load(weights / "roma_outdoor.pth", weights_only=True)
+    state["decoder.gps.16.pos_konv.weight"] = state.pop("decoder.gps.16.pos_conv.weight")
+    torch.save(state, tmp_path / "renamed.pth")
+    args = ["match", str(DEMO_A), str(DEMO_B), "--matcher", "roma", "--out", str(tmp_path / "o")]
+    args += ["--roma-weights", str(tmp_path / "renamed.pth"), "--backbone", "dinov2_vits14"]
+    args += ["--dino-weights", str(weights / "dinov2_vits14_pretrain.pth")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "1 missing: decoder.gps.16.pos_conv.weight" in err
+    assert "1 unexpected: decoder.gps.16.pos_konv.weight" in err
+    assert "Traceback" not in err
+
+
+class _WritesAMarker:
+    def __init__(self, marker: pathlib.Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def test_cli_refuses_a_checkpoint_that_runs_code(weights, tmp_path, capsys):
+    marker = tmp_path / "marker"
+    torch.save({"x": _WritesAMarker(marker)}, tmp_path / "evil.pth")
+    args = ["match", str(DEMO_A), str(DEMO_B), "--matcher", "roma", "--out", str(tmp_path / "o")]
+    args += ["--roma-weights", str(tmp_path / "evil.pth"), "--backbone", "dinov2_vits14"]
+    args += ["--dino-weights", str(weights / "dinov2_vits14_pretrain.pth")]
+    assert main(args) == 2
+    assert "refused: not a plain tensor checkpoint" in capsys.readouterr().err
+    assert not marker.exists()
