@@ -32,6 +32,7 @@ def run_gui(
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Matchscope")
+    app.setOrganizationName("Matchscope")  # QSettings: ~/.config/Matchscope/Matchscope.conf
     pg.setConfigOptions(imageAxisOrder="row-major")
     state = AppState(matcher, settings)
     window = MainWindow(state)

@@ -14,6 +14,8 @@ from core.imageio import LoadedImage, load_image
 from core.probe import ProbeReading, read_probe
 from core.result import MatchResult
 
+_MODEL_MATCHERS = ("roma", "roma-outdoor", "roma-indoor")  # take a weights folder
+
 
 class AppState:
     """Evented state of one window; every change emits the signal named after it."""
@@ -41,11 +43,19 @@ class AppState:
         self.error = ""
         self.request_id = 0
         self.running = False
+        self.weights_dir = ""  # the app's settings folder for model weights ("" = none)
 
     @property
     def settings(self) -> dict:
         """Settings of the current matcher (each matcher remembers its own)."""
         return dict(self._settings.get(self.matcher, {}))
+
+    def run_settings(self) -> dict:
+        """The current matcher's settings for a run, with the weights folder for models."""
+        settings = self.settings
+        if self.weights_dir and self.matcher in _MODEL_MATCHERS:
+            settings.setdefault("settings_dir", self.weights_dir)
+        return settings
 
     @property
     def has_pair(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -33,6 +33,7 @@ from widgets.certainty_view import CertaintyView
 from widgets.pair_view import PairView
 from widgets.warp_view import WarpView
 
+WEIGHTS_DIR_KEY = "weights_dir"  # QSettings key of the weights folder
 IMAGE_FILTER = (
     "Images (*.jpg *.jpeg *.png *.ppm *.pgm *.pbm *.pnm *.tif *.tiff *.bmp *.webp);;All files (*)"
 )
@@ -108,6 +109,8 @@ class MainWindow(QMainWindow):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
+        if not state.weights_dir:
+            state.weights_dir = str(QSettings().value(WEIGHTS_DIR_KEY, "") or "")
         self.runner = MatchRunner(self)
         self.setWindowTitle("Matchscope")
         self.pair_view = PairView()
@@ -147,6 +150,10 @@ class MainWindow(QMainWindow):
             "Open pair…", self.open_pair, QKeySequence(QKeySequence.StandardKey.Open)
         )
         self.run_action = self._action("Run", self.run_match, QKeySequence("Ctrl+R"))
+        self.weights_action = self._action("Weights folder…", self.choose_weights_dir)
+        self.weights_action.setToolTip(
+            "A folder searched for model weights (roma_outdoor.pth, dinov2_vitl14_pretrain.pth)"
+        )
         self.cancel_action = self._action("Cancel", self.runner.cancel, QKeySequence("Escape"))
         self.cancel_action.setEnabled(False)
         self.matcher_combo = QComboBox()
@@ -174,6 +181,7 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.run_action)
         toolbar.addAction(self.cancel_action)
         toolbar.addWidget(self.progress)
+        toolbar.addAction(self.weights_action)
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Certainty ≥ "))
         toolbar.addWidget(self.threshold_slider)
@@ -224,7 +232,19 @@ class MainWindow(QMainWindow):
             state.set_error("open two images first")
             return
         request_id = state.begin_request()
-        self.runner.start(request_id, state.matcher, state.settings, state.image_a, state.image_b)
+        self.runner.start(
+            request_id, state.matcher, state.run_settings(), state.image_a, state.image_b
+        )
+
+    def choose_weights_dir(self) -> None:
+        """Pick the folder searched for model weights; remembered in the app's settings."""
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder with model weights", self.state.weights_dir
+        )
+        if folder:
+            self.state.weights_dir = folder
+            QSettings().setValue(WEIGHTS_DIR_KEY, folder)
+            self.state.set_status(f"Model weights are also looked for in {folder}")
 
     # state -> views -----------------------------------------------------------------------------
 

@@ -145,7 +145,26 @@ def cell_centres(h: int, w: int, device: torch.device | str | None = None) -> Te
 
 
 def _no_autocast(device: torch.device):
+    if device.type not in ("cpu", "cuda", "xpu", "mps"):  # e.g. meta: autocast is unknown there
+        return contextlib.nullcontext()
     return torch.autocast(device.type, enabled=False)
+
+
+def conv_bn(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> Tensor:
+    """``bn(conv(x))``; in eval mode one convolution with the BatchNorm folded into it."""
+    if bn.training:
+        return bn(conv(x))
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    return F.conv2d(
+        x,
+        conv.weight * scale.reshape(-1, 1, 1, 1),
+        (bias - bn.running_mean) * scale + bn.bias,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,11 +199,14 @@ class VGG19Pyramid(nn.Module):
         pyramid: dict[int, Tensor] = {}
         stride = 1
         x = images.contiguous(memory_format=torch.channels_last)
-        for layer in self.layers:
+        layers = list(self.layers)
+        for index, layer in enumerate(layers):
             if isinstance(layer, nn.MaxPool2d):
                 pyramid[stride] = x
                 stride *= 2
-            x = layer(x)
+                x = layer(x)
+            elif isinstance(layer, nn.Conv2d):  # conv, BN, ReLU
+                x = F.relu(conv_bn(x, layer, layers[index + 1]), inplace=True)
         pyramid[stride] = x
         return pyramid
 
@@ -222,11 +244,14 @@ class GaussianProcessEmbedding(nn.Module):
         batch, _, h_a, w_a = feat_a.shape
         h_b, w_b = feat_b.shape[-2:]
         with _no_autocast(feat_a.device):
-            positions = cell_centres(h_b, w_b, feat_b.device).permute(2, 0, 1)[None]
-            basis = torch.cos(8 * math.pi * self.pos_conv(positions))  # (1, dim, h_b, w_b)
-            basis = basis.flatten(2).transpose(1, 2).expand(batch, -1, -1)
-            x = feat_a.float().flatten(2).transpose(1, 2)
-            y = feat_b.float().flatten(2).transpose(1, 2)
+            # The solve is ill-conditioned (condition number ~1e4) and cos(8 pi t) turns the
+            # rounding of t into absolute error: every tensor here has the reference's batch
+            # and memory layout, so that the convolution and products round the same way.
+            positions = cell_centres(h_b, w_b, feat_b.device)[None].expand(batch, -1, -1, -1)
+            basis = torch.cos(8 * math.pi * self.pos_conv(positions.permute(0, 3, 1, 2)))
+            basis = basis.permute(0, 2, 3, 1).reshape(batch, h_b * w_b, -1)  # (B, n_b, dim)
+            x = feat_a.float().permute(0, 2, 3, 1).reshape(batch, h_a * w_a, -1)
+            y = feat_b.float().permute(0, 2, 3, 1).reshape(batch, h_b * w_b, -1)
             k_bb = self.kernel(y, y)
             k_ab = self.kernel(x, y)
             eye = torch.eye(h_b * w_b, device=x.device)[None]
@@ -302,47 +327,56 @@ def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int)
     ``feat_a``, ``feat_b`` (B, C, h, w) on grids of the same size, ``warp`` (B, 2, h, w)
     normalised. Channel ``k = dy * (2 r + 1) + dx`` holds ``<a, b(warp + (dx - r, dy - r) px)>
     / sqrt(C)`` with B's features bilinearly interpolated (zero outside), like romatch's
-    ``local_correlation``, computed with shared bilinear weights (module docstring, "Speed").
+    ``local_correlation``, computed with shared bilinear weights (module docstring, "Speed"):
+    B's features, zero-padded by ``side = 2 r + 2`` cells, become rows of a table; for each of
+    the ``side^2`` integer offsets one row gather (into a reused buffer) and one dot product.
     """
     batch, channels, h, w = feat_a.shape
     if feat_b.shape[-2:] != (h, w):
         raise ValueError(f"feature grids differ: {tuple(feat_a.shape)} vs {tuple(feat_b.shape)}")
     side = 2 * radius + 2  # integer neighbours that the windows' bilinear taps touch
-    limit = float(max(h, w) + 2 * side)
-    warp = warp.float().nan_to_num(nan=-limit)
-    px = (((warp[:, 0] + 1) * w - 1) / 2).clamp(-limit, limit).flatten()  # (B h w,)
-    py = (((warp[:, 1] + 1) * h - 1) / 2).clamp(-limit, limit).flatten()
-    x0, y0 = px.floor(), py.floor()
-    fx, fy = (px - x0)[:, None, None], (py - y0)[:, None, None]
-    x0, y0 = x0.long() - radius, y0.long() - radius
-    dtype = feat_a.dtype
-    rows_b = feat_b.permute(0, 2, 3, 1).reshape(-1, channels)
-    table = torch.cat((rows_b, rows_b.new_zeros(1, channels)))  # last row: outside B
-    outside = table.shape[0] - 1
+    warp = warp.float().nan_to_num(nan=-2.0 * (h + w))
+    px = (((warp[:, 0] + 1) * w - 1) / 2).flatten()  # (B h w,) pixel position in B
+    py = (((warp[:, 1] + 1) * h - 1) / 2).flatten()
+    # taps span [x0 - r, x0 + r + 1]; beyond these bounds all of them fall outside B (zero),
+    # and the clamped ones still do, inside the zero padding
+    x0 = px.floor().clamp(-radius - 2, w + radius)
+    y0 = py.floor().clamp(-radius - 2, h + radius)
+    fx, fy = (px - x0).clamp(0, 1)[:, None, None], (py - y0).clamp(0, 1)[:, None, None]
+    padded_w, padded_h = w + 2 * side, h + 2 * side
+    table = F.pad(feat_b, (side, side, side, side)).permute(0, 2, 3, 1).reshape(-1, channels)
+    first = torch.arange(batch, device=feat_a.device).repeat_interleave(h * w)
+    base = first * (padded_h * padded_w) + (y0.long() + side - radius) * padded_w
+    base += x0.long() + side - radius
     rows_a = feat_a.permute(0, 2, 3, 1).reshape(-1, channels) / (channels**0.5)
-    first_row = torch.arange(batch, device=feat_a.device).repeat_interleave(h * w) * (h * w)
-    dots = torch.empty(batch * h * w, side, side, device=feat_a.device, dtype=torch.float32)
+    gathered = torch.empty_like(rows_a, dtype=table.dtype)
+    index = torch.empty_like(base)
+    dots = torch.empty(base.shape[0], side, side, device=feat_a.device, dtype=torch.float32)
     for i in range(side):
-        yy = y0 + i
-        row_ok = (yy >= 0) & (yy < h)
         for j in range(side):
-            xx = x0 + j
-            ok = row_ok & (xx >= 0) & (xx < w)
-            index = torch.where(ok, first_row + yy * w + xx, outside)
-            dots[:, i, j] = (table[index] * rows_a).sum(dim=-1, dtype=torch.float32)
+            torch.add(base, i * padded_w + j, out=index)
+            torch.index_select(table, 0, index, out=gathered)
+            dots[:, i, j] = torch.einsum("nc,nc->n", gathered, rows_a)
     top = (1 - fx) * dots[:, :-1, :-1] + fx * dots[:, :-1, 1:]
     bottom = (1 - fx) * dots[:, 1:, :-1] + fx * dots[:, 1:, 1:]
     corr = (1 - fy) * top + fy * bottom  # (B h w, 2r + 1, 2r + 1)
-    return corr.reshape(batch, h, w, -1).permute(0, 3, 1, 2).to(dtype)
+    return corr.reshape(batch, h, w, -1).permute(0, 3, 1, 2).to(feat_a.dtype)
 
 
-def _refiner_block(width: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(width, width, kernel, padding=kernel // 2, groups=width),
-        nn.BatchNorm2d(width, momentum=0.01),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(width, width, kernel_size=1),
-    )
+class RefinerBlock(nn.Sequential):
+    """Depthwise ``k x k`` conv, BatchNorm, ReLU, pointwise conv (the BatchNorm folded in eval)."""
+
+    def __init__(self, width: int, kernel: int):
+        super().__init__(
+            nn.Conv2d(width, width, kernel, padding=kernel // 2, groups=width),
+            nn.BatchNorm2d(width, momentum=0.01),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, kernel_size=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        depthwise, norm, _, pointwise = self
+        return pointwise(F.relu(conv_bn(x, depthwise, norm), inplace=True))
 
 
 class Refiner(nn.Module):
@@ -351,8 +385,8 @@ class Refiner(nn.Module):
     def __init__(self, spec: RefinerSpec, depth: int, kernel: int):
         super().__init__()
         width = spec.width
-        self.block1 = _refiner_block(width, kernel)
-        self.hidden_blocks = nn.Sequential(*(_refiner_block(width, kernel) for _ in range(depth)))
+        self.block1 = RefinerBlock(width, kernel)
+        self.hidden_blocks = nn.Sequential(*(RefinerBlock(width, kernel) for _ in range(depth)))
         self.out_conv = nn.Conv2d(width, 3, kernel_size=1)
         self.disp_emb = nn.Conv2d(2, spec.displacement_dim, kernel_size=1)
         self.corr_radius = spec.corr_radius
@@ -370,9 +404,17 @@ class Refiner(nn.Module):
         parts = [feat_a, warped_b, embedding]
         if self.corr_radius:
             parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius))
-        dtype = torch.promote_types(feat_a.dtype, embedding.dtype)
-        x = torch.cat([part.to(dtype) for part in parts], dim=1)
-        x = self.hidden_blocks(self.block1(x.contiguous(memory_format=torch.channels_last)))
+        x = torch.empty(
+            (feat_a.shape[0], sum(part.shape[1] for part in parts), h, w),
+            dtype=torch.promote_types(feat_a.dtype, embedding.dtype),
+            device=feat_a.device,
+            memory_format=torch.channels_last,
+        )
+        start = 0
+        for part in parts:  # concatenated straight into channels-last memory
+            x[:, start : start + part.shape[1]] = part
+            start += part.shape[1]
+        x = self.hidden_blocks(self.block1(x))
         with _no_autocast(x.device):
             out = self.out_conv(x.float())
         return out[:, :2].contiguous(), out[:, 2:].contiguous()
@@ -441,6 +483,7 @@ class RomaDecoder(nn.Module):
             )
         out: dict[int, tuple[Tensor, Tensor]] = {}
         for scale in scales:
+            # not folded: the GP's solve amplifies rounding differences in these features ~1e4x
             proj = self.proj[str(scale)]
             feat_a, feat_b = proj(feats_a[scale]), proj(feats_b[scale])
             if scale == 16:

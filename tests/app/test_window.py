@@ -171,3 +171,23 @@ def test_screenshot_mode_saves_the_window_and_exits(qtbot, pair, tmp_path, capsy
     assert "nope.png: no such file" in capsys.readouterr().err
 
     assert run_gui(*pair, "tests.app.plugins:FailingMatcher", screenshot=str(shot)) == 1
+
+
+def test_the_weights_folder_is_chosen_remembered_and_passed_to_model_matchers(
+    qtbot, tmp_path, monkeypatch
+):
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QFileDialog
+
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(folder))
+    window = make_window(qtbot, "roma")
+    window.weights_action.trigger()
+    assert window.state.run_settings()["settings_dir"] == str(folder)
+    assert QSettings().value("weights_dir") == str(folder)
+    again = make_window(qtbot, "roma-indoor")  # a new window reads the app's settings
+    assert again.state.run_settings() == {"settings_dir": str(folder)}
+    again.state.set_matcher("sift")  # matchers without weights do not get the option
+    assert "settings_dir" not in again.state.run_settings()

@@ -142,6 +142,37 @@ def test_coarse_pass_matches_romatch_stage_by_stage(pair, symmetric):
         assert rel_error(captured[f"coarse.s{scale}.certainty"], certainty) <= TOLERANCE, scale
 
 
+def test_gp_and_anchors_match_romatch_on_real_images(pair):
+    """On smooth real images the GP solve is ill-conditioned (condition number ~1e4): only the
+    reference's exact operation order keeps its output within 1e-4 and no anchor argmax flips."""
+    from assets import DEMO_A, DEMO_B
+    from core.imageio import load_image
+    from core.matchers.roma import preprocess
+
+    model, reference = pair
+    a, b = (preprocess(load_image(path).rgb, (224, 224)) for path in (DEMO_A, DEMO_B))
+    kept = {}
+    hooks = [
+        reference.decoder.gps["16"].register_forward_hook(
+            lambda module, args, out: kept.__setitem__("gp", out)
+        ),
+        reference.decoder.embedding_decoder.register_forward_hook(
+            lambda module, args, out: kept.__setitem__("anchor_logits", out[0])
+        ),
+    ]
+    try:
+        with torch.inference_mode():
+            reference.forward_symmetric({"im_A": a, "im_B": b}, scale_factor=0.4)
+            ours = model(a, b, capture={"gp", "anchors"})
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert rel_error(ours.captured["gp"], kept["gp"]) <= TOLERANCE
+    logits = ours.captured["anchor_logits"]
+    assert rel_error(logits, kept["anchor_logits"]) <= TOLERANCE
+    assert torch.equal(logits.argmax(dim=1), kept["anchor_logits"].argmax(dim=1))
+
+
 def test_full_match_with_upsampling_agrees_with_romatch(pair):
     model, _ = pair
     reference = reference_roma(model, coarse=126, upsample=160)
