@@ -60,7 +60,7 @@ MODEL_FLAGS = (  # (flags, matcher option, type, help); bools are switches
     (("--roma-weights",), "roma_weights", str, "RoMa checkpoint file (default: search)"),
     (("--dino-weights",), "dino_weights", str, "backbone checkpoint, .pth or transformers folder"),
     (("--backbone",), "backbone", str, "coarse encoder, e.g. dinov2_vitl14 (default)"),
-    (("--coarse-res",), "coarse_res", str, "coarse resolution N or HxW (default 560)"),
+    (("--coarse-res",), "coarse_res", str, "coarse resolution N or HxW (560; preview 392)"),
     (("--upsample-res",), "upsample_res", str, "fine pass resolution N or HxW; 0: none (864)"),
     (("--preview",), "preview", bool, "coarse pass only: a quick warp on the coarse grid"),
     (("--no-symmetric",), "no_symmetric", bool, "match A->B only (no warp_ba)"),

@@ -30,6 +30,8 @@ log = logging.getLogger("matchscope")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+FULL_COARSE_RES = "560"  # romatch's default
+PREVIEW_COARSE_RES = "392"  # 28 x 28 coarse cells: the preview's default
 _CACHE_LOCK = threading.Lock()
 _MODEL_CACHE: dict[tuple, object] = {}  # at most one loaded model: key -> Roma
 _HASH_CACHE: dict[tuple, str] = {}  # (path, size, mtime) -> sha256
@@ -87,7 +89,7 @@ class RomaMatcher(ConfiguredMatcher):
         "roma_weights": "",
         "dino_weights": "",
         "backbone": "dinov2_vitl14",
-        "coarse_res": "560",
+        "coarse_res": "",
         "upsample_res": "864",
         "preview": False,
         "symmetric": True,
@@ -107,9 +109,11 @@ class RomaMatcher(ConfiguredMatcher):
         "roma_weights": "RoMa checkpoint (roma_outdoor.pth / roma_indoor.pth); empty: search",
         "dino_weights": "backbone checkpoint (.pth or transformers folder); empty: search",
         "backbone": "frozen coarse encoder: dinov2_vit{s,b,l}14 or dinov3_vit{s,b,l}16",
-        "coarse_res": "coarse pass resolution, N or HxW, multiples of the patch size (14)",
+        "coarse_res": "coarse pass resolution, N or HxW, multiples of the patch size (14); "
+        f"empty: {FULL_COARSE_RES} ({PREVIEW_COARSE_RES} with preview)",
         "upsample_res": "second (fine) pass resolution, N or HxW; 0 for none",
-        "preview": "coarse pass only: a quick, lower-resolution warp",
+        "preview": "coarse pass only, at a lower coarse resolution unless coarse_res is given: "
+        "a usable warp in under a quarter of the full run's time",
         "symmetric": "match A->B and B->A in one batch (warp_ba, matches from both)",
         "attenuate": "lower the certainty where the coarse scale was unsure (as romatch)",
         "device": "auto, cpu or cuda",
@@ -127,7 +131,8 @@ class RomaMatcher(ConfiguredMatcher):
     def __init__(self, **overrides):
         super().__init__(**overrides)
         conf = self.conf
-        self.coarse_res = parse_resolution(conf["coarse_res"], "coarse_res")
+        default_res = PREVIEW_COARSE_RES if conf["preview"] else FULL_COARSE_RES
+        self.coarse_res = parse_resolution(conf["coarse_res"] or default_res, "coarse_res")
         if self.coarse_res is None:
             raise MatchscopeError("coarse_res: a coarse resolution is required")
         self.upsample_res = None
@@ -150,7 +155,7 @@ class RomaMatcher(ConfiguredMatcher):
         stride = backbone.patch_size
         if any(side % stride for side in self.coarse_res):
             raise MatchscopeError(
-                f"coarse_res {conf['coarse_res']}: sides must be multiples of the patch size "
+                f"coarse_res {self.coarse_res}: sides must be multiples of the patch size "
                 f"{stride} of {conf['backbone']}"
             )
         self.weights: dict[str, str] = {}
@@ -247,7 +252,7 @@ class RomaMatcher(ConfiguredMatcher):
                     )
                 except torch.OutOfMemoryError:
                     raise MatchscopeError(
-                        f"out of memory on {device} at coarse {self.conf['coarse_res']} / "
+                        f"out of memory on {device} at coarse {self.coarse_res} / "
                         f"upsample {self.conf['upsample_res']}: lower the resolutions or use "
                         "--preview"
                     ) from None

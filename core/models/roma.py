@@ -344,12 +344,14 @@ def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int)
     y0 = py.floor().clamp(-radius - 2, h + radius)
     fx, fy = (px - x0).clamp(0, 1)[:, None, None], (py - y0).clamp(0, 1)[:, None, None]
     padded_w, padded_h = w + 2 * side, h + 2 * side
-    table = F.pad(feat_b, (side, side, side, side)).permute(0, 2, 3, 1).reshape(-1, channels)
+    # fp32 throughout: a row-wise bf16 dot product falls back to a slow batched matmul on CPU
+    table = F.pad(feat_b.float(), (side, side, side, side)).permute(0, 2, 3, 1)
+    table = table.reshape(-1, channels)
     first = torch.arange(batch, device=feat_a.device).repeat_interleave(h * w)
     base = first * (padded_h * padded_w) + (y0.long() + side - radius) * padded_w
     base += x0.long() + side - radius
-    rows_a = feat_a.permute(0, 2, 3, 1).reshape(-1, channels) / (channels**0.5)
-    gathered = torch.empty_like(rows_a, dtype=table.dtype)
+    rows_a = feat_a.float().permute(0, 2, 3, 1).reshape(-1, channels) / (channels**0.5)
+    gathered = torch.empty_like(rows_a)
     index = torch.empty_like(base)
     dots = torch.empty(base.shape[0], side, side, device=feat_a.device, dtype=torch.float32)
     for i in range(side):
@@ -403,7 +405,8 @@ class Refiner(nn.Module):
         embedding = self.disp_emb(40 / 32 * scale_factor * (warp - centres))
         parts = [feat_a, warped_b, embedding]
         if self.corr_radius:
-            parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius))
+            with _no_autocast(feat_a.device):  # autocast would send its dot products to bmm
+                parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius))
         x = torch.empty(
             (feat_a.shape[0], sum(part.shape[1] for part in parts), h, w),
             dtype=torch.promote_types(feat_a.dtype, embedding.dtype),

@@ -266,3 +266,12 @@ def test_cli_refuses_a_checkpoint_that_runs_code(weights, tmp_path, capsys):
     assert main(args) == 2
     assert "refused: not a plain tensor checkpoint" in capsys.readouterr().err
     assert not marker.exists()
+
+
+def test_preview_runs_the_coarse_pass_at_a_lower_resolution_unless_given():
+    preview = create_matcher("roma", {"preview": True})
+    assert preview.coarse_res == (392, 392) and preview.upsample_res is None
+    explicit = create_matcher("roma", {"preview": True, "coarse_res": "448x560"})
+    assert explicit.coarse_res == (448, 560)
+    full = create_matcher("roma", {})
+    assert full.coarse_res == (560, 560) and full.upsample_res == (864, 864)
