@@ -133,6 +133,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pair", nargs=2, metavar=("A", "B"), help="the image pair (default: the demo pair)"
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile ours (meant for CUDA; the warm-up runs take the compile time)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (0)")
     parser.add_argument("--repeats", type=int, default=1, help="timed matches (default 1)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed matches first (1)")
@@ -156,6 +161,7 @@ class Settings:
     repeats: int = 1
     warmup: int = 1
     backbone: str = REFERENCE_BACKBONE
+    compile: bool = False
 
     @property
     def output_grid(self) -> tuple[int, int]:
@@ -179,7 +185,8 @@ class Settings:
             "--warmup", str(self.warmup),
             "--backbone", self.backbone,
         ]  # fmt: skip
-        return args if self.symmetric else [*args, "--no-symmetric"]
+        args += [] if self.symmetric else ["--no-symmetric"]
+        return [*args, "--compile"] if self.compile else args
 
     def as_dict(self) -> dict:
         return {
@@ -233,6 +240,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         repeats=args.repeats,
         warmup=args.warmup,
         backbone=args.backbone,
+        compile=args.compile,
     )
 
 
@@ -470,9 +478,11 @@ def count_flops(settings: Settings) -> FlopCount:
 
 def build_ours(settings: Settings):
     """:func:`~core.models.testing.random_roma` (seed, backbone) on the device, eval mode."""
+    from core.models.roma import compile_model
     from core.models.testing import random_roma
 
-    return random_roma(settings.backbone, settings.seed).to(settings.device)
+    model = random_roma(settings.backbone, settings.seed).to(settings.device)
+    return compile_model(model) if settings.compile else model
 
 
 def ours_inputs(settings: Settings, rgb_a: np.ndarray, rgb_b: np.ndarray) -> tuple:

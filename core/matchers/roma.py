@@ -96,6 +96,7 @@ class RomaMatcher(ConfiguredMatcher):
         "attenuate": True,
         "device": "auto",
         "precision": "fp32",
+        "compile": False,
         "num_samples": 5000,
         "sample_thresh": 0.05,
         "seed": 0,
@@ -118,6 +119,7 @@ class RomaMatcher(ConfiguredMatcher):
         "attenuate": "lower the certainty where the coarse scale was unsure (as romatch)",
         "device": "auto, cpu or cuda",
         "precision": "fp32, bf16 or fp16 (autocast; fp32 gives romatch's numbers on CPU)",
+        "compile": "torch.compile the model (for CUDA; the first match compiles, minutes)",
         "num_samples": "matches drawn by balanced sampling",
         "sample_thresh": "certainty above which all matches are equally likely to be drawn",
         "seed": "random seed of the sampling",
@@ -186,14 +188,20 @@ class RomaMatcher(ConfiguredMatcher):
         """The loaded model (cached for the next run with the same files and device)."""
         import torch
 
-        from core.models.roma import Roma, load_roma_weights
+        from core.models.roma import Roma, compile_model, load_roma_weights
         from core.models.vit import build_backbone, load_backbone_weights
 
         roma_path = self._locate(f"roma_{self.variant}", self.conf["roma_weights"])
         dino_path = self._locate(self.conf["backbone"], self.conf["dino_weights"])
         device = self._device()
         backbone = self.conf["backbone"]
-        key = (str(roma_path.resolve()), str(dino_path.resolve()), backbone, device)
+        key = (
+            str(roma_path.resolve()),
+            str(dino_path.resolve()),
+            backbone,
+            device,
+            self.conf["compile"],
+        )
         self.weights = {roma_path.name: _sha256(roma_path), dino_path.name: _sha256(dino_path)}
         with _CACHE_LOCK:
             model = _MODEL_CACHE.get(key)
@@ -207,6 +215,8 @@ class RomaMatcher(ConfiguredMatcher):
                     model = Roma(vit)
                 load_roma_weights(model, roma_path)
                 model = model.to(device).eval()
+                if self.conf["compile"]:
+                    compile_model(model)
                 _MODEL_CACHE[key] = model
         return model
 

@@ -163,3 +163,12 @@ def test_the_reference_output_is_split_into_our_layout():
     assert warps.shape == (2, 3, 4, 2) and certainties.shape == (2, 3, 4)
     assert torch.equal(warps[0], warp[0, :, :4, 2:]) and torch.equal(warps[1], warp[0, :, 4:, :2])
     assert torch.equal(certainties[1], certainty[0, :, 4:])
+
+
+def test_compile_reaches_the_ours_worker():
+    parser = argparse.ArgumentParser()
+    roma_speed.add_arguments(parser)
+    settings = roma_speed.settings_from_args(parser.parse_args(["--compile", "--device", "cpu"]))
+    assert settings.compile and "--compile" in settings.worker_args()
+    plain = roma_speed.settings_from_args(parser.parse_args(["--device", "cpu"]))
+    assert "--compile" not in plain.worker_args()

@@ -275,3 +275,20 @@ def test_preview_runs_the_coarse_pass_at_a_lower_resolution_unless_given():
     assert explicit.coarse_res == (448, 560)
     full = create_matcher("roma", {})
     assert full.coarse_res == (560, 560) and full.upsample_res == (864, 864)
+
+
+def test_compile_wraps_the_forward_and_keeps_the_weights(weights, monkeypatch):
+    compiled = []
+
+    def fake_compile(fn, **options):
+        compiled.append(options)
+        return fn  # inductor itself is not exercised here (minutes of compile on a CPU)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    clear_model_cache()
+    matcher = roma(weights, compile=True, preview=True)
+    result = run_match(matcher, load_image(DEMO_A), load_image(DEMO_B))
+    assert compiled == [{"mode": "max-autotune-no-cudagraphs", "dynamic": False}]
+    assert result.grid_warp_ab.shape == (112, 112, 2)
+    assert "forward" in vars(matcher.load_model())  # compiled per instance; state dict as before
+    clear_model_cache()
