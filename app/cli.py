@@ -66,6 +66,7 @@ MODEL_FLAGS = (  # (flags, matcher option, type, help); bools are switches
     (("--no-symmetric",), "no_symmetric", bool, "match A->B only (no warp_ba)"),
     (("--device",), "device", str, "auto (default), cpu or cuda"),
     (("--precision",), "precision", str, "fp32 (default), bf16 or fp16"),
+    (("--compile",), "compile", bool, "torch.compile the model (CUDA; first match compiles)"),
     (("--num-samples",), "num_samples", int, "matches to sample"),
     (("--intermediates",), "intermediates", bool, "keep debug intermediates in result.npz"),
     (("--download",), "download", bool, "download missing weights into torch hub's cache"),

@@ -1,8 +1,9 @@
 """`AppState`: the one evented model the window and every view listen to (no Qt).
 
-It holds the image pair, the matcher, the latest result, the probe, the certainty threshold and a
-status line. Runs are identified by a monotonically increasing request id; whatever arrives for an
-older id (a result, progress, an error) is dropped, so a slow run never overwrites a newer one.
+It holds the image pair, the matcher, the latest result, the probe, the certainty threshold,
+whether model matchers keep their intermediates, and a status line. Runs are identified by a
+monotonically increasing request id; whatever arrives for an older id (a result, progress, an
+error) is dropped, so a slow run never overwrites a newer one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class AppState:
     result_changed = Signal(object)  # MatchResult | None
     probe_changed = Signal(object)  # ProbeReading | None
     threshold_changed = Signal(float)
+    keep_intermediates_changed = Signal(bool)
     status_changed = Signal(str)
     error_changed = Signal(str)  # "" once cleared
     running_changed = Signal(bool)
@@ -44,6 +46,8 @@ class AppState:
         self.request_id = 0
         self.running = False
         self.weights_dir = ""  # the app's settings folder for model weights ("" = none)
+        # model matchers keep anchors, attention, ... (on when the settings ask for them)
+        self.keep_intermediates = bool(self.settings.get("intermediates", False))
 
     @property
     def settings(self) -> dict:
@@ -51,11 +55,22 @@ class AppState:
         return dict(self._settings.get(self.matcher, {}))
 
     def run_settings(self) -> dict:
-        """The current matcher's settings for a run, with the weights folder for models."""
+        """The current matcher's settings for a run; models also get the weights folder and
+        ``intermediates=True`` while `keep_intermediates` is on (none while it is off)."""
         settings = self.settings
-        if self.weights_dir and self.matcher in _MODEL_MATCHERS:
-            settings.setdefault("settings_dir", self.weights_dir)
+        if self.is_model_matcher:
+            if self.weights_dir:
+                settings.setdefault("settings_dir", self.weights_dir)
+            if self.keep_intermediates:
+                settings["intermediates"] = True
+            else:
+                settings.pop("intermediates", None)
         return settings
+
+    @property
+    def is_model_matcher(self) -> bool:
+        """Whether the current matcher is a model (takes weights, keeps intermediates)."""
+        return self.matcher in _MODEL_MATCHERS
 
     @property
     def has_pair(self) -> bool:
@@ -110,6 +125,12 @@ class AppState:
             self.matcher_changed.emit(name)
 
     # runs ---------------------------------------------------------------------------------------
+
+    def set_keep_intermediates(self, keep: bool) -> None:
+        """Whether model matchers' next runs keep their intermediates (see `run_settings`)."""
+        if keep != self.keep_intermediates:
+            self.keep_intermediates = keep
+            self.keep_intermediates_changed.emit(keep)
 
     def begin_request(self) -> int:
         """A new request id for a run that is about to start; older ids become stale."""

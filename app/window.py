@@ -1,4 +1,5 @@
-"""`MainWindow`: actions, the pair view, docks for certainty, warp and the probe.
+"""`MainWindow`: actions, the pair view, docks for certainty, warp, anchors, attention and the
+probe.
 
 The window only wires things together: actions change the `AppState`, the state's signals update
 the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
@@ -12,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -29,6 +31,8 @@ from app.worker import MatchRunner, Outcome
 from core.matchers import matcher_names
 from core.probe import ProbeReading
 from core.result import MatchResult
+from widgets.anchor_view import AnchorView
+from widgets.attention_view import AttentionView
 from widgets.certainty_view import CertaintyView
 from widgets.pair_view import PairView
 from widgets.warp_view import WarpView
@@ -117,6 +121,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.pair_view)
         self.certainty_view = CertaintyView()
         self.warp_view = WarpView()
+        self.anchor_view = AnchorView()
+        self.attention_view = AttentionView()
         self.probe_panel = ProbePanel()
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         right, bottom = (
@@ -126,6 +132,9 @@ class MainWindow(QMainWindow):
         probe = self._add_dock("Probe", self.probe_panel, right)
         certainty = self._add_dock("Certainty", self.certainty_view, right)
         warp = self._add_dock("Warp", self.warp_view, bottom)
+        for title, view in (("Anchors", self.anchor_view), ("Attention", self.attention_view)):
+            self.tabifyDockWidget(certainty, self._add_dock(title, view, right))
+        certainty.raise_()
         self.resizeDocks([probe], [340], Qt.Orientation.Horizontal)
         self.resizeDocks([probe, certainty], [300, 500], Qt.Orientation.Vertical)
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
@@ -173,6 +182,11 @@ class MainWindow(QMainWindow):
         self.threshold_slider.setValue(self.state.threshold)
         self.threshold_slider.setFixedWidth(220)
         self.threshold_slider.setToolTip("Draw only matches with certainty >= this threshold")
+        self.intermediates_box = QCheckBox("Intermediates")
+        self.intermediates_box.setChecked(self.state.keep_intermediates)
+        self.intermediates_box.setToolTip(
+            "RoMa keeps its anchors, attention and per-scale warps (Anchors and Attention docks)"
+        )
         for action in (self.open_a_action, self.open_b_action, self.open_pair_action):
             toolbar.addAction(action)
         toolbar.addSeparator()
@@ -182,6 +196,7 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.cancel_action)
         toolbar.addWidget(self.progress)
         toolbar.addAction(self.weights_action)
+        toolbar.addWidget(self.intermediates_box)
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Certainty ≥ "))
         toolbar.addWidget(self.threshold_slider)
@@ -200,6 +215,7 @@ class MainWindow(QMainWindow):
         state.result_changed.connect(self._on_result_changed)
         state.probe_changed.connect(self._on_probe_changed)
         state.threshold_changed.connect(self._on_threshold_changed)
+        state.keep_intermediates_changed.connect(self._on_keep_intermediates_changed)
         state.status_changed.connect(self._on_status)
         state.error_changed.connect(self.probe_panel.show_error)
         state.running_changed.connect(self._on_running_changed)
@@ -208,7 +224,8 @@ class MainWindow(QMainWindow):
         self.runner.finished.connect(self._on_run_finished)
         self.matcher_combo.currentTextChanged.connect(self._on_matcher_chosen)
         self.threshold_slider.valueChanged.connect(state.set_threshold)
-        for view in (self.pair_view, self.certainty_view, self.warp_view):
+        self.intermediates_box.toggled.connect(state.set_keep_intermediates)
+        for view in (self.pair_view, self.certainty_view, self.warp_view, self.attention_view):
             view.clicked_a.connect(state.click_a)
 
     # actions ------------------------------------------------------------------------------------
@@ -259,6 +276,8 @@ class MainWindow(QMainWindow):
             "" if b is None else Path(b.path).name,
         )
         self.certainty_view.set_data(None if a is None else a.rgb, None)
+        self.attention_view.set_data(None if a is None else a.rgb, None)
+        self.anchor_view.set_data(None if b is None else b.rgb, None)
         if state.has_pair:
             self.run_match()
 
@@ -272,9 +291,18 @@ class MainWindow(QMainWindow):
         self.pair_view.set_matches(result.matches, result.match_certainty)
         self.certainty_view.set_data(state.image_a.rgb, result.certainty_ab)
         self.warp_view.set_data(state.image_b.rgb, result.warp_ab, result.certainty_ab)
+        self.anchor_view.set_data(state.image_b.rgb, result)
+        self.attention_view.set_data(state.image_a.rgb, result)
 
     def _on_probe_changed(self, probe: ProbeReading | None) -> None:
-        for view in (self.pair_view, self.certainty_view, self.warp_view):
+        views = (
+            self.pair_view,
+            self.certainty_view,
+            self.warp_view,
+            self.anchor_view,
+            self.attention_view,
+        )
+        for view in views:
             view.set_probe(probe)
         self.probe_panel.show_probe(probe)
 
@@ -283,6 +311,12 @@ class MainWindow(QMainWindow):
         self.warp_view.set_threshold(threshold)
         if abs(self.threshold_slider.value() - threshold) > 1e-9:
             self.threshold_slider.setValue(threshold)
+
+    def _on_keep_intermediates_changed(self, keep: bool) -> None:
+        """Show the switch and re-run a model matcher so that its result has them (or not)."""
+        self.intermediates_box.setChecked(keep)
+        if self.state.has_pair and self.state.is_model_matcher:
+            self.run_match()
 
     def _on_status(self, text: str) -> None:
         self.statusBar().showMessage(text)

@@ -191,3 +191,121 @@ def test_the_weights_folder_is_chosen_remembered_and_passed_to_model_matchers(
     assert again.state.run_settings() == {"settings_dir": str(folder)}
     again.state.set_matcher("sift")  # matchers without weights do not get the option
     assert "settings_dir" not in again.state.run_settings()
+
+
+class AnchorMatcher:
+    """`shift_result` by SHIFT with synthetic RoMa intermediates (8 x 8 coarse grid), no model."""
+
+    def match(self, rgb_a: np.ndarray, rgb_b: np.ndarray):
+        from tests.app.plugins import shift_result
+        from tests.widgets.test_anchor_view import synthetic_intermediates
+
+        result = shift_result(*rgb_a.shape[:2], *SHIFT)
+        result.intermediates = synthetic_intermediates()
+        return result
+
+
+def test_anchors_and_attention_follow_the_probe(qtbot, pair):
+    from PySide6.QtWidgets import QDockWidget
+
+    from tests.widgets.test_anchor_view import peak_anchor
+
+    window = make_window(qtbot, "tests.app.test_window:AnchorMatcher")
+    docks = {dock.objectName(): dock for dock in window.findChildren(QDockWidget)}
+    tabbed = {dock.objectName() for dock in window.tabifiedDockWidgets(docks["Certainty"])}
+    assert tabbed == {"Anchors", "Attention"}
+    open_pair(window, pair)
+    state = window.state
+    qtbot.waitUntil(lambda: state.result is not None, timeout=4000)
+
+    hit = click_pixel(qtbot, window, 130, 70)  # A is 200 x 160: coarse cell (row 3, col 5)
+    probe = state.probe
+    assert abs(probe.xa - hit.x()) <= 0.5 and abs(probe.ya - hit.y()) <= 0.5
+    row, col = int((probe.ya + 0.5) / 160 * 8), int((probe.xa + 0.5) / 200 * 8)
+    assert (row, col) == (3, 5)
+    view = window.anchor_view
+    i, j = peak_anchor(row, col)
+    assert np.unravel_index(view.probs.argmax(), view.probs.shape) == (i, j)
+    x, y = (j + 0.5) * 200 / 64 - 0.5, (i + 0.5) * 160 / 64 - 0.5  # B is 200 x 160 too
+    drawn = view.heatmap.mapToParent(QPointF(j + 0.5, i + 0.5))
+    assert (drawn.x(), drawn.y()) == pytest.approx((x, y))
+    assert (view.anchor_marker.pos().x(), view.anchor_marker.pos().y()) == pytest.approx((x, y))
+    match = view.panel.marker.pos()
+    assert (match.x(), match.y()) == (probe.xb, probe.yb)
+    assert "coarse cell (row 3, col 5) of 8x8" in view.label.text()
+    attention_marker = window.attention_view.panel.marker.pos()
+    assert (attention_marker.x(), attention_marker.y()) == (probe.xa, probe.ya)
+
+    docks["Attention"].raise_()  # a click on the attention view probes too
+    qtbot.waitUntil(window.attention_view.isVisible, timeout=2000)
+    attention = window.attention_view
+    attention.canvas.viewport().repaint()
+    scene = attention.panel.view.mapViewToScene(QPointF(20, 30))
+    pos = attention.canvas.mapFromScene(scene)
+    qtbot.mouseClick(attention.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert abs(state.probe.xa - 20) <= 1 and abs(state.probe.ya - 30) <= 1
+    assert state.probe.xb == pytest.approx(state.probe.xa + SHIFT[0])
+
+
+def test_the_intermediates_switch_adds_them_to_model_runs_only(qtbot, pair):
+    window = make_window(qtbot, "roma")
+    box = window.intermediates_box
+    assert not box.isChecked() and "intermediates" not in window.state.run_settings()
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=box.rect().center())
+    assert window.state.keep_intermediates
+    assert window.state.run_settings()["intermediates"] is True
+    assert not window.state.running  # no pair: nothing to re-run
+    window.state.set_matcher("sift")
+    assert "intermediates" not in window.state.run_settings()
+
+    from_cli = make_window(qtbot, "roma", {"intermediates": True})  # --intermediates
+    assert from_cli.intermediates_box.isChecked()
+    from_cli.intermediates_box.setChecked(False)
+    assert "intermediates" not in from_cli.state.run_settings()
+
+    plugin = make_window(qtbot, "tests.app.plugins:ShiftMatcher")  # not a model: no re-run
+    open_pair(plugin, pair)
+    qtbot.waitUntil(lambda: plugin.state.result is not None, timeout=4000)
+    result = plugin.state.result
+    plugin.intermediates_box.setChecked(True)
+    assert not plugin.state.running and plugin.state.result is result
+    assert "intermediates" not in plugin.state.run_settings()
+
+
+def test_roma_reruns_with_intermediates_and_fills_the_docks(qtbot, pair, tmp_path):
+    import torch
+
+    from core.models.testing import random_roma
+    from widgets import anchor_view, attention_view
+
+    model = random_roma("dinov2_vits14", seed=0)
+    torch.save(model.state_dict(), tmp_path / "roma_outdoor.pth")
+    torch.save(model.backbone.state_dict(), tmp_path / "dinov2_vits14_pretrain.pth")
+    settings = {
+        "backbone": "dinov2_vits14",
+        "coarse_res": "112",
+        "upsample_res": "0",
+        "roma_weights": str(tmp_path / "roma_outdoor.pth"),
+        "dino_weights": str(tmp_path / "dinov2_vits14_pretrain.pth"),
+        "num_samples": 500,
+    }
+    window = make_window(qtbot, "roma", settings)
+    state = window.state
+    open_pair(window, pair)
+    qtbot.waitUntil(lambda: state.result is not None, timeout=20000)
+    assert state.result.intermediates == {}
+    assert window.anchor_view.label.text() == anchor_view.HINT
+    assert window.attention_view.label.text() == attention_view.HINT
+
+    box = window.intermediates_box
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=box.rect().center())
+    assert state.running  # the switch re-ran the model
+    qtbot.waitUntil(lambda: state.result is not None and not state.running, timeout=20000)
+    assert state.result.provenance.settings["intermediates"] is True
+    assert state.result.intermediates["anchor_logits_ab"].shape == (8, 8, 4096)
+    anchors = window.anchor_view
+    assert anchors.probs.shape == (64, 64) and anchors.probs.sum() == pytest.approx(1.0)
+    assert "coarse cell (row 4, col 4) of 8x8" in anchors.label.text()  # A's centre
+    heads = [window.attention_view.head_box.itemText(i) for i in range(7)]
+    assert heads == ["mean of heads", *(f"head {k}" for k in range(6))]
+    assert window.attention_view.heatmap.image.shape == (8, 8)
