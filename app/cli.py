@@ -17,7 +17,8 @@ from core.errors import MatchscopeError
 SUBCOMMANDS = {
     "match": "match an image pair (or a list of pairs) and write result.npz + matches.png",
     "matchers": "list the matchers and every option they take",
-    "bench": "benchmarks: roma-speed times our RoMa against romatch on the same weights",
+    "bench": "benchmarks: roma-speed (our RoMa against romatch), pairs (accuracy against "
+    "ground truth)",
 }
 
 
@@ -161,13 +162,14 @@ def _matchers_parser() -> argparse.ArgumentParser:
 
 
 def _bench_parser() -> argparse.ArgumentParser:
-    from core.bench import roma_speed
+    from core.bench import pairs, roma_speed
 
     parser = _Parser(
         prog="matchscope bench",
         description="Measure the engine. roma-speed: our RoMa against romatch (the reference) "
         "with the same random weights, each in its own process: seconds per pair, peak memory, "
-        "GFLOP, GFLOP/s, speedup and warp agreement.",
+        "GFLOP, GFLOP/s, speedup and warp agreement. pairs: matchers against a dataset's ground "
+        "truth (pose AUC, homography corner error, flow EPE and PCK), time and peak memory.",
     )
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     speed = benchmarks.add_parser(
@@ -179,6 +181,17 @@ def _bench_parser() -> argparse.ArgumentParser:
         "released resolutions; try --coarse-res 126 --upsample-res 160 for a quick look.",
     )
     roma_speed.add_arguments(speed)
+    accuracy = benchmarks.add_parser(
+        "pairs",
+        help="matchers against ground truth: pose AUC, homography and flow errors",
+        description="Run one or several matchers over a dataset with ground truth and print "
+        "their accuracy with the published protocols (relative pose: AUC@5/10/20 deg as "
+        "SuperGlue/RoMa; homographies: HPatches' corner error and AUC@3/5/10 px, PCK@1/3/5 px; "
+        "flow: EPE and PCK@1/3/5 px), seconds per pair and peak memory. The layout of --dataset "
+        "is recognised (pairs_with_gt.txt, KITTI odometry, Oxford affine, HPatches, Middlebury "
+        ".flo, MegaDepth/ScanNet-1500 scene-info .npz); an unknown one exits with status 2.",
+    )
+    pairs.add_arguments(accuracy)
     return parser
 
 
@@ -323,10 +336,15 @@ def _run_matchers(argv: list[str]) -> int:
 
 
 def _run_bench(argv: list[str]) -> int:
-    from core.bench import roma_speed
+    import shlex
+
+    from core.bench import pairs, roma_speed
 
     args = _bench_parser().parse_args(argv)
-    roma_speed.run(args)
+    if args.benchmark == "pairs":
+        pairs.run(args, command=shlex.join(["python", "main.py", "bench", *argv]))
+    else:
+        roma_speed.run(args)
     return 0
 
 

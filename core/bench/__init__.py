@@ -1,1 +1,3 @@
-"""Benchmarks run by ``matchscope bench NAME`` (:mod:`core.bench.roma_speed`: ``roma-speed``)."""
+"""Benchmarks run by ``matchscope bench NAME``: ``roma-speed`` (:mod:`core.bench.roma_speed`) and
+``pairs`` (:mod:`core.bench.pairs`, on :mod:`core.bench.datasets` and :mod:`core.bench.metrics`).
+"""

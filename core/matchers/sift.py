@@ -42,6 +42,8 @@ class SiftMatcher(ConfiguredMatcher):
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
+        if self.conf["geometry"] is None:  # `--set geometry=none` parses to None
+            self.conf["geometry"] = "none"
         if self.conf["geometry"] not in ("fundamental", "homography", "none"):
             raise MatchscopeError("sift: geometry must be fundamental, homography or none")
         if not 0.0 < self.conf["ratio"] <= 1.0:

@@ -1,0 +1,112 @@
+"""Small datasets written in each layout the benchmark reads, for the tests (all made here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core.bench.datasets import write_flo
+from core.imageio import save_image
+from core.synthetic import homography_pair, random_homography
+
+
+def homography_sequence(
+    folder: Path, texture: np.ndarray, count: int = 3, style: str = "oxford", seed: int = 0
+) -> list[np.ndarray]:
+    """Image 1 = ``texture`` and ``count - 1`` warped views with their homographies, named as
+    Oxford (``img1.png``, ``H1to2p``) or HPatches (``1.ppm``, ``H_1_2``); the (3, 3) Hs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    image_name, h_name = ("img{}.png", "H1to{}p") if style == "oxford" else ("{}.ppm", "H_1_{}")
+    save_image(folder / image_name.format(1), texture)
+    homographies = []
+    for index in range(2, count + 1):
+        H = random_homography(texture.shape[:2], rng, strength=0.15)
+        save_image(folder / image_name.format(index), homography_pair(texture, H))
+        np.savetxt(folder / h_name.format(index), H)
+        homographies.append(H)
+    return homographies
+
+
+def superglue_line(name_a: str, name_b: str, K_a, K_b, T_ab, rot_a: int = 0, rot_b: int = 0):
+    """One line of a SuperGlue ``pairs_with_gt.txt``."""
+    numbers = [*np.ravel(K_a), *np.ravel(K_b), *np.ravel(T_ab)]
+    return " ".join([name_a, name_b, str(rot_a), str(rot_b), *(f"{v:.12g}" for v in numbers)])
+
+
+def superglue_folder(folder: Path, views, rotations=((0, 0),)) -> None:
+    """``views[0]`` against ``views[1]`` (rendered :class:`SceneView`) once per (rot_a, rot_b)
+    in ``rotations``, images in ``images/``."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    for index, view in enumerate(views):
+        save_image(folder / "images" / f"{index}.png", view.image)
+    T_ab = views[1].T_world_to_cam @ np.linalg.inv(views[0].T_world_to_cam)
+    lines = [
+        superglue_line("images/0.png", "images/1.png", views[0].K, views[1].K, T_ab, *rot)
+        for rot in rotations
+    ]
+    (folder / "pairs_with_gt.txt").write_text("\n".join(lines) + "\n")
+
+
+def kitti_folder(folder: Path, views) -> None:
+    """A KITTI odometry sequence: ``image_0/NNNNNN.png``, ``calib.txt`` (P0 from the first
+    view's K), ``poses.txt`` (camera-to-world 3x4 rows)."""
+    (folder / "image_0").mkdir(parents=True, exist_ok=True)
+    for index, view in enumerate(views):
+        save_image(folder / "image_0" / f"{index:06d}.png", view.image)
+    P0 = np.hstack([views[0].K, np.zeros((3, 1))])
+    (folder / "calib.txt").write_text("P0: " + " ".join(f"{v:.12e}" for v in P0.ravel()) + "\n")
+    rows = [np.linalg.inv(view.T_world_to_cam)[:3].ravel() for view in views]
+    np.savetxt(folder / "poses.txt", np.array(rows), fmt="%.12e")
+
+
+def middlebury_folder(folder: Path, image_a, image_b, flow: np.ndarray, name="Scene") -> None:
+    """``NAME1.png``, ``NAME2.png`` and ``NAME.flo`` (NaN flow written as unknown)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_image(folder / f"{name}1.png", image_a)
+    save_image(folder / f"{name}2.png", image_b)
+    write_flo(folder / f"{name}.flo", flow)
+
+
+def object_array(items) -> np.ndarray:
+    """A 1-D object array holding ``items`` as they are (tuples stay tuples)."""
+    array = np.empty(len(items), dtype=object)
+    for index, item in enumerate(items):
+        array[index] = item
+    return array
+
+
+def scene_info_npz(path: Path, image_paths, intrinsics, poses, pairs) -> None:
+    """A LoFTR/RoMa MegaDepth scene-info file: object arrays of paths, (3, 3) K, (4, 4)
+    world-to-camera poses and ``((i, j), overlap, central_matches)`` pair entries."""
+    np.savez(
+        path,
+        image_paths=object_array(list(image_paths)),
+        depth_paths=object_array([None] * len(image_paths)),
+        intrinsics=object_array([np.asarray(K, np.float64) for K in intrinsics]),
+        poses=object_array([np.asarray(T, np.float64) for T in poses]),
+        pair_infos=object_array([((i, j), 0.5, np.zeros((2, 2))) for i, j in pairs]),
+    )
+
+
+class _Touch:
+    """Pickles as a call of ``function(*arguments)``: what a malicious file would run."""
+
+    def __init__(self, function, arguments):
+        self.function, self.arguments = function, arguments
+
+    def __reduce__(self):
+        return self.function, self.arguments
+
+
+def malicious_npz(path: Path, function, arguments) -> None:
+    """A scene-info ``.npz`` whose ``pair_infos``, once unpickled, calls
+    ``function(*arguments)``."""
+    np.savez(
+        path,
+        image_paths=object_array(["a.png", "b.png"]),
+        intrinsics=object_array([np.eye(3), np.eye(3)]),
+        poses=object_array([np.eye(4), np.eye(4)]),
+        pair_infos=object_array([_Touch(function, arguments)]),
+    )

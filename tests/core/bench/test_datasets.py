@@ -1,0 +1,249 @@
+"""Recognising each dataset layout, reading its ground truth, and refusing what does not fit."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from core.bench import datasets
+from core.bench.datasets import (
+    MEGADEPTH_PROTOCOL,
+    SCANNET_PROTOCOL,
+    SUPERGLUE_PROTOCOL,
+    open_dataset,
+    read_flo,
+    rotate_view,
+    safe_load_npz,
+    write_flo,
+)
+from core.errors import InputError
+from core.imageio import save_image
+from tests.core.bench import layouts
+
+
+def relative_pose(view_a, view_b) -> np.ndarray:
+    return view_b.T_world_to_cam @ np.linalg.inv(view_a.T_world_to_cam)
+
+
+def test_oxford_sequence_and_folder_of_sequences(tmp_path, texture):
+    first = layouts.homography_sequence(tmp_path / "wall", texture, 3, seed=0)
+    layouts.homography_sequence(tmp_path / "bark", texture, 2, seed=1)
+    single = open_dataset(tmp_path / "wall")
+    assert (single.layout, single.kind, single.sequences) == ("oxford-affine", "homography", False)
+    assert [(p.name_a, p.name_b) for p in single.pairs] == [
+        ("img1.png", "img2.png"),
+        ("img1.png", "img3.png"),
+    ]
+    assert np.allclose(single.pairs[1].homography, first[1])
+    folder = open_dataset(tmp_path)
+    assert folder.sequences and folder.name == tmp_path.name
+    assert [p.sequence for p in folder.pairs] == ["bark", "wall", "wall"]
+    assert folder.pairs[0].name_a == "bark/img1.png"
+
+
+def test_hpatches_sequence(tmp_path, texture):
+    truth = layouts.homography_sequence(tmp_path / "v_test", texture, 3, style="hpatches")
+    dataset = open_dataset(tmp_path)
+    assert dataset.layout == "hpatches" and dataset.sequences
+    assert dataset.pairs[0].path_a.name == "1.ppm" and dataset.pairs[1].path_b.name == "3.ppm"
+    assert np.allclose(dataset.pairs[1].homography, truth[1])
+    assert datasets.load_pair_images(dataset.pairs[0])[1].size_hw == (240, 320)
+
+
+def test_superglue_pairs_file(tmp_path, scene_views):
+    layouts.superglue_folder(tmp_path, scene_views)
+    dataset = open_dataset(tmp_path)
+    assert (dataset.layout, dataset.kind) == ("superglue-pairs", "pose")
+    assert dataset.protocol == SUPERGLUE_PROTOCOL
+    (pair,) = dataset.pairs
+    assert np.allclose(pair.T_ab, relative_pose(*scene_views))
+    assert np.allclose(pair.K_a, scene_views[0].K)
+    by_file = open_dataset(tmp_path / "pairs_with_gt.txt")
+    assert by_file.name == tmp_path.name and np.allclose(by_file.pairs[0].T_ab, pair.T_ab)
+
+
+def test_superglue_pairs_file_errors_name_the_line(tmp_path, scene_views):
+    layouts.superglue_folder(tmp_path, scene_views)
+    pairs_file = tmp_path / "pairs_with_gt.txt"
+    good = pairs_file.read_text()
+    pairs_file.write_text(good + "images/0.png images/1.png 0 0\n")
+    with pytest.raises(InputError, match="line 2 has 4 fields, expected 38"):
+        open_dataset(tmp_path)
+    pairs_file.write_text(good.replace("images/1.png", "images/missing.png"))
+    with pytest.raises(InputError, match=r"missing\.png: listed in the pairs file but not found"):
+        open_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+def test_rotated_views_keep_the_projection(turns):
+    """A point's pixel in the turned image (found with np.rot90 itself) is K' R X."""
+    height, width = 6, 9
+    K = np.array([[4.0, 0.0, 3.5], [0.0, 5.0, 2.0], [0.0, 0.0, 1.0]])
+    X = np.linalg.inv(K) @ np.array([5.0, 3.0, 1.0]) * 2.0  # seen at pixel (x, y) = (5, 3)
+    marked = np.zeros((height, width))
+    marked[3, 5] = 1.0
+    row, col = np.argwhere(np.rot90(marked, turns))[0]
+    K_turned, R = rotate_view(K, (height, width), turns)
+    projected = K_turned @ R @ X
+    assert projected[:2] / projected[2] == pytest.approx([col, row])
+    assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
+    assert K_turned[0, 1] == 0 and K_turned[1, 0] == 0
+
+
+def test_superglue_rotation_turns_the_image_and_its_ground_truth(tmp_path, scene_views):
+    layouts.superglue_folder(tmp_path, scene_views, rotations=[(0, 1)])
+    (pair,) = open_dataset(tmp_path).pairs
+    image_a, image_b = datasets.load_pair_images(pair)
+    assert image_a.size_hw == (240, 320) and image_b.size_hw == (320, 240)
+    assert pair.rot_b == 1
+    # a point of the scene seen by B projects into the turned image where it really is
+    view_b = scene_views[1]
+    pixel = np.array([200.0, 100.0])
+    X_b = np.linalg.inv(view_b.K) @ np.r_[pixel, 1.0] * view_b.depth[100, 200]
+    X_a = np.linalg.inv(relative_pose(*scene_views)) @ np.r_[X_b, 1.0]
+    turned = pair.K_b @ (pair.T_ab @ X_a)[:3]
+    row, col = np.round(turned[1::-1] / turned[2]).astype(int)
+    assert np.array_equal(image_b.rgb[row, col], view_b.image[100, 200])
+
+
+def test_kitti_sequence_gives_consecutive_pairs(tmp_path, scene_views):
+    view_a, view_b = scene_views
+    layouts.kitti_folder(tmp_path / "06", [view_a, view_b, view_a])
+    dataset = open_dataset(tmp_path / "06")
+    assert (dataset.layout, dataset.kind, len(dataset.pairs)) == ("kitti-odometry", "pose", 2)
+    first, second = dataset.pairs
+    assert (first.name_a, first.name_b) == ("image_0/000000.png", "image_0/000001.png")
+    assert np.allclose(first.T_ab, relative_pose(view_a, view_b), atol=1e-9)
+    assert np.allclose(second.T_ab, np.linalg.inv(first.T_ab), atol=1e-9)
+    assert np.allclose(first.K_a, view_a.K) and first.K_a.flags.c_contiguous
+    # with a pairs file, the file defines the pairs
+    layouts.superglue_folder(tmp_path / "06", scene_views)
+    assert open_dataset(tmp_path / "06").layout == "superglue-pairs"
+
+
+def test_middlebury_flow(tmp_path, scene_views, scene_flow):
+    layouts.middlebury_folder(tmp_path, scene_views[0].image, scene_views[1].image, scene_flow)
+    dataset = open_dataset(tmp_path)
+    assert (dataset.layout, dataset.kind) == ("middlebury-flow", "flow")
+    (pair,) = dataset.pairs
+    assert (pair.name_a, pair.name_b) == ("Scene1.png", "Scene2.png")
+    flow = read_flo(pair.flow_path)
+    assert flow.shape == (240, 320, 2) and flow.dtype == np.float32
+    assert np.array_equal(np.isnan(flow), np.isnan(scene_flow))
+    assert np.allclose(flow[~np.isnan(flow)], scene_flow[~np.isnan(scene_flow)])
+
+
+def test_middlebury_frame_numbers_and_broken_flo_files(tmp_path, texture):
+    save_image(tmp_path / "frame10.png", texture)
+    save_image(tmp_path / "frame11.png", texture)
+    flow = np.zeros((240, 320, 2), np.float32)
+    flow[0, 0] = [2e9, 0.0]  # Middlebury's unknown flow
+    write_flo(tmp_path / "flow10.flo", flow)
+    (pair,) = open_dataset(tmp_path).pairs
+    assert (pair.name_a, pair.name_b) == ("frame10.png", "frame11.png")
+    assert np.isnan(read_flo(pair.flow_path)[0, 0]).all()
+    assert np.isnan(read_flo(pair.flow_path)).sum() == 2
+    (tmp_path / "flow10.flo").write_bytes(b"HEIP" + bytes(20))  # the magic is b"PIEH"
+    with pytest.raises(InputError, match=r"not a Middlebury \.flo file"):
+        read_flo(tmp_path / "flow10.flo")
+    truncated = np.array([202021.25], "<f4").tobytes() + np.array([320, 240], "<i4").tobytes()
+    (tmp_path / "flow10.flo").write_bytes(truncated + bytes(100))
+    with pytest.raises(InputError, match="needs 614412 bytes"):
+        read_flo(tmp_path / "flow10.flo")
+
+
+def test_megadepth_scene_info_npz(tmp_path, scene_views):
+    """LoFTR's layout: images under test/Undistorted_SfM, scene info in index/scene_info."""
+    images = tmp_path / "test" / "Undistorted_SfM" / "0015" / "images"
+    images.mkdir(parents=True)
+    names = []
+    for index, view in enumerate(scene_views):
+        save_image(images / f"{index}.jpg", view.image)
+        names.append(f"Undistorted_SfM/0015/images/{index}.jpg")
+    info = tmp_path / "index" / "scene_info"
+    info.mkdir(parents=True)
+    layouts.scene_info_npz(
+        info / "0015_0.1_0.3.npz",
+        names,
+        [view.K for view in scene_views],
+        [view.T_world_to_cam for view in scene_views],
+        [(0, 1), (1, 0)],
+    )
+    dataset = open_dataset(tmp_path)
+    assert (dataset.layout, dataset.kind, dataset.sequences) == ("megadepth-1500", "pose", True)
+    assert dataset.protocol == MEGADEPTH_PROTOCOL
+    first, second = dataset.pairs
+    assert first.sequence == "0015_0.1_0.3" and first.name_a == names[0]
+    assert first.path_a == images / "0.jpg"
+    assert np.allclose(first.T_ab, relative_pose(*scene_views))
+    assert np.allclose(second.T_ab, np.linalg.inv(first.T_ab))
+    assert len(open_dataset(info / "0015_0.1_0.3.npz").pairs) == 2
+    arrays = safe_load_npz(info / "0015_0.1_0.3.npz")
+    assert arrays["pair_infos"].dtype == object and arrays["pair_infos"][0][0] == (0, 1)
+
+
+def test_scannet_1500_test_npz(tmp_path, scene_views):
+    color = tmp_path / "scans_test" / "scene0707_00" / "color"
+    color.mkdir(parents=True)
+    for frame, view in zip((15, 30), scene_views, strict=True):
+        save_image(color / f"{frame}.jpg", view.image)
+    rel_pose = relative_pose(*scene_views)[:3].reshape(1, 12)
+    np.savez(tmp_path / "test.npz", name=np.array([[707, 0, 15, 30]]), rel_pose=rel_pose)
+    np.savez(tmp_path / "intrinsics.npz", scene0707_00=scene_views[0].K)
+    dataset = open_dataset(tmp_path)
+    assert (dataset.layout, dataset.protocol) == ("scannet-1500", SCANNET_PROTOCOL)
+    (pair,) = dataset.pairs
+    assert pair.name_b == "scene0707_00/color/30.jpg" and pair.sequence == "scene0707_00"
+    assert np.allclose(pair.K_b, scene_views[0].K)
+    assert np.allclose(pair.T_ab, relative_pose(*scene_views))
+
+
+@pytest.mark.parametrize(
+    ("function", "arguments"),
+    [
+        (exec, ("open({marker!r}, 'w').close()",)),
+        (open, ("{marker}", "w")),
+        (os.system, ("touch {marker}",)),
+    ],
+    ids=["exec", "open", "os.system"],
+)
+def test_a_pickle_that_would_run_code_is_refused(tmp_path, function, arguments):
+    marker = tmp_path / "marker"
+    arguments = tuple(text.format(marker=str(marker)) for text in arguments)
+    layouts.malicious_npz(tmp_path / "scene.npz", function, arguments)
+    refused = r"refused: pair_infos\.npy pickles .*; nothing in it was run"
+    with pytest.raises(InputError, match=refused):
+        safe_load_npz(tmp_path / "scene.npz")
+    with pytest.raises(InputError, match="refused"):
+        open_dataset(tmp_path)
+    assert not marker.exists()
+    with np.load(tmp_path / "scene.npz", allow_pickle=True) as unsafe:
+        unsafe["pair_infos"]  # what the reader avoids: plain unpickling runs the payload
+    assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda path: None, "unknown dataset layout"),
+        (lambda path: (path / "notes.txt").write_text("hello"), "unknown dataset layout"),
+        (lambda path: (path / "x.npz").write_bytes(b"not a zip"), "unknown dataset layout"),
+    ],
+    ids=["empty", "text", "broken-npz"],
+)
+def test_unknown_layouts_are_refused_in_one_line(tmp_path, make, needle):
+    make(tmp_path)
+    with pytest.raises(InputError, match=needle) as caught:
+        open_dataset(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_paths_and_mixed_layouts_are_refused(tmp_path, texture, scene_views):
+    with pytest.raises(InputError, match="no such file or folder"):
+        open_dataset(tmp_path / "nothing")
+    layouts.homography_sequence(tmp_path / "a", texture, 2)
+    layouts.superglue_folder(tmp_path / "b", scene_views)
+    with pytest.raises(InputError, match="mixes dataset layouts: oxford-affine, superglue-pairs"):
+        open_dataset(tmp_path)
