@@ -163,9 +163,11 @@ def print_table(rows: list[list[str]]) -> None:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
-        from core.bench.roma_speed import print_table as print_plain
-
-        print_plain(rows)
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            cells = [row[0].ljust(widths[0])]
+            cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+            print("  ".join(cells))
         return
     table = Table()
     table.add_column(rows[0][0])

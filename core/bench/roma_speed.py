@@ -912,30 +912,11 @@ def report_footer(summary: dict) -> list[str]:
     return lines + [f"note: {note}" for note in summary["flop_notes"]]
 
 
-def print_table(rows: list[list[str]]) -> None:
-    """``rows[0]`` as the header: a rich table if rich is installed, else aligned text."""
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            cells = [row[0].ljust(widths[0])]
-            cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-            print("  ".join(cells))
-        return
-    table = Table()
-    table.add_column(rows[0][0])
-    for title in rows[0][1:]:
-        table.add_column(title, justify="right")
-    for row in rows[1:]:
-        table.add_row(*row)
-    Console(highlight=False).print(table)
-
-
 def print_report(summary: dict) -> None:
     for line in report_header(summary):
         print(line)
+    from core.bench.report import print_table
+
     print_table(report_rows(summary))
     for line in report_footer(summary):
         print(line)
