@@ -11,6 +11,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+class WritesAMarker:
+    """Unpickling this object touches a file: a stand-in for arbitrary code in a checkpoint."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
 def shared_data_dir() -> Path:
     """``$MATCHSCOPE_DATA`` or ../shared/data next to the repository."""
     return Path(os.environ.get("MATCHSCOPE_DATA", REPO.parent / "shared" / "data"))

@@ -274,6 +274,7 @@ class RomaMatcher(ConfiguredMatcher):
         import torch
 
         from core.coords import normalized_to_pixel
+        from core.models.roma import cell_centres
         from core.models.sampling import balanced_sample
 
         warp = out.warp.float().cpu()
@@ -283,8 +284,6 @@ class RomaMatcher(ConfiguredMatcher):
         warp_ab, certainty_ab = grid_to_original(grid_ab, cert_ab, size_a, size_b)
         warp_ba = certainty_ba = None
         # candidate matches: every grid cell of A (and of B when symmetric), [xA, yA, xB, yB]
-        from core.models.roma import cell_centres
-
         centres = cell_centres(grid_h, grid_w)
         pairs = [torch.cat((centres, warp[0]), dim=-1)]
         if self.conf["symmetric"]:

@@ -357,11 +357,12 @@ def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int)
     gathered = torch.empty_like(rows_a)
     index = torch.empty_like(base)
     dots = torch.empty(base.shape[0], side, side, device=feat_a.device, dtype=torch.float32)
-    for i in range(side):
-        for j in range(side):
-            torch.add(base, i * padded_w + j, out=index)
-            torch.index_select(table, 0, index, out=gathered)
-            dots[:, i, j] = torch.einsum("nc,nc->n", gathered, rows_a)
+    with _no_autocast(feat_a.device):  # autocast would send these dot products to a slow bmm
+        for i in range(side):
+            for j in range(side):
+                torch.add(base, i * padded_w + j, out=index)
+                torch.index_select(table, 0, index, out=gathered)
+                dots[:, i, j] = torch.einsum("nc,nc->n", gathered, rows_a)
     top = (1 - fx) * dots[:, :-1, :-1] + fx * dots[:, :-1, 1:]
     bottom = (1 - fx) * dots[:, 1:, :-1] + fx * dots[:, 1:, 1:]
     corr = (1 - fy) * top + fy * bottom  # (B h w, 2r + 1, 2r + 1)
@@ -408,8 +409,7 @@ class Refiner(nn.Module):
         embedding = self.disp_emb(40 / 32 * scale_factor * (warp - centres))
         parts = [feat_a, warped_b, embedding]
         if self.corr_radius:
-            with _no_autocast(feat_a.device):  # autocast would send its dot products to bmm
-                parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius))
+            parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius))
         x = torch.empty(
             (feat_a.shape[0], sum(part.shape[1] for part in parts), h, w),
             dtype=torch.promote_types(feat_a.dtype, embedding.dtype),

@@ -8,7 +8,6 @@ tests/core/models/test_roma.py.
 from __future__ import annotations
 
 import json
-import pathlib
 import threading
 
 import numpy as np
@@ -25,6 +24,7 @@ from core.models.testing import random_roma
 from core.probe import anchor_distribution
 from core.result import load_result
 from core.run import RunControl, run_match
+from tests.conftest import WritesAMarker
 
 
 @pytest.fixture(scope="module")
@@ -249,17 +249,9 @@ def test_cli_names_the_bad_keys_of_a_checkpoint(weights, tmp_path, capsys):
     assert "Traceback" not in err
 
 
-class _WritesAMarker:
-    def __init__(self, marker: pathlib.Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
 def test_cli_refuses_a_checkpoint_that_runs_code(weights, tmp_path, capsys):
     marker = tmp_path / "marker"
-    torch.save({"x": _WritesAMarker(marker)}, tmp_path / "evil.pth")
+    torch.save({"x": WritesAMarker(marker)}, tmp_path / "evil.pth")
     args = ["match", str(DEMO_A), str(DEMO_B), "--matcher", "roma", "--out", str(tmp_path / "o")]
     args += ["--roma-weights", str(tmp_path / "evil.pth"), "--backbone", "dinov2_vits14"]
     args += ["--dino-weights", str(weights / "dinov2_vits14_pretrain.pth")]

@@ -8,7 +8,6 @@ statistics, LayerNorm and LayerScale drawn far from identity). romatch runs on C
 from __future__ import annotations
 
 import math
-import pathlib
 
 import numpy as np
 import pytest
@@ -26,6 +25,7 @@ from core.models.roma import (
 )
 from core.models.testing import random_roma, random_state
 from core.models.vit import build_backbone
+from tests.conftest import WritesAMarker
 
 TOLERANCE = 1e-4
 ROMATCH_MISSING = "romatch is not importable: pip install --no-deps romatch einops loguru kornia"
@@ -289,19 +289,9 @@ def test_a_renamed_or_misshaped_tensor_is_named(small_checkpoint, tmp_path):
     assert "\n" not in message
 
 
-class _WritesAMarker:
-    """Unpickling this object touches a file: a stand-in for arbitrary code in a checkpoint."""
-
-    def __init__(self, marker: pathlib.Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
 def test_a_checkpoint_that_runs_code_is_refused(tmp_path):
     marker = tmp_path / "marker"
-    torch.save({"encoder.cnn.layers.0.weight": torch.zeros(1), "x": _WritesAMarker(marker)},
+    torch.save({"encoder.cnn.layers.0.weight": torch.zeros(1), "x": WritesAMarker(marker)},
                tmp_path / "evil.pth")  # fmt: skip
     with pytest.raises(InputError, match="refused: not a plain tensor checkpoint"):
         load_roma_weights(fresh_model(), tmp_path / "evil.pth")

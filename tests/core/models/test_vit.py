@@ -31,6 +31,7 @@ from core.models.vit import (
     dinov3_to_transformers,
     load_backbone_weights,
 )
+from tests.conftest import WritesAMarker
 
 TOLERANCE = 1e-4
 ROMATCH_MISSING = "romatch is not importable: pip install --no-deps romatch einops loguru kornia"
@@ -513,20 +514,10 @@ def test_a_wrong_model_gets_counts_and_the_first_few_keys(small_state, tmp_path)
     assert "more)" in message and "mis-shaped" in message
 
 
-class _WritesAMarker:
-    """Unpickling this object touches a file: a stand-in for arbitrary code in a checkpoint."""
-
-    def __init__(self, marker: pathlib.Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (pathlib.Path.touch, (self.marker,))
-
-
 def test_a_pickle_that_runs_code_is_refused_and_nothing_runs(small_state, tmp_path):
     _, state = small_state
     marker = tmp_path / "marker"
-    state["extra"] = _WritesAMarker(marker)
+    state["extra"] = WritesAMarker(marker)
     torch.save(state, tmp_path / "evil.pth")
     with pytest.raises(InputError) as error:
         load_backbone_weights(build_backbone("dinov2_vits14"), tmp_path / "evil.pth")
