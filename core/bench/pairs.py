@@ -43,6 +43,8 @@ import json
 import math
 import shlex
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +61,7 @@ from core.bench.datasets import (
     open_dataset,
     read_flo,
 )
-from core.errors import InputError, MatchscopeError
+from core.errors import Cancelled, InputError, MatchscopeError
 
 MB = 2**20
 DEFAULT_MATCHERS = ("sift",)
@@ -271,39 +273,158 @@ def build_matchers(settings: dict[str, dict]) -> dict[str, object]:
     return built
 
 
+@dataclass(frozen=True)
+class BenchProgress:
+    """Where a benchmark is: ``done`` of ``total`` pairs of ``matcher`` scored (0 when the
+    matcher starts); after a pair, that pair, its score and, if the matcher failed on it, the
+    one-line reason."""
+
+    matcher: str
+    done: int
+    total: int
+    pair: Pair | None = None
+    score: PairScore | None = None
+    failure: str = ""
+
+
+ProgressCallback = Callable[[BenchProgress], None]
+
+
 def bench_matcher(
-    dataset: Dataset, pairs: list[Pair], name: str, matcher, protocol: PoseProtocol | None
+    dataset: Dataset,
+    pairs: list[Pair],
+    name: str,
+    matcher,
+    protocol: PoseProtocol | None,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict:
-    """Run ``matcher`` (called ``name``) over ``pairs`` with a progress bar on stderr; its JSON
-    entry."""
-    from tqdm import tqdm
-
+    """Run ``matcher`` (called ``name``) over ``pairs``; its JSON entry. ``on_progress`` hears
+    of the start and of every pair; setting ``cancel`` (from any thread) stops the run between
+    two stages of a match with :class:`~core.errors.Cancelled`."""
     from core.bench.roma_speed import PeakMemory, current_rss, release_memory
-    from core.run import run_match
+    from core.run import RunControl, run_match
 
+    report = on_progress or (lambda progress: None)
     scores, seconds, peak = [], [], 0
-    bar = tqdm(pairs, desc=f"{name} on {dataset.name}", unit="pair", file=sys.stderr)
-    for index, pair in enumerate(bar):
+    report(BenchProgress(name, 0, len(pairs)))
+    for index, pair in enumerate(pairs):
+        control = RunControl(cancel=cancel)  # its own stage timings
+        control.check(f"{name} on {pair.name_a}")
         image_a, image_b = load_pair_images(pair)
         release_memory("cpu")  # what earlier pairs freed is not counted again
         before = current_rss() or 0
         try:
             with PeakMemory("cpu") as memory:
-                result = run_match(matcher, image_a, image_b, matcher_name=name)
+                result = run_match(matcher, image_a, image_b, control, matcher_name=name)
+        except Cancelled:
+            raise
         except MatchscopeError as exc:
             if index == 0:
-                bar.close()
                 return {"skipped": one_line(exc)}
-            message = f"{name}: {pair.name_a} {pair.name_b} failed: {one_line(exc)}"
-            tqdm.write(message, file=sys.stderr)
             scores.append(failed_score(protocol))
             seconds.append(math.nan)
+            failure = f"{name}: {pair.name_a} {pair.name_b} failed: {one_line(exc)}"
+            report(BenchProgress(name, index + 1, len(pairs), pair, scores[-1], failure))
             continue
         peak = max(peak, memory.bytes - before)
         seconds.append(result.timings["total"])
         scores.append(score_pair(dataset, pair, result, protocol))
         del result  # not resident while the next pair is matched
+        report(BenchProgress(name, index + 1, len(pairs), pair, scores[-1]))
     return matcher_entry(dataset, pairs, scores, seconds, peak)
+
+
+def benchmark(
+    dataset: Dataset,
+    pairs: list[Pair],
+    matchers: dict[str, object],
+    protocol: PoseProtocol | None,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> dict:
+    """Every matcher of ``matchers`` (built, or the reason it is skipped) over ``pairs``: the
+    results in the JSON shape of the module docstring."""
+    entries = {}
+    for name, matcher in matchers.items():
+        if isinstance(matcher, str):
+            entries[name] = {"skipped": matcher}
+        else:
+            entries[name] = bench_matcher(
+                dataset, pairs, name, matcher, protocol, on_progress, cancel
+            )
+    return {"dataset": dataset.name, "matchers": entries}
+
+
+@dataclass
+class BenchPlan:
+    """What a benchmark will run: the dataset, the pairs, the pose protocol (None for other
+    kinds), each matcher built (or the reason it is skipped) and the header lines that say
+    what is measured with which settings."""
+
+    dataset: Dataset
+    pairs: list[Pair]
+    protocol: PoseProtocol | None
+    matchers: dict[str, object]
+    header: list[str]
+
+
+def plan_benchmark(
+    dataset_path: str | Path,
+    settings: dict[str, dict],
+    max_pairs: int | None = None,
+    ransac_runs: int | None = None,
+) -> BenchPlan:
+    """Open the dataset and build the matchers (``{name: options}``); ``max_pairs``: only the
+    first pairs; ``ransac_runs``: overrides the protocol's runs per pair."""
+    from core.bench import report
+
+    if max_pairs is not None and max_pairs < 1:
+        raise MatchscopeError("--max-pairs must be >= 1")
+    if ransac_runs is not None and ransac_runs < 1:
+        raise MatchscopeError("--ransac-runs must be >= 1")
+    dataset = open_dataset(dataset_path)
+    protocol = dataset.protocol
+    if protocol is not None and ransac_runs is not None:
+        protocol = dataclasses.replace(protocol, runs=ransac_runs)
+    pairs = dataset.pairs[:max_pairs]
+    matchers = build_matchers(settings)
+    used = {  # every option of a built-in matcher; the ones given for others
+        name: dict(getattr(matcher, "conf", None) or settings[name])
+        for name, matcher in matchers.items()
+    }
+    header = report.header_lines(dataset, len(pairs), protocol, used)
+    return BenchPlan(dataset, pairs, protocol, matchers, header)
+
+
+class ProgressBars:
+    """A tqdm bar per matcher on stderr, for :func:`benchmark`'s ``on_progress``; failed pairs
+    are written above the bars."""
+
+    def __init__(self, dataset_name: str):
+        self.dataset_name = dataset_name
+        self.bar = None
+
+    def __call__(self, progress: BenchProgress) -> None:
+        from tqdm import tqdm
+
+        if progress.done == 0:
+            self.close()
+            self.bar = tqdm(
+                total=progress.total,
+                desc=f"{progress.matcher} on {self.dataset_name}",
+                unit="pair",
+                file=sys.stderr,
+            )
+            return
+        if progress.failure:
+            tqdm.write(progress.failure, file=sys.stderr)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def matcher_settings(names: list[str], texts: list[str]) -> dict[str, dict]:
@@ -396,35 +517,20 @@ def run(args: argparse.Namespace, command: str = "") -> dict:
     results (see the module docstring for their JSON shape)."""
     from core.bench import report
 
-    if args.max_pairs is not None and args.max_pairs < 1:
-        raise MatchscopeError("--max-pairs must be >= 1")
-    if args.ransac_runs is not None and args.ransac_runs < 1:
-        raise MatchscopeError("--ransac-runs must be >= 1")
     json_path = _check_output(args.json, "--json")
     report_dir = _check_output(args.report, "--report", folder=True)
     markdown = _check_output(args.markdown, "--markdown")
     names = list(dict.fromkeys(args.matchers or DEFAULT_MATCHERS))
-    settings = matcher_settings(names, args.settings)
-    dataset = open_dataset(args.dataset)
-    protocol = dataset.protocol
-    if protocol is not None and args.ransac_runs is not None:
-        protocol = dataclasses.replace(protocol, runs=args.ransac_runs)
-    pairs = dataset.pairs[: args.max_pairs]
-    matchers = build_matchers(settings)
-    used = {  # every option of a built-in matcher; the ones given for others
-        name: dict(getattr(matcher, "conf", None) or settings[name])
-        for name, matcher in matchers.items()
-    }
-    header = report.header_lines(dataset, len(pairs), protocol, used)
-    for line in header:
+    plan = plan_benchmark(
+        args.dataset, matcher_settings(names, args.settings), args.max_pairs, args.ransac_runs
+    )
+    for line in plan.header:
         print(line)
-    entries = {}
-    for name, matcher in matchers.items():
-        if isinstance(matcher, str):
-            entries[name] = {"skipped": matcher}
-        else:
-            entries[name] = bench_matcher(dataset, pairs, name, matcher, protocol)
-    results = {"dataset": dataset.name, "matchers": entries}
+    bars = ProgressBars(plan.dataset.name)
+    try:
+        results = benchmark(plan.dataset, plan.pairs, plan.matchers, plan.protocol, bars)
+    finally:
+        bars.close()
     if json_path is not None:
         try:
             json_path.write_text(json.dumps(results, indent=1) + "\n")
@@ -433,7 +539,7 @@ def run(args: argparse.Namespace, command: str = "") -> dict:
     report.print_results(results)
     command = command or shlex.join(["matchscope", "bench", "pairs", "--dataset", args.dataset])
     if report_dir is not None:
-        report.write_report(results, report_dir, command, header)
+        report.write_report(results, report_dir, command, plan.header)
     if markdown is not None:
-        report.update_markdown(markdown, results, command, header, report_dir)
+        report.update_markdown(markdown, results, command, plan.header, report_dir)
     return results
