@@ -1,15 +1,19 @@
 """`AppState`: the one evented model the window and every view listen to (no Qt).
 
 It holds the image pair, the matcher, the latest result, the probe, the certainty threshold,
-whether model matchers keep their intermediates, and a status line. Runs are identified by a
+whether model matchers keep their intermediates, and a status line. A pair opened from a
+benchmark also carries its ground truth: then each result comes with its errors against it
+(`truth_errors`) and the probe with the truth at its pixel (`probe_truth`). Runs are identified by a
 monotonically increasing request id; whatever arrives for an older id (a result, progress, an
 error) is dropped, so a slow run never overwrites a newer one.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from psygnal import Signal
 
+from core.bench.truth import GroundTruth, PixelTruth, ResultErrors
 from core.errors import MatchscopeError
 from core.imageio import LoadedImage, load_image
 from core.probe import ProbeReading, read_probe
@@ -36,6 +40,9 @@ class AppState:
     def __init__(self, matcher: str = "dense-flow", settings: dict | None = None):
         self.image_a: LoadedImage | None = None
         self.image_b: LoadedImage | None = None
+        self.ground_truth: GroundTruth | None = None  # of a pair opened from a benchmark
+        self.truth_errors: ResultErrors | None = None  # the result against the ground truth
+        self.probe_truth: PixelTruth | None = None  # the truth at the probed pixel
         self.matcher = matcher
         self._settings = {matcher: dict(settings or {})}
         self.result: MatchResult | None = None
@@ -55,16 +62,21 @@ class AppState:
         return dict(self._settings.get(self.matcher, {}))
 
     def run_settings(self) -> dict:
-        """The current matcher's settings for a run; models also get the weights folder and
-        ``intermediates=True`` while `keep_intermediates` is on (none while it is off)."""
-        settings = self.settings
-        if self.is_model_matcher:
+        """The current matcher's settings for a run (see `settings_for`); models also get
+        ``intermediates=True`` while `keep_intermediates` is on."""
+        settings = self.settings_for(self.matcher)
+        if self.is_model_matcher and self.keep_intermediates:
+            settings["intermediates"] = True
+        return settings
+
+    def settings_for(self, name: str) -> dict:
+        """Matcher ``name``'s settings as the user set them; models also get the weights folder
+        and never ``intermediates`` (a benchmark runs matchers with these)."""
+        settings = dict(self._settings.get(name, {}))
+        if name in _MODEL_MATCHERS:
+            settings.pop("intermediates", None)
             if self.weights_dir:
                 settings.setdefault("settings_dir", self.weights_dir)
-            if self.keep_intermediates:
-                settings["intermediates"] = True
-            else:
-                settings.pop("intermediates", None)
         return settings
 
     @property
@@ -78,9 +90,16 @@ class AppState:
 
     # images and matcher -------------------------------------------------------------------------
 
-    def set_images(self, image_a: LoadedImage | None, image_b: LoadedImage | None) -> None:
-        """Replace both images; clears the result and probe and makes running requests stale."""
+    def set_images(
+        self,
+        image_a: LoadedImage | None,
+        image_b: LoadedImage | None,
+        ground_truth: GroundTruth | None = None,
+    ) -> None:
+        """Replace both images (and the ground truth: None unless given); clears the result and
+        probe and makes running requests stale."""
         self.image_a, self.image_b = image_a, image_b
+        self.ground_truth = ground_truth
         self.request_id += 1
         self._set_running(False)
         self._set_result(None)
@@ -145,14 +164,23 @@ class AppState:
         if request_id == self.request_id and self.running:
             self.progress_changed.emit(stage, fraction)
 
-    def set_result(self, request_id: int, result: MatchResult) -> bool:
-        """Take the result of run ``request_id``; returns False (and ignores it) when stale."""
+    def set_result(
+        self, request_id: int, result: MatchResult, truth_errors: ResultErrors | None = None
+    ) -> bool:
+        """Take the result of run ``request_id`` (and its errors against the ground truth);
+        returns False (and ignores it) when stale."""
         if request_id != self.request_id or not self.running:
             return False
         self._set_running(False)
-        self._set_result(result)
+        self._set_result(result, truth_errors)
         total = result.timings.get("total", 0.0)
-        self.set_status(f"{result.num_matches} matches with {self.matcher} in {total:.2f} s")
+        status = f"{result.num_matches} matches with {self.matcher} in {total:.2f} s"
+        if truth_errors is not None and truth_errors.matches.size:
+            errors = truth_errors.matches[np.isfinite(truth_errors.matches)]
+            if errors.size:
+                name = self.ground_truth.error_name
+                status += f"; median {name} {np.median(errors):.2f} px"
+        self.set_status(status)
         self.run_finished.emit("ok")
         return True
 
@@ -181,6 +209,10 @@ class AppState:
         if self.result is None:
             return
         self.probe = read_probe(self.result, x, y)
+        self.probe_truth = None
+        if self.ground_truth is not None:
+            probe = self.probe
+            self.probe_truth = self.ground_truth.at_pixel(probe.xa, probe.ya, probe.xb, probe.yb)
         self.probe_changed.emit(self.probe)
 
     def set_threshold(self, value: float) -> None:
@@ -207,14 +239,16 @@ class AppState:
             self.running = running
             self.running_changed.emit(running)
 
-    def _set_result(self, result: MatchResult | None) -> None:
+    def _set_result(
+        self, result: MatchResult | None, truth_errors: ResultErrors | None = None
+    ) -> None:
         """Store ``result``; the probe keeps its pixel of A, or starts at A's centre (at the
         most certain match when the centre has none)."""
         previous = self.probe
-        self.result = result
+        self.result, self.truth_errors = result, truth_errors
         self.result_changed.emit(result)
         if result is None:
-            self.probe = None
+            self.probe = self.probe_truth = None
             self.probe_changed.emit(None)
         elif previous is not None:
             self.click_a(previous.xa, previous.ya)

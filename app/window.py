@@ -1,5 +1,5 @@
-"""`MainWindow`: actions, the pair view, docks for certainty, warp, anchors, attention and the
-probe.
+"""`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
+attention, the probe and benchmarks.
 
 The window only wires things together: actions change the `AppState`, the state's signals update
 the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
@@ -26,14 +26,19 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
+from app.benchmark import BenchmarkOptions, BenchmarkState
 from app.state import AppState
-from app.worker import MatchRunner, Outcome
+from app.worker import BenchmarkRunner, BenchOutcome, MatchRunner, Outcome
+from core.bench.datasets import load_pair_images
+from core.bench.truth import PixelTruth, ground_truth
+from core.errors import MatchscopeError
 from core.matchers import matcher_names
 from core.probe import ProbeReading
 from core.result import MatchResult
 from widgets.anchor_view import AnchorView
 from widgets.attention_view import AttentionView
-from widgets.certainty_view import CertaintyView
+from widgets.benchmark_view import BenchmarkView
+from widgets.heatmap_view import certainty_view, error_view
 from widgets.pair_view import PairView
 from widgets.warp_view import WarpView
 
@@ -55,6 +60,7 @@ class ProbePanel(QWidget):
                 "B pixel",
                 "certainty",
                 "source",
+                "true error",
                 "matcher",
                 "matches",
                 "total time",
@@ -75,7 +81,14 @@ class ProbePanel(QWidget):
         layout.addWidget(self.message)
         layout.addStretch(1)
 
-    def show_probe(self, probe: ProbeReading | None) -> None:
+    def show_probe(self, probe: ProbeReading | None, truth: PixelTruth | None = None) -> None:
+        """The probe, and its match's true error when the pair has ground truth."""
+        if truth is None:
+            self.fields["true error"].setText("–")
+        elif truth.error == truth.error:  # not NaN
+            self.fields["true error"].setText(f"{truth.error:.2f} px")
+        else:
+            self.fields["true error"].setText("unknown")
         if probe is None:
             values = ["click in A", "–", "–", "–"]
         else:
@@ -116,10 +129,16 @@ class MainWindow(QMainWindow):
         if not state.weights_dir:
             state.weights_dir = str(QSettings().value(WEIGHTS_DIR_KEY, "") or "")
         self.runner = MatchRunner(self)
+        self.bench_state = BenchmarkState()
+        self.bench_runner = BenchmarkRunner(self)
         self.setWindowTitle("Matchscope")
         self.pair_view = PairView()
         self.setCentralWidget(self.pair_view)
-        self.certainty_view = CertaintyView()
+        self.certainty_view = certainty_view()
+        self.error_view = error_view()
+        self.benchmark_view = BenchmarkView()
+        offered = list(dict.fromkeys([*matcher_names(), state.matcher]))
+        self.benchmark_view.set_matchers(offered, [state.matcher])
         self.warp_view = WarpView()
         self.anchor_view = AnchorView()
         self.attention_view = AttentionView()
@@ -132,6 +151,11 @@ class MainWindow(QMainWindow):
         probe = self._add_dock("Probe", self.probe_panel, right)
         certainty = self._add_dock("Certainty", self.certainty_view, right)
         warp = self._add_dock("Warp", self.warp_view, bottom)
+        self.benchmark_dock = self._add_dock("Benchmarks", self.benchmark_view, bottom)
+        self.tabifyDockWidget(warp, self.benchmark_dock)
+        warp.raise_()
+        self.error_dock = self._add_dock("True error", self.error_view, right)
+        self.tabifyDockWidget(certainty, self.error_dock)
         for title, view in (("Anchors", self.anchor_view), ("Attention", self.attention_view)):
             self.tabifyDockWidget(certainty, self._add_dock(title, view, right))
         certainty.raise_()
@@ -222,11 +246,29 @@ class MainWindow(QMainWindow):
         state.progress_changed.connect(self._on_progress)
         self.runner.progress.connect(state.set_progress)
         self.runner.finished.connect(self._on_run_finished)
+        state.matcher_changed.connect(self._on_matcher_changed)
         self.matcher_combo.currentTextChanged.connect(self._on_matcher_chosen)
         self.threshold_slider.valueChanged.connect(state.set_threshold)
         self.intermediates_box.toggled.connect(state.set_keep_intermediates)
-        for view in (self.pair_view, self.certainty_view, self.warp_view, self.attention_view):
+        views = (self.pair_view, self.certainty_view, self.error_view, self.warp_view)
+        for view in (*views, self.attention_view):
             view.clicked_a.connect(state.click_a)
+        self._connect_benchmarks()
+
+    def _connect_benchmarks(self) -> None:
+        bench, view = self.bench_state, self.benchmark_view
+        view.run_requested.connect(self.run_benchmark)
+        view.cancel_requested.connect(self.bench_runner.cancel)
+        view.save_requested.connect(self.save_benchmark_report)
+        view.pair_activated.connect(self.open_benchmark_pair)
+        self.bench_runner.planned.connect(bench.set_plan)
+        self.bench_runner.progress.connect(bench.set_progress)
+        self.bench_runner.finished.connect(self._on_benchmark_finished)
+        bench.planned.connect(self._on_benchmark_planned)
+        bench.pair_scored.connect(view.set_pair_error)
+        bench.progress_changed.connect(view.set_progress)
+        bench.running_changed.connect(view.set_running)
+        bench.finished.connect(self._on_benchmark_outcome)
 
     # actions ------------------------------------------------------------------------------------
 
@@ -250,7 +292,12 @@ class MainWindow(QMainWindow):
             return
         request_id = state.begin_request()
         self.runner.start(
-            request_id, state.matcher, state.run_settings(), state.image_a, state.image_b
+            request_id,
+            state.matcher,
+            state.run_settings(),
+            state.image_a,
+            state.image_b,
+            state.ground_truth,
         )
 
     def choose_weights_dir(self) -> None:
@@ -262,6 +309,54 @@ class MainWindow(QMainWindow):
             self.state.weights_dir = folder
             QSettings().setValue(WEIGHTS_DIR_KEY, folder)
             self.state.set_status(f"Model weights are also looked for in {folder}")
+
+    def run_benchmark(
+        self, dataset: str, matchers: list[str], max_pairs: int | None, runs: int | None
+    ) -> None:
+        """Benchmark ``matchers`` (with the settings each has here) on the dataset folder in
+        the worker; the Benchmarks dock shows its progress and tables."""
+        if not dataset:
+            self.benchmark_view.show_message("choose a dataset folder first", error=True)
+            return
+        settings = {name: self.state.settings_for(name) for name in matchers}
+        options = BenchmarkOptions(dataset, settings, max_pairs, runs)
+        try:
+            request_id = self.bench_state.begin(options)
+        except MatchscopeError as exc:
+            self.benchmark_view.show_message(str(exc), error=True)
+            return
+        self.benchmark_view.show_message(f"Running: {options.command()}")
+        self.bench_runner.start(request_id, options)
+
+    def open_benchmark_pair(self, matcher: str, index: int) -> None:
+        """Show pair ``index`` of the benchmark with its ground truth and match it with
+        ``matcher`` as the benchmark did (lines coloured by true error)."""
+        bench = self.bench_state
+        pair = bench.plan.pairs[index]
+        try:
+            truth = ground_truth(pair)
+            image_a, image_b = load_pair_images(pair)
+        except MatchscopeError as exc:
+            self.state.set_error(str(exc))
+            return
+        if truth.flow is not None and truth.flow.shape[:2] != image_a.size_hw:
+            self.state.set_error(f"{pair.flow_path}: flow size differs from {pair.name_a}")
+            return
+        self.state.set_matcher(matcher, bench.options.matchers[matcher])
+        self.state.set_images(image_a, image_b, truth)
+        self.error_dock.raise_()
+        self.state.set_status(
+            f"Pair {index + 1}: {pair.name_a} – {pair.name_b} with {matcher} "
+            f"(lines: {truth.error_name} against the ground truth)"
+        )
+
+    def save_benchmark_report(self, folder: str) -> None:
+        try:
+            path = self.bench_state.write_report(folder)
+        except MatchscopeError as exc:
+            self.benchmark_view.show_message(str(exc), error=True)
+            return
+        self.benchmark_view.show_message(f"Wrote {path} and results.json")
 
     # state -> views -----------------------------------------------------------------------------
 
@@ -276,6 +371,7 @@ class MainWindow(QMainWindow):
             "" if b is None else Path(b.path).name,
         )
         self.certainty_view.set_data(None if a is None else a.rgb, None)
+        self.error_view.set_data(None if a is None else a.rgb, None)
         self.attention_view.set_data(None if a is None else a.rgb, None)
         self.anchor_view.set_data(None if b is None else b.rgb, None)
         if state.has_pair:
@@ -288,7 +384,17 @@ class MainWindow(QMainWindow):
             self.pair_view.set_matches(None, None)
             self.warp_view.set_data(None, None, None)
             return
-        self.pair_view.set_matches(result.matches, result.match_certainty)
+        errors, truth = state.truth_errors, state.ground_truth
+        if errors is None:
+            self.pair_view.set_matches(result.matches, result.match_certainty)
+            self.error_view.set_title("true error (open a pair in the Benchmarks dock)")
+        else:
+            self.pair_view.set_matches(
+                result.matches, result.match_certainty, errors.matches, truth.error_name
+            )
+            sparse = " (sparse result: see the match lines)" if errors.dense is None else ""
+            self.error_view.set_title(f"{truth.error_name} of A's warp{sparse}")
+        self.error_view.set_data(state.image_a.rgb, None if errors is None else errors.dense)
         self.certainty_view.set_data(state.image_a.rgb, result.certainty_ab)
         self.warp_view.set_data(state.image_b.rgb, result.warp_ab, result.certainty_ab)
         self.anchor_view.set_data(state.image_b.rgb, result)
@@ -296,15 +402,16 @@ class MainWindow(QMainWindow):
 
     def _on_probe_changed(self, probe: ProbeReading | None) -> None:
         views = (
-            self.pair_view,
             self.certainty_view,
+            self.error_view,
             self.warp_view,
             self.anchor_view,
             self.attention_view,
         )
         for view in views:
             view.set_probe(probe)
-        self.probe_panel.show_probe(probe)
+        self.pair_view.set_probe(probe, self.state.probe_truth)
+        self.probe_panel.show_probe(probe, self.state.probe_truth)
 
     def _on_threshold_changed(self, threshold: float) -> None:
         self.pair_view.set_threshold(threshold)
@@ -331,6 +438,14 @@ class MainWindow(QMainWindow):
         self.progress.setValue(round(fraction * 1000))
         self.progress.setFormat(f"{stage}  %p%")
 
+    def _on_matcher_changed(self, name: str) -> None:
+        """Show the state's matcher in the combo box (without running it again)."""
+        if self.matcher_combo.findText(name) < 0:
+            self.matcher_combo.addItem(name)
+        blocked = self.matcher_combo.blockSignals(True)
+        self.matcher_combo.setCurrentText(name)
+        self.matcher_combo.blockSignals(blocked)
+
     def _on_matcher_chosen(self, name: str) -> None:
         self.state.set_matcher(name)
         if self.state.has_pair:
@@ -342,9 +457,31 @@ class MainWindow(QMainWindow):
         elif outcome.error:
             self.state.set_failed(outcome.request_id, outcome.error)
         else:
-            self.state.set_result(outcome.request_id, outcome.result)
+            self.state.set_result(outcome.request_id, outcome.result, outcome.truth_errors)
+
+    def _on_benchmark_finished(self, outcome: BenchOutcome) -> None:
+        bench = self.bench_state
+        if outcome.cancelled:
+            bench.set_cancelled(outcome.request_id)
+        elif outcome.error:
+            bench.set_failed(outcome.request_id, outcome.error)
+        else:
+            bench.set_results(outcome.request_id, outcome.results)
+
+    def _on_benchmark_planned(self) -> None:
+        plan = self.bench_state.plan
+        names = self.bench_state.matcher_names
+        self.benchmark_view.show_plan(plan.header, plan.dataset.kind, plan.pairs, names)
+
+    def _on_benchmark_outcome(self, outcome: str, message: str) -> None:
+        if outcome == "ok":
+            self.benchmark_view.show_results(self.bench_state.results)
+        self.benchmark_view.show_message(message, error=outcome == "failed")
+        self.state.set_status(f"Benchmark: {message}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancel a running match and wait for its worker before the window goes."""
+        """Cancel a running match or benchmark and wait for the workers before the window
+        goes."""
+        self.bench_runner.cancel()
         self.runner.shutdown()
         super().closeEvent(event)

@@ -15,6 +15,23 @@ def certainty_lut() -> np.ndarray:
     return cv2.applyColorMap(ramp, cv2.COLORMAP_VIRIDIS)[:, 0, ::-1].copy()
 
 
+ERROR_SCALE_PX = 10.0
+"""True errors are coloured from 0 px (green) to this many px and above (red)."""
+_ERROR_ANCHORS = np.array(
+    [[0, 104, 55], [102, 189, 99], [255, 255, 191], [253, 174, 97], [215, 48, 39], [165, 0, 38]],
+    np.float64,
+)
+
+
+def error_lut() -> np.ndarray:
+    """(256, 3) uint8 RGB colours for a true error of 0..``ERROR_SCALE_PX`` (green = right,
+    yellow, red = wrong; a diverging ramp that stays readable over photos)."""
+    positions = np.linspace(0.0, 1.0, len(_ERROR_ANCHORS))
+    ramp = np.linspace(0.0, 1.0, 256)
+    channels = [np.interp(ramp, positions, _ERROR_ANCHORS[:, c]) for c in range(3)]
+    return np.round(np.stack(channels, axis=1)).astype(np.uint8)
+
+
 def certainty_colors(certainty: np.ndarray) -> np.ndarray:
     """(N,) certainty in [0, 1] -> (N, 3) uint8 RGB."""
     index = np.clip(np.nan_to_num(certainty) * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, SignalInstance
 
-from core.figures import certainty_lut
+from core.figures import certainty_lut, error_lut
 from core.probe import ProbeReading
 
 PROBE_PEN = pg.mkPen((255, 40, 40), width=2)
@@ -23,6 +23,13 @@ def certainty_colormap() -> pg.ColorMap:
     """The certainty colours of the CLI's figures (viridis) as a pyqtgraph colour map on 0..1."""
     lut = certainty_lut()
     return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut, name="certainty")
+
+
+def error_colormap() -> pg.ColorMap:
+    """The true-error colours (green -> red) as a pyqtgraph colour map on 0..1 (shown with
+    levels 0..``ERROR_SCALE_PX``)."""
+    lut = error_lut()
+    return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut, name="error")
 
 
 class ImagePanel:

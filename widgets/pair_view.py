@@ -1,4 +1,6 @@
-"""`PairView`: images A and B side by side, linked zoom, match lines coloured by certainty."""
+"""`PairView`: images A and B side by side, linked zoom, match lines coloured by certainty or,
+for a pair with ground truth, by each match's true error; the truth at the probed pixel (its
+true position or its epipolar line in B) is drawn in green."""
 
 from __future__ import annotations
 
@@ -16,15 +18,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.figures import certainty_lut
+from core.bench.truth import PixelTruth
+from core.figures import ERROR_SCALE_PX, certainty_lut, error_lut
 from core.probe import ProbeReading
-from widgets import PROBE_PEN, ImagePanel, certainty_colormap, emit_clicks
+from widgets import PROBE_PEN, ImagePanel, certainty_colormap, emit_clicks, error_colormap
 
 COLOR_BINS = 32
-"""Match lines are drawn as one path per certainty bin (one pen each)."""
+"""Match lines are drawn as one path per colour bin (one pen each)."""
 DEFAULT_MAX_LINES = 300
 PROBE_RADIUS = 8.0
 PROBE_HALO_PEN = pg.mkPen((255, 255, 255, 200), width=4)
+TRUTH_PEN = pg.mkPen((40, 230, 90), width=2, style=Qt.PenStyle.DashLine)
+UNKNOWN_PEN = pg.mkPen((160, 160, 160, 140), width=1)
+"""Lines of matches whose true error is unknown."""
 
 
 class MatchLines(QGraphicsObject):
@@ -43,22 +49,42 @@ class MatchLines(QGraphicsObject):
         self._views = (view_a, view_b)
         self._matches = np.zeros((0, 4), np.float32)
         self._certainty = np.zeros(0, np.float32)
+        self._color_values = self._certainty  # in [0, 1] per match; NaN: unknown (grey)
         self._threshold = 0.5
         self._max_lines = DEFAULT_MAX_LINES
         self._probe: ProbeReading | None = None
+        self._truth: PixelTruth | None = None
+        self._size_b: tuple[int, int] | None = None
         self._paths: list[tuple[QPen, QPainterPath]] = []
         self._probe_path = QPainterPath()
+        self._truth_path = QPainterPath()
         self._rect = QRectF()
-        self._pens = [_bin_pen(index) for index in range(COLOR_BINS)]
+        self._certainty_pens = [_bin_pen(certainty_lut(), index) for index in range(COLOR_BINS)]
+        self._error_pens = [_bin_pen(error_lut(), index) for index in range(COLOR_BINS)]
+        self._pens = self._certainty_pens
         self.drawn_count = 0
         self.probe_ends: list[QPointF | None] = []  # scene positions of the probe's A, B marks
+        self.truth_ends: list[QPointF] = []  # scene positions of the truth mark or line ends
         for view in self._views:
             view.sigTransformChanged.connect(self.rebuild)
             view.geometryChanged.connect(self.rebuild)
 
-    def set_matches(self, matches: np.ndarray, certainty: np.ndarray) -> None:
+    def set_matches(
+        self, matches: np.ndarray, certainty: np.ndarray, errors: np.ndarray | None = None
+    ) -> None:
+        """(N, 4) matches and (N,) certainty; lines are coloured by certainty, or by the (N,)
+        true ``errors`` in px when given (0..ERROR_SCALE_PX, NaN grey)."""
         self._matches, self._certainty = matches, certainty
+        if errors is None:
+            self._color_values, self._pens = certainty, self._certainty_pens
+        else:
+            self._color_values = np.clip(errors / ERROR_SCALE_PX, 0.0, 1.0)
+            self._pens = self._error_pens
         self.rebuild()
+
+    @property
+    def colored_by_error(self) -> bool:
+        return self._pens is self._error_pens
 
     def set_threshold(self, threshold: float) -> None:
         self._threshold = threshold
@@ -68,10 +94,17 @@ class MatchLines(QGraphicsObject):
         self._max_lines = max_lines
         self.rebuild()
 
-    def set_probe(self, probe: ProbeReading | None) -> None:
-        """Move the probe marks only; the match lines do not depend on the probe."""
-        self._probe = probe
+    def set_probe(
+        self,
+        probe: ProbeReading | None,
+        truth: PixelTruth | None = None,
+        size_b: tuple[int, int] | None = None,
+    ) -> None:
+        """Move the probe marks and the truth at the probe (in B of (H, W) ``size_b``) only;
+        the match lines do not depend on the probe."""
+        self._probe, self._truth, self._size_b = probe, truth, size_b
         self._probe_path = self._build_probe_path()
+        self._truth_path = self._build_truth_path()
         self.update()
 
     def rebuild(self) -> None:
@@ -89,15 +122,20 @@ class MatchLines(QGraphicsObject):
             keep = keep[np.linspace(0, keep.size - 1, self._max_lines).round().astype(int)]
         ends_a = _to_scene(view_a, self._matches[keep, :2])
         ends_b = _to_scene(view_b, self._matches[keep, 2:])
-        bins = np.minimum((self._certainty[keep] * COLOR_BINS).astype(int), COLOR_BINS - 1)
+        values = self._color_values[keep]
+        known = np.isfinite(values)
+        bins = np.full(keep.size, -1)
+        bins[known] = np.minimum((values[known] * COLOR_BINS).astype(int), COLOR_BINS - 1)
         self._paths = []
-        for index in np.unique(bins):  # ascending: the most certain lines are drawn last
+        for index in np.unique(bins):  # ascending: unknown first, then by colour value
             chosen = bins == index
             x = np.column_stack([ends_a[chosen, 0], ends_b[chosen, 0]]).ravel()
             y = np.column_stack([ends_a[chosen, 1], ends_b[chosen, 1]]).ravel()
-            self._paths.append((self._pens[index], pg.arrayToQPath(x, y, connect="pairs")))
+            pen = UNKNOWN_PEN if index < 0 else self._pens[index]
+            self._paths.append((pen, pg.arrayToQPath(x, y, connect="pairs")))
         self.drawn_count = int(keep.size)
         self._probe_path = self._build_probe_path()
+        self._truth_path = self._build_truth_path()
         self.update()
 
     def _build_probe_path(self) -> QPainterPath:
@@ -126,6 +164,33 @@ class MatchLines(QGraphicsObject):
             path.lineTo(self.probe_ends[1])
         return path
 
+    def _build_truth_path(self) -> QPainterPath:
+        """A cross at the probe's true position in B, or its epipolar line across B, within
+        the part of image B that view B shows."""
+        path = QPainterPath()
+        self.truth_ends = []
+        if self._truth is None or self._size_b is None:
+            return path
+        view_b = self._views[1]
+        height, width = self._size_b
+        shown = view_b.viewRect().intersected(QRectF(-0.5, -0.5, width, height))
+        if self._truth.position_b is not None:
+            point = QPointF(*self._truth.position_b)
+            if np.all(np.isfinite(self._truth.position_b)) and shown.contains(point):
+                centre = view_b.mapViewToScene(point)
+                self.truth_ends = [centre]
+                for dx, dy in ((1, 1), (1, -1)):
+                    offset = QPointF(dx, dy) * PROBE_RADIUS
+                    path.moveTo(centre - offset)
+                    path.lineTo(centre + offset)
+        elif self._truth.line_b is not None:
+            ends = _clip_line(self._truth.line_b, shown)
+            if ends is not None:
+                self.truth_ends = [view_b.mapViewToScene(end) for end in ends]
+                path.moveTo(self.truth_ends[0])
+                path.lineTo(self.truth_ends[1])
+        return path
+
     def boundingRect(self) -> QRectF:
         return self._rect
 
@@ -139,10 +204,35 @@ class MatchLines(QGraphicsObject):
         for pen in (PROBE_HALO_PEN, PROBE_PEN):
             painter.setPen(pen)
             painter.drawPath(self._probe_path)
+        painter.setPen(TRUTH_PEN)
+        painter.drawPath(self._truth_path)
 
 
-def _bin_pen(index: int) -> QPen:
-    red, green, blue = (int(v) for v in certainty_lut()[round((index + 0.5) * 255 / COLOR_BINS)])
+def _clip_line(line: tuple[float, float, float], rect: QRectF) -> tuple[QPointF, QPointF] | None:
+    """The two points where the line ``a x + b y + c = 0`` crosses ``rect``'s border (None
+    when it misses it)."""
+    a, b, c = line
+    left, right, top, bottom = rect.left(), rect.right(), rect.top(), rect.bottom()
+    points = []
+    if abs(b) > 1e-12:
+        for x in (left, right):
+            y = -(a * x + c) / b
+            if top <= y <= bottom:
+                points.append(QPointF(x, y))
+    if abs(a) > 1e-12:
+        for y in (top, bottom):
+            x = -(b * y + c) / a
+            if left <= x <= right:
+                points.append(QPointF(x, y))
+    if len(points) < 2:
+        return None
+    first = points[0]
+    farthest = max(points[1:], key=lambda p: (p.x() - first.x()) ** 2 + (p.y() - first.y()) ** 2)
+    return first, farthest
+
+
+def _bin_pen(lut: np.ndarray, index: int) -> QPen:
+    red, green, blue = (int(v) for v in lut[round((index + 0.5) * 255 / COLOR_BINS)])
     pen = pg.mkPen((red, green, blue, 170), width=1)
     pen.setCosmetic(True)
     return pen
@@ -233,20 +323,42 @@ class PairView(QWidget):
             panel.title.setPreferredWidth(width)
         self.fit()
 
-    def set_matches(self, matches: np.ndarray | None, certainty: np.ndarray | None) -> None:
-        """(N, 4) ``[xA, yA, xB, yB]`` pixels and (N,) certainty; None clears the lines."""
+    def set_matches(
+        self,
+        matches: np.ndarray | None,
+        certainty: np.ndarray | None,
+        errors: np.ndarray | None = None,
+        error_name: str = "true error",
+    ) -> None:
+        """(N, 4) ``[xA, yA, xB, yB]`` pixels and (N,) certainty; None clears the lines. With
+        (N,) true ``errors`` (px, NaN unknown) the lines and the colour bar show those."""
         if matches is None:
             matches, certainty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        self.lines.set_matches(matches, certainty)
+        self.lines.set_matches(matches, certainty, errors)
+        if errors is None:
+            self.color_bar.setColorMap(certainty_colormap())
+            self.color_bar.setLevels((0.0, 1.0))
+            self.color_bar.axis.setLabel("certainty")
+        else:
+            self.color_bar.setColorMap(error_colormap())
+            self.color_bar.setLevels((0.0, ERROR_SCALE_PX))
+            self.color_bar.axis.setLabel(f"{error_name} (px)")
+        self.threshold_line.setVisible(errors is None)
+
+    @property
+    def shows_errors(self) -> bool:
+        """Whether the lines are coloured by true error (not certainty)."""
+        return self.lines.colored_by_error
 
     def set_threshold(self, threshold: float) -> None:
         """Draw only matches with certainty >= ``threshold``; marked on the colour bar."""
         self.threshold_line.setPos(threshold * 256)  # the bar spans 0..256 inside its item
         self.lines.set_threshold(threshold)
 
-    def set_probe(self, probe: ProbeReading | None) -> None:
-        """Mark the probe's A pixel and, when it has one, its B position (drawn over the lines)."""
-        self.lines.set_probe(probe)
+    def set_probe(self, probe: ProbeReading | None, truth: PixelTruth | None = None) -> None:
+        """Mark the probe's A pixel and, when it has one, its B position (drawn over the lines);
+        with ``truth``, its true position or epipolar line in B (green, dashed)."""
+        self.lines.set_probe(probe, truth, self.panel_b.size_hw)
 
     def set_linked(self, linked: bool) -> None:
         """Link zoom and pan: both views show the same pixel range."""

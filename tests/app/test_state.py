@@ -32,7 +32,7 @@ def record(signal) -> list:
 
 def test_state_imports_without_qt():
     script = (
-        "import sys, app.state; "
+        "import sys, app.state, app.benchmark; "
         "print([m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'superqt')])"
     )
     done = subprocess.run(
@@ -150,3 +150,52 @@ def test_a_sparse_result_starts_the_probe_at_its_surest_match(state):
     state.set_result(state.begin_request(), result)
     probe = state.probe
     assert (probe.xa, probe.ya, probe.xb, probe.yb, probe.source) == (50, 30, 56, 34, "match")
+
+
+def test_a_pair_with_ground_truth_gives_errors_and_the_truth_at_the_probe(state):
+    from core.bench.truth import GroundTruth
+
+    H = np.array([[1.0, 0.0, 6.0], [0.0, 1.0, 4.0], [0.0, 0.0, 1.0]])  # what shift_result does
+    truth = GroundTruth("homography", homography=H)
+    image = from_array(np.zeros((40, 60, 3), np.uint8))
+    state.set_images(image, image, truth)
+    result = shift_result(40, 60, 6.0, 5.0)  # one pixel off in y
+    request = state.begin_request()
+    state.set_result(request, result, truth.errors_of(result))
+    np.testing.assert_allclose(state.truth_errors.matches, 1.0, atol=1e-6)
+    np.testing.assert_allclose(state.truth_errors.dense, 1.0, atol=1e-6)
+    assert "median end-point error 1.00 px" in state.status
+    state.click_a(30, 20)
+    assert state.probe_truth.position_b == pytest.approx((36.0, 24.0))
+    assert state.probe_truth.error == pytest.approx(1.0)
+    state.set_images(image, image)  # other images: no truth any more
+    assert state.ground_truth is None and state.truth_errors is None and state.probe_truth is None
+
+
+def test_benchmark_state_drops_stale_runs_and_names_its_command():
+    from app.benchmark import BenchmarkOptions, BenchmarkState
+    from core.errors import MatchscopeError
+
+    bench = BenchmarkState()
+    with pytest.raises(MatchscopeError, match="at least one matcher"):
+        bench.begin(BenchmarkOptions("data"))
+    options = BenchmarkOptions("my data", {"sift": {"max_keypoints": 4000}, "roma": {}}, 5, 2)
+    first = bench.begin(options)
+    second = bench.begin(options)
+    finished = record(bench.finished)
+    assert not bench.set_failed(first, "old") and finished == []
+    assert bench.set_cancelled(second) and finished == [("cancelled", "benchmark cancelled")]
+    assert options.command() == (
+        "matchscope bench pairs --dataset 'my data' --matcher sift --matcher roma "
+        "--set sift.max_keypoints=4000 --max-pairs 5 --ransac-runs 2"
+    )
+    with pytest.raises(MatchscopeError, match="no finished benchmark"):
+        bench.write_report("anywhere")
+
+
+def test_benchmarks_use_each_matchers_settings_without_intermediates():
+    state = AppState("roma", {"intermediates": True, "coarse_res": 448})
+    state.weights_dir = "/weights"
+    assert state.run_settings()["intermediates"] is True
+    assert state.settings_for("roma") == {"coarse_res": 448, "settings_dir": "/weights"}
+    assert state.settings_for("sift") == {}

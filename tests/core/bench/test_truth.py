@@ -44,7 +44,7 @@ def test_true_correspondences_have_no_epipolar_error(tmp_path, scene_views, scen
 def test_dense_errors_of_a_homography_warp(tmp_path):
     from core.synthetic import make_texture
 
-    [H] = layouts.homography_sequence(tmp_path, make_texture(96, seed=1)[:64], count=2)
+    layouts.homography_sequence(tmp_path, make_texture(96, seed=1)[:64], count=2)
     truth = ground_truth(open_dataset(tmp_path).pairs[0])
     assert truth.kind == "homography" and truth.error_name == "end-point error"
     grid = pixel_grid(64, 96).reshape(-1, 2)
@@ -55,7 +55,7 @@ def test_dense_errors_of_a_homography_warp(tmp_path):
     assert errors.shape == (64, 96)
     assert np.isnan(errors[:10]).all()
     np.testing.assert_allclose(errors[10:], 2.0, atol=1e-4)
-    matches = np.column_stack([grid[:5], exact.reshape(-1, 2)[:5] + [0.0, -4.0]])
+    matches = np.column_stack([grid[:5], exact.reshape(-1, 2)[:5] + np.float64([0.0, -4.0])])
     np.testing.assert_allclose(truth.match_errors(matches), 4.0, atol=1e-9)
     assert truth.epipolar_lines_b(grid[:5]) is None
 
