@@ -106,10 +106,17 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="image A and image B")
     _add_matcher_options(parser, "dense-flow")
     parser.add_argument(
+        "--dataset",
+        metavar="PATH",
+        help="benchmark the matcher on this dataset folder in the Benchmarks dock (the formats "
+        "of `matchscope bench pairs`); click a pair there to see it with its ground truth",
+    )
+    parser.add_argument(
         "--screenshot",
         metavar="PATH",
-        help="run the matcher to completion, save a PNG of the whole window and exit "
-        "(0 on success); how the window is checked headlessly, e.g. under xvfb-run",
+        help="run the matcher (or the --dataset benchmark) to completion, save a PNG of the "
+        "whole window and exit (0 on success); how the window is checked headlessly, e.g. "
+        "under xvfb-run",
     )
     return parser
 
@@ -363,7 +370,7 @@ def _run_gui(argv: list[str]) -> int:
     from app.gui import run_gui
 
     path_a, path_b = args.images if args.images else (None, None)
-    return run_gui(path_a, path_b, args.matcher, settings, args.screenshot)
+    return run_gui(path_a, path_b, args.matcher, settings, args.screenshot, args.dataset)
 
 
 def _no_display() -> bool:

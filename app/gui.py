@@ -24,11 +24,14 @@ def run_gui(
     matcher: str = "dense-flow",
     settings: dict | None = None,
     screenshot: str | None = None,
+    dataset: str | None = None,
 ) -> int:
-    """Show the window on the pair (the demo pair when both paths are None) and match it.
+    """Show the window on the pair (the demo pair when both paths are None) and match it; with
+    ``dataset``, also benchmark ``matcher`` on that folder in the Benchmarks dock.
 
-    With ``screenshot``, the window is saved to that PNG once the match ends and the app exits:
-    0 when it matched, 1 when matching failed, 2 when an image could not be loaded.
+    With ``screenshot``, the window is saved to that PNG once the match (or the benchmark)
+    ends and the app exits: 0 when it succeeded, 1 when it failed, 2 when an image could not
+    be loaded.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Matchscope")
@@ -45,6 +48,10 @@ def run_gui(
         loaded = state.load_pair(path_a, path_b)
     elif path_a or path_b:
         loaded = state.load("a" if path_a else "b", path_a or path_b)
+    if dataset:
+        window.benchmark_view.dataset_edit.setText(dataset)
+        window.benchmark_dock.raise_()
+        window.run_benchmark(dataset, [matcher], None, None)
     if screenshot:
 
         def finish(code: int) -> None:
@@ -55,6 +62,19 @@ def run_gui(
         if not loaded:
             print(f"matchscope: {state.error}", file=sys.stderr)
             finish(2)
+        elif dataset:
+            bench = window.bench_state
+            if bench.running:
+
+                def bench_finished(outcome: str, message: str) -> None:
+                    if outcome != "ok":
+                        print(f"matchscope: {message}", file=sys.stderr)
+                    finish(_EXIT_CODES[outcome])
+
+                bench.finished.connect(bench_finished)
+            else:
+                print(f"matchscope: {window.benchmark_view.message.text()}", file=sys.stderr)
+                finish(1)
         elif state.running:
             state.run_finished.connect(lambda outcome: finish(_EXIT_CODES[outcome]))
         else:

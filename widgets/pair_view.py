@@ -338,11 +338,11 @@ class PairView(QWidget):
         if errors is None:
             self.color_bar.setColorMap(certainty_colormap())
             self.color_bar.setLevels((0.0, 1.0))
-            self.color_bar.axis.setLabel("certainty")
+            self.color_bar.getAxis("left").setLabel("certainty")
         else:
             self.color_bar.setColorMap(error_colormap())
             self.color_bar.setLevels((0.0, ERROR_SCALE_PX))
-            self.color_bar.axis.setLabel(f"{error_name} (px)")
+            self.color_bar.getAxis("left").setLabel(f"{error_name} (px)")
         self.threshold_line.setVisible(errors is None)
 
     @property

@@ -118,7 +118,7 @@ def test_the_dock_reproduces_the_cli_and_opens_a_pair_with_its_truth(
     assert np.median(errors) < 1.5  # SIFT on an exact homography
     pair_view = window.pair_view
     assert pair_view.shows_errors and not pair_view.threshold_line.isVisible()
-    assert "end-point error" in pair_view.color_bar.axis.labelText
+    assert "end-point error" in pair_view.color_bar.getAxis("left").labelText
     assert "end-point error" in state.status
 
     click_pixel(qtbot, window, 100, 80)
@@ -164,7 +164,7 @@ def test_a_pose_pair_draws_the_epipolar_line(qtbot, pose_folder):
     state = window.state
     qtbot.waitUntil(lambda: state.result is not None and not state.running, timeout=20_000)
     assert state.ground_truth.kind == "pose"
-    assert "epipolar error" in window.pair_view.color_bar.axis.labelText
+    assert "epipolar error" in window.pair_view.color_bar.getAxis("left").labelText
     x, y = (float(v) for v in state.result.matches[0, :2])
     click_pixel(qtbot, window, x, y)
     truth = state.probe_truth
@@ -203,3 +203,15 @@ def test_a_bad_dataset_is_a_message_not_a_crash(qtbot, folder, needle):
     qtbot.waitUntil(lambda: not window.bench_state.running, timeout=5000)
     assert needle in view.message.text() and "font-weight: bold" in view.message.styleSheet()
     assert view.run_button.isEnabled()
+
+
+def test_the_command_line_starts_a_benchmark_in_the_window(
+    qtbot, tmp_path, capsys, homography_folder
+):
+    from app.gui import run_gui
+
+    shot = tmp_path / "shot.png"
+    assert run_gui(None, None, SIFT, screenshot=str(shot), dataset=str(homography_folder)) == 0
+    assert shot.is_file()
+    assert run_gui(None, None, SIFT, screenshot=str(shot), dataset=str(tmp_path / "none")) == 1
+    assert "none" in capsys.readouterr().err
