@@ -18,14 +18,16 @@ hpatches            homography  ``1..6`` + ``H_1_2..H_1_6``
 middlebury-flow     flow        ``NAME.flo`` + ``NAME1.*``, ``NAME2.*`` (or ``flowN.flo`` +
                                 ``frameN.*``, ``frameN+1.*``)
 megadepth-1500      pose        LoFTR/RoMa scene-info ``.npz`` files (``image_paths``,
-                                ``intrinsics``, ``poses`` (world -> camera), ``pair_infos``) found
-                                in the folder or up to two levels below, images relative to the
-                                folder, the ``.npz``'s folder or its parent, or a subfolder
+                                ``intrinsics``, ``poses`` (world -> camera), ``pair_infos``):
+                                the five MegaDepth-1500 scenes where one folder holds them all,
+                                else every scene-info file in the folder or up to two levels
+                                below (see below); images relative to one of several roots
+                                (see below)
 scannet-1500        pose        LoFTR/RoMa ``test.npz`` (``name`` rows ``[scene, sub, frame0,
                                 frame1]``, ``rel_pose`` (N, 12)), images
-                                ``[scans_test/]sceneXXXX_YY/color/F.jpg``, K from
-                                ``intrinsics.npz`` (one (3, 3) per scene) or the scene's
-                                ``intrinsic/intrinsic_color.txt``
+                                ``[scans_test/]sceneXXXX_YY/color/F.jpg``, K from the scene's
+                                ``intrinsic/intrinsic_color.txt`` (as RoMa), else LoFTR's
+                                ``intrinsics.npz`` beside ``test.npz`` scaled to each image
 ==================  ==========  =================================================================
 
 A folder whose subfolders each hold one sequence of the first five layouts is a folder of
@@ -37,9 +39,44 @@ SuperGlue's ``rot0``/``rot1`` (quarter turns, as ``np.rot90``) are supported the
 applies them: the image is rotated before matching, and K and ``T_0to1`` are rotated with it
 (:func:`rotate_view`), so the ground truth describes the rotated images.
 
-The ``.npz`` files of MegaDepth-1500 hold pickled object arrays. They are read by
-:func:`safe_load_npz`, whose unpickler admits only numpy arrays, dtypes and scalars and plain
-containers: a file that pickles anything else is refused before any of it runs.
+MegaDepth-1500 as LoFTR and RoMa distribute it:
+
+* **Scene files.** Where one folder holds all five of ``0015_0.1_0.3.npz``, ``0015_0.3_0.5.npz``,
+  ``0022_0.1_0.3.npz``, ``0022_0.3_0.5.npz`` and ``0022_0.5_0.7.npz`` (the dataset's folder, its
+  ``megadepth_test_1500_scene_info/``, or such a folder one level below it, e.g. LoFTR's
+  ``assets/``), exactly those five are read, in that order (RoMa's list), whatever else lies
+  around (RoMa's ``data/megadepth`` may also hold training scene info). Otherwise every
+  scene-info file in the folder (or, if it has none, in its subfolders, or theirs) is read.
+* **Images.** ``image_paths`` (``Undistorted_SfM/0015/images/...``) are looked for under the
+  dataset's folder, the ``.npz``'s folder and its two parents, each of their subfolders, and
+  their ``data/megadepth[/test]`` (and ``data/scannet[/test]`` for ScanNet-1500's images, which
+  are also looked for in ``scans_test/``). That covers RoMa's layout (scene files
+  and ``Undistorted_SfM/`` side by side in ``data/megadepth/``), LoFTR's (scene files in
+  ``assets/megadepth_test_1500_scene_info/``, images in ``data/megadepth/test/``, when the
+  dataset is LoFTR's root folder) and the unpacked ``megadepth_test_1500/`` archive.
+* **The files themselves.** LoFTR's scene files are not zip archives but one pickled dict
+  (``numpy.load(allow_pickle=True)`` falls back to unpickling them): object arrays with one entry
+  per image (``None`` for images in no pair), and ``pair_infos`` a list of ``(array([i, j]),
+  overlap, central_matches)``. Both that and a real ``.npz`` of object arrays are read by
+  :func:`safe_load_npz`, whose unpickler admits only numpy arrays, dtypes and scalars and plain
+  containers: a file that pickles anything else is refused before any of it runs.
+* **Intrinsics.** MegaDepth's K come from COLMAP, whose pixel coordinates put the image's corner
+  at (0, 0) (the top-left pixel's centre at (0.5, 0.5)); RoMa scales them and its corner-origin
+  matches together. Our matches use OpenCV's convention, so each K is moved by half a pixel
+  (``cx - 0.5``, ``cy - 0.5``) when it is read: the normalised coordinates, and so the poses, are
+  then the same as RoMa's.
+
+ScanNet-1500's K is the scene's ``intrinsic/intrinsic_color.txt`` (4x4, for the colour images as
+stored, usually 1296x968), used as it is, as RoMa does; without it, LoFTR's ``intrinsics.npz``
+(one (3, 3) per scene, for 640x480 images) scaled to each image's own size (row 0 by W / 640,
+row 1 by H / 480).
+
+What still differs from RoMa's printed numbers (see also :mod:`core.bench.pairs`): RoMa scores a
+run whose estimation fails as 90 degrees, we as ``inf`` (the same AUC up to 20 degrees); RoMa's
+ScanNet script appends each pair's last run once more (6 errors per pair), we keep the 5 runs;
+RoMa's ScanNet script scales K by the evaluation scale without the half-pixel term that our
+rescaling keeps (a shift of the principal point by ``0.5 (1 - s)`` px, about 0.25 px at the
+1296x968 -> 480 px scale); RoMa draws its matches and shuffles them unseeded.
 """
 
 from __future__ import annotations
@@ -63,6 +100,22 @@ FLO_UNKNOWN = 1e9
 SUPERGLUE_FIELDS = 38
 SCENE_INFO_KEYS = frozenset({"image_paths", "intrinsics", "poses", "pair_infos"})
 SCANNET_KEYS = frozenset({"name", "rel_pose"})
+MEGADEPTH_1500_SCENES = (
+    "0015_0.1_0.3.npz",
+    "0015_0.3_0.5.npz",
+    "0022_0.1_0.3.npz",
+    "0022_0.3_0.5.npz",
+    "0022_0.5_0.7.npz",
+)
+"""The scene files of MegaDepth-1500, in the order RoMa reads them."""
+MEGADEPTH_1500_FOLDER = "megadepth_test_1500_scene_info"
+NESTED_IMAGE_ROOTS = ("data/megadepth", "data/megadepth/test", "data/scannet", "data/scannet/test")
+"""Below a base folder, where LoFTR's checkout keeps the images of MegaDepth-1500 and
+ScanNet-1500 (one level below is always searched)."""
+SCANNET_NPZ_SIZE_HW = (480, 640)
+"""The image size LoFTR's ScanNet ``intrinsics.npz`` is for."""
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 LAYOUTS = (
     "superglue-pairs",
     "kitti-odometry",
@@ -84,7 +137,12 @@ class PoseProtocol:
     eval_side: ``("longer" | "shorter", px)``: before estimation, the matches and K of each
         image are rescaled as if that side of the image were ``px`` long (RoMa's protocol);
         None: the images' own pixels.
-    max_matches: each run uses a random (seeded) subset of at most this many matches; None: all.
+    max_matches: a pair's matches are cut to a random subset (seed 0) of at most this many,
+        drawn once; every run uses that subset (runs after the first in another order); None:
+        all.
+    focal: the focal length that turns ``threshold_px`` into normalised coordinates:
+        ``"fx"``, the mean of both images' ``fx`` (``../shared/data/README.md``), or
+        ``"fxfy"``, the mean of both images' ``fx`` and ``fy`` (RoMa).
     """
 
     threshold_px: float = 1.0
@@ -92,14 +150,18 @@ class PoseProtocol:
     runs: int = 1
     eval_side: tuple[str, int] | None = None
     max_matches: int | None = None
+    focal: str = "fx"
 
 
 SUPERGLUE_PROTOCOL = PoseProtocol()
-"""``../shared/data/README.md``'s protocol: 1 px at the stored size, prob 0.999, one run."""
-MEGADEPTH_PROTOCOL = PoseProtocol(0.5, 0.99999, 5, ("longer", 1200), 5000)
-"""RoMa's MegaDepth-1500: longer side 1200 px, 0.5 px, prob 0.99999, 5000 matches, 5 runs."""
-SCANNET_PROTOCOL = PoseProtocol(0.5, 0.99999, 5, ("shorter", 480), 5000)
-"""RoMa's ScanNet-1500: shorter side 480 px, 0.5 px, prob 0.99999, 5000 matches, 5 runs."""
+"""``../shared/data/README.md``'s protocol: 1 px / mean fx at the stored size, prob 0.999, one
+run."""
+MEGADEPTH_PROTOCOL = PoseProtocol(0.5, 0.99999, 5, ("longer", 1200), 5000, "fxfy")
+"""RoMa's MegaDepth-1500: longer side 1200 px, 0.5 px / mean(fx, fy), prob 0.99999, 5000
+matches, 5 runs."""
+SCANNET_PROTOCOL = PoseProtocol(0.5, 0.99999, 5, ("shorter", 480), 5000, "fxfy")
+"""RoMa's ScanNet-1500: shorter side 480 px, 0.5 px / mean(fx, fy), prob 0.99999, 5000 matches,
+5 runs."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,12 +262,16 @@ class _Refused(pickle.UnpicklingError):
     """A global the unpickler does not admit; its message is ``module.name``."""
 
 
+class _RefusedFile(InputError):
+    """A file that pickles something :class:`_NumpyOnlyUnpickler` does not admit."""
+
+
 def _numpy_globals() -> dict[tuple[str, str], object]:
     """``(module, name) -> object`` of every global a numpy pickle may name, both spellings."""
     try:
-        from numpy._core import multiarray
+        from numpy._core import multiarray, numeric
     except ImportError:  # numpy 1.x
-        from numpy.core import multiarray
+        from numpy.core import multiarray, numeric
     allowed: dict[tuple[str, str], object] = {
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
@@ -213,6 +279,8 @@ def _numpy_globals() -> dict[tuple[str, str], object]:
     for package in ("numpy.core", "numpy._core"):
         allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
         allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
+        # pickle protocol 5 writes arrays as a buffer and this (frombuffer + reshape)
+        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
     for container in ("list", "tuple", "dict", "set", "frozenset", "bytearray"):
         allowed[("builtins", container)] = getattr(builtins, container)
     return allowed
@@ -221,14 +289,43 @@ def _numpy_globals() -> dict[tuple[str, str], object]:
 _ALLOWED_GLOBALS = _numpy_globals()
 
 
-def npz_keys(path: Path) -> set[str]:
-    """The array names in an ``.npz`` file, read from its zip directory (nothing is loaded)."""
+def _file_format(path: Path) -> str | None:
+    """``"zip"`` (an ``.npz``), ``"npy"`` (one array) or ``"pickle"`` (anything else, as
+    ``numpy.load`` decides); None when the file cannot be read."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (OSError, zipfile.BadZipFile):
+        with path.open("rb") as handle:
+            head = handle.read(len(NPY_MAGIC))
+    except OSError:
+        return None
+    if head.startswith(ZIP_MAGICS):
+        return "zip"
+    return "npy" if head == NPY_MAGIC else "pickle"
+
+
+def npz_keys(path: Path) -> set[str]:
+    """The array names in an ``.npz`` file, read from its zip directory (nothing is loaded).
+
+    A pickled dict (LoFTR's MegaDepth scene info) has no directory: it is loaded with
+    :func:`safe_load_npz` and its keys returned. A file that pickles something not admitted
+    raises :class:`InputError` ("refused: ..."); any other file that is not named arrays has no
+    names (an empty set).
+    """
+    form = _file_format(path)
+    if form == "zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (OSError, zipfile.BadZipFile):
+            return set()
+        return {name[: -len(".npy")] for name in names if name.endswith(".npy")}
+    if form is None:
         return set()
-    return {name[: -len(".npy")] for name in names if name.endswith(".npy")}
+    try:
+        return set(safe_load_npz(path))
+    except _RefusedFile:
+        raise
+    except InputError:
+        return set()
 
 
 def _npy_dtype(handle, member: str, path: Path) -> np.dtype:
@@ -242,41 +339,88 @@ def _npy_dtype(handle, member: str, path: Path) -> np.dtype:
     raise InputError(path, f"{member}: unsupported .npy version {version}")
 
 
-def _read_npy(archive: zipfile.ZipFile, member: str, path: Path) -> np.ndarray:
-    with archive.open(member) as handle:
+def _restricted_load(handle, what: str, path: Path):
+    """The object pickled in ``handle``, by :class:`_NumpyOnlyUnpickler`; ``what`` names it
+    in the refusal."""
+    try:
+        return _NumpyOnlyUnpickler(handle, encoding="latin1").load()
+    except _Refused as refused:
+        reason = f"refused: {what} pickles {refused}; nothing in it was run"
+        raise _RefusedFile(path, reason) from None
+
+
+def _read_npy(opener, member: str, path: Path) -> np.ndarray:
+    """The array of one ``.npy`` (``opener()`` gives a fresh binary handle on it)."""
+    with opener() as handle:
         dtype = _npy_dtype(handle, member, path)
         if dtype.hasobject:
-            try:
-                array = _NumpyOnlyUnpickler(handle).load()
-            except _Refused as refused:
-                raise InputError(
-                    path, f"refused: {member} pickles {refused}; nothing in it was run"
-                ) from None
+            array = _restricted_load(handle, member, path)
     if not dtype.hasobject:
-        with archive.open(member) as handle:
+        with opener() as handle:
             return np.lib.format.read_array(handle, allow_pickle=False)
     if not isinstance(array, np.ndarray):
         raise InputError(path, f"{member} holds a {type(array).__name__}, not an array")
     return array
 
 
-def safe_load_npz(path: str | Path) -> dict[str, np.ndarray]:
+def _named_arrays(loaded, path: Path) -> dict:
+    """``loaded`` (what a pickle or a ``.npy`` held) when it is a dict with string keys (a 0-d
+    object array holding one, as ``np.save`` writes a dict, is unwrapped)."""
+    if isinstance(loaded, np.ndarray) and loaded.dtype.hasobject and loaded.shape == ():
+        loaded = loaded.item()
+    if not isinstance(loaded, dict) or not all(isinstance(key, str) for key in loaded):
+        if isinstance(loaded, np.ndarray):
+            what = f"one {loaded.dtype} array of shape {loaded.shape}"
+        else:
+            what = f"a {type(loaded).__name__}"
+        raise InputError(
+            path, f"holds {what}, not named arrays (an .npz archive or a pickled dict of arrays)"
+        )
+    return loaded
+
+
+def _load_single(path: Path, form: str) -> dict:
+    """A ``.npy`` or pickle file that holds a dict of arrays (LoFTR's MegaDepth scene info)."""
+    if form == "npy":
+        loaded = _read_npy(lambda: path.open("rb"), path.name, path)
+    else:
+        with path.open("rb") as handle:
+            loaded = _restricted_load(handle, "it", path)
+    return _named_arrays(loaded, path)
+
+
+def safe_load_npz(path: str | Path) -> dict:
     """Every array of an ``.npz`` file, object arrays included, without running its code.
 
-    Object arrays are unpickled by an unpickler that admits only ``numpy.ndarray``,
-    ``numpy.dtype``, ``numpy[._]core.multiarray._reconstruct`` and ``.scalar`` and the
-    ``builtins`` containers (list, tuple, dict, set, frozenset, bytearray); any other global
-    raises :class:`InputError` ("refused: ...") before anything in the file is called.
+    Also reads a file that ``numpy.load(allow_pickle=True)`` would unpickle as a whole, when it
+    holds a dict with string keys (LoFTR's MegaDepth scene info: a pickled dict of object arrays
+    and a list): its values are returned as they are (arrays, lists). A ``.npy`` of one array is
+    refused (unless the array holds such a dict, as ``np.save`` writes one).
+
+    Pickled objects are read by an unpickler that admits only ``numpy.ndarray``,
+    ``numpy.dtype``, ``numpy[._]core.multiarray._reconstruct`` and ``.scalar``,
+    ``numpy[._]core.numeric._frombuffer`` and the ``builtins`` containers (list, tuple, dict,
+    set, frozenset, bytearray); any other global raises :class:`InputError` ("refused: ...")
+    before anything in the file is called.
     """
     path = Path(path)
+    form = _file_format(path)
+    if form is None:
+        raise InputError(path, "cannot read the file")
     try:
+        if form != "zip":
+            return _load_single(path, form)
         with zipfile.ZipFile(path) as archive:
             members = [name for name in archive.namelist() if name.endswith(".npy")]
-            return {name[: -len(".npy")]: _read_npy(archive, name, path) for name in members}
+            return {
+                name[: -len(".npy")]: _read_npy(lambda n=name: archive.open(n), name, path)
+                for name in members
+            }
     except InputError:
         raise
-    except (OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise InputError(path, f"not a readable .npz file ({exc})") from None
+    except Exception as exc:  # whatever a broken archive or pickle raises, the admitted calls too
+        reason = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        raise InputError(path, f"not a readable .npz file ({' '.join(reason.split())})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,13 +700,16 @@ def _resolve(relative: str, roots: list[Path], npz: Path) -> Path:
 
 def _image_roots(root: Path, npz: Path) -> list[Path]:
     """Where the images named in ``npz`` may lie: the dataset's folder, the ``.npz``'s folder
-    and its two parents, and the subfolders of each (LoFTR keeps the images in ``test/`` beside
-    ``index/``)."""
+    and its two parents, the subfolders of each (``test/``, ``megadepth_test_1500/``), and
+    their :data:`NESTED_IMAGE_ROOTS` (LoFTR's ``data/megadepth/test``). RoMa keeps the
+    images beside the scene files (``data/megadepth/Undistorted_SfM``), so the ``.npz``'s
+    folder covers it."""
     bases = [root, *list(npz.parents)[:3]]
     found = []
     for base in bases:
         if base.is_dir():
             found += [base, *sorted(path for path in base.iterdir() if path.is_dir())]
+            found += [base / sub for sub in NESTED_IMAGE_ROOTS if (base / sub).is_dir()]
     return list(dict.fromkeys(found))
 
 
@@ -573,8 +720,18 @@ def _pair_indices(info) -> tuple[int, int]:
     return int(first), int(second)
 
 
+def colmap_to_opencv_K(K) -> np.ndarray:
+    """A (3, 3) K of COLMAP's pixel convention (MegaDepth's: the image's corner at (0, 0), so
+    the top-left pixel's centre at (0.5, 0.5)) in OpenCV's (that centre at (0, 0)), the one our
+    matches use: the principal point moves half a pixel up and left."""
+    K = np.array(K, np.float64).reshape(3, 3)
+    K[:2, 2] -= 0.5 * K[2, 2]
+    return K
+
+
 def scene_info_pairs(npz: Path, root: Path) -> list[Pair]:
-    """MegaDepth-1500 scene-info pairs: ``T_ab = T_b T_a^-1`` of world-to-camera poses."""
+    """MegaDepth-1500 scene-info pairs: ``T_ab = T_b T_a^-1`` of world-to-camera poses; K in
+    OpenCV's pixel convention (:func:`colmap_to_opencv_K`)."""
     info = safe_load_npz(npz)
     missing = SCENE_INFO_KEYS - set(info)
     if missing:
@@ -585,7 +742,8 @@ def scene_info_pairs(npz: Path, root: Path) -> list[Pair]:
         try:
             i, j = _pair_indices(entry)
             names = str(info["image_paths"][i]), str(info["image_paths"][j])
-            K_a, K_b = (np.asarray(info["intrinsics"][k], np.float64).reshape(3, 3) for k in (i, j))
+            # COLMAP's K (RoMa scales it with corner-origin matches); ours are pixel-centred
+            K_a, K_b = (colmap_to_opencv_K(info["intrinsics"][k]) for k in (i, j))
             T_a, T_b = (np.asarray(info["poses"][k], np.float64).reshape(4, 4) for k in (i, j))
         except (IndexError, TypeError, ValueError) as exc:
             raise InputError(npz, f"malformed scene info ({exc})") from None
@@ -595,39 +753,76 @@ def scene_info_pairs(npz: Path, root: Path) -> list[Pair]:
     return pairs
 
 
-def _scannet_intrinsics(npz: Path, scene_dir: Path, scene: str) -> np.ndarray:
-    table = npz.parent / "intrinsics.npz"
-    if table.is_file():
-        intrinsics = safe_load_npz(table)
-        if scene in intrinsics:
-            return np.asarray(intrinsics[scene], np.float64).reshape(3, 3)
-    text = scene_dir / "intrinsic" / "intrinsic_color.txt"
-    if text.is_file():
-        return np.ascontiguousarray(read_matrix(text, (4, 4))[:3, :3])
-    raise InputError(npz, f"no intrinsics for {scene} (intrinsics.npz or {text})")
+class _ScanNetIntrinsics:
+    """K of ScanNet colour images as stored: the scene's ``intrinsic/intrinsic_color.txt``
+    (RoMa's, for the stored images), else LoFTR's ``intrinsics.npz`` beside ``test.npz`` (for
+    640x480 images) scaled to each image's own size."""
+
+    def __init__(self, npz: Path):
+        self.npz = npz
+        self.table_path = npz.parent / "intrinsics.npz"
+        self.table: dict | None = None
+        self.texts: dict[Path, np.ndarray] = {}
+
+    def __call__(self, image: Path, scene: str) -> np.ndarray:
+        text = image.parent.parent / "intrinsic" / "intrinsic_color.txt"
+        if text not in self.texts and text.is_file():
+            self.texts[text] = np.ascontiguousarray(read_matrix(text, (4, 4))[:3, :3])
+        if text in self.texts:
+            return self.texts[text].copy()
+        if self.table is None:
+            self.table = safe_load_npz(self.table_path) if self.table_path.is_file() else {}
+        if scene not in self.table:
+            raise InputError(
+                self.npz, f"no intrinsics for {scene} (neither {text} nor {self.table_path})"
+            )
+        K = np.array(self.table[scene], np.float64).reshape(3, 3)
+        height, width = _image_size(image)
+        K[0] *= width / SCANNET_NPZ_SIZE_HW[1]
+        K[1] *= height / SCANNET_NPZ_SIZE_HW[0]
+        return K
 
 
 def scannet_pairs(npz: Path, root: Path) -> list[Pair]:
-    """ScanNet-1500 ``test.npz`` pairs with their ``rel_pose`` (camera 0 -> camera 1)."""
+    """ScanNet-1500 ``test.npz`` pairs with their ``rel_pose`` (camera 0 -> camera 1); each
+    image's K from :class:`_ScanNetIntrinsics`."""
     data = safe_load_npz(npz)
     names, poses = np.asarray(data["name"]), np.asarray(data["rel_pose"], np.float64)
     if names.ndim != 2 or names.shape[1] < 4 or poses.reshape(len(poses), -1).shape[1] != 12:
         raise InputError(npz, "expected name (N, 4) and rel_pose (N, 12)")
-    bases = _image_roots(root, npz)
+    bases, intrinsics = _image_roots(root, npz), _ScanNetIntrinsics(npz)
     pairs = []
     for row, pose in zip(names, poses.reshape(-1, 3, 4), strict=True):
         scene = f"scene{int(row[0]):04d}_{int(row[1]):02d}"
         name_a, name_b = (f"{scene}/color/{int(frame)}.jpg" for frame in row[2:4])
         path_a, path_b = _resolve(name_a, bases, npz), _resolve(name_b, bases, npz)
-        K = _scannet_intrinsics(npz, path_a.parent.parent, scene)
+        K_a, K_b = intrinsics(path_a, scene), intrinsics(path_b, scene)
         T_ab = np.eye(4)
         T_ab[:3] = pose
-        pairs.append(Pair(path_a, path_b, name_a, name_b, scene, K_a=K, K_b=K, T_ab=T_ab))
+        pairs.append(Pair(path_a, path_b, name_a, name_b, scene, K_a=K_a, K_b=K_b, T_ab=T_ab))
     return pairs
 
 
+def _megadepth_1500_files(folder: Path) -> list[Path] | None:
+    """The five :data:`MEGADEPTH_1500_SCENES` in RoMa's order, where one folder holds them all:
+    ``folder``, its ``megadepth_test_1500_scene_info/`` or such a folder one level below (LoFTR's
+    ``assets/``); None when there is no such folder."""
+    candidates = [folder, folder / MEGADEPTH_1500_FOLDER]
+    candidates += sorted(folder.glob(f"*/{MEGADEPTH_1500_FOLDER}"))
+    for base in candidates:
+        files = [base / name for name in MEGADEPTH_1500_SCENES]
+        if all(path.is_file() for path in files):
+            return files
+    return None
+
+
 def _npz_files(folder: Path) -> list[Path]:
-    """``.npz`` files in ``folder`` or up to two levels below it."""
+    """MegaDepth-1500's five scene files where a folder holds them all
+    (:func:`_megadepth_1500_files`); else the ``.npz`` files in ``folder``, or if none, one level
+    below it, or if none, two levels below."""
+    five = _megadepth_1500_files(folder)
+    if five is not None:
+        return five
     for pattern in ("*.npz", "*/*.npz", "*/*/*.npz"):
         found = sorted(folder.glob(pattern))
         if found:
@@ -637,13 +832,14 @@ def _npz_files(folder: Path) -> list[Path]:
 
 def _npz_dataset(path: Path, root: Path) -> Dataset | None:
     files = [path] if path.is_file() else _npz_files(path)
-    scenes = [npz for npz in files if SCENE_INFO_KEYS <= npz_keys(npz)]
+    keys = {npz: npz_keys(npz) for npz in files}  # a pickled dict is loaded to know its keys
+    scenes = [npz for npz in files if SCENE_INFO_KEYS <= keys[npz]]
     if scenes:
         pairs = [pair for npz in scenes for pair in scene_info_pairs(npz, root)]
         return Dataset(
             _dataset_name(path), root, "megadepth-1500", POSE, pairs, True, MEGADEPTH_PROTOCOL
         )
-    tests = [npz for npz in files if SCANNET_KEYS <= npz_keys(npz)]
+    tests = [npz for npz in files if SCANNET_KEYS <= keys[npz]]
     if tests:
         pairs = [pair for npz in tests for pair in scannet_pairs(npz, root)]
         return Dataset(
@@ -665,6 +861,7 @@ def _from_file(path: Path) -> Dataset:
         dataset = _npz_dataset(path, path.parent)
         if dataset is not None:
             return dataset
+        safe_load_npz(path)  # says why, when the file is no named arrays at all
         raise InputError(path, "an .npz without scene info (image_paths, ...) or name/rel_pose")
     folder = path.parent
     pairs = superglue_pairs(path, folder)

@@ -6,14 +6,17 @@ convention: the centre of the top-left pixel is (0, 0)). AUC and PCK values are 
 
 * **Relative pose** (SuperGlue, LoFTR, RoMa): matched points are normalised with
   ``cv2.undistortPoints(points, K, None)``; ``cv2.findEssentialMat(n_a, n_b, I, method=RANSAC,
-  prob=prob, threshold=threshold_px / mean(fx_a, fx_b))``; ``cv2.recoverPose`` on each essential
-  matrix it returns, keeping the one with the most inliers that pass the chirality check. The
-  error is ``max(rotation angle of R_est^T R_gt, angle between t_est and t_gt)`` with the sign
-  of ``t`` ignored (the translation angle folded to [0, 90]). AUC@5/10/20 is SuperGlue's
-  ``pose_auc``: the area under the recall-against-error curve up to each threshold (trapezoid),
-  divided by the threshold. Each estimate seeds OpenCV's RNG (``cv2.setRNGSeed(seed)``) first;
-  OpenCV 5's RANSAC is deterministic anyway, so the same inputs give the same numbers (to vary
-  RANSAC between runs, :mod:`core.bench.pairs` reorders the matches).
+  prob=prob, threshold=threshold_px / f)`` with ``f = mean(fx_a, fx_b)`` (``focal="fx"``:
+  SuperGlue's and ``../shared/data/README.md``'s protocol) or ``f = mean(fx_a, fy_a, fx_b,
+  fy_b)`` (``focal="fxfy"``: RoMa's MegaDepth-1500 and ScanNet-1500 scripts);
+  ``cv2.recoverPose`` on each essential matrix it returns, keeping the one with the most
+  inliers that pass the chirality check. The error is ``max(rotation angle of R_est^T R_gt,
+  angle between t_est and t_gt)`` with the sign of ``t`` ignored (the translation angle folded
+  to [0, 90]). AUC@5/10/20 is SuperGlue's ``pose_auc``: the area under the recall-against-error
+  curve up to each threshold (trapezoid), divided by the threshold. Each estimate seeds
+  OpenCV's RNG (``cv2.setRNGSeed(seed)``) first; OpenCV 5's RANSAC is deterministic anyway, so
+  the same inputs give the same numbers (to vary RANSAC between runs, :mod:`core.bench.pairs`
+  reorders the matches).
 * **Homography** (HPatches): ``cv2.findHomography(a, b, method=cv2.USAC_MAGSAC,
   ransacReprojThreshold=3.0)`` on the matches; the mean corner error is the mean distance of the
   4 corner pixel centres of image A, ``(0, 0), (W-1, 0), (W-1, H-1), (0, H-1)``, mapped by the
@@ -33,6 +36,9 @@ import cv2
 import numpy as np
 
 POSE_THRESHOLDS_DEG = (5, 10, 20)
+FOCALS = ("fx", "fxfy")
+"""How a RANSAC threshold in pixels is normalised: by the mean ``fx`` of the two images, or
+the mean of their ``fx`` and ``fy``."""
 HOMOGRAPHY_THRESHOLDS_PX = (3, 5, 10)
 PCK_THRESHOLDS_PX = (1, 3, 5)
 HOMOGRAPHY_RANSAC_PX = 3.0
@@ -112,6 +118,16 @@ def normalise_points(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     return cv2.undistortPoints(points, K, None).reshape(-1, 2)
 
 
+def focal_px(K_a: np.ndarray, K_b: np.ndarray, focal: str = "fx") -> float:
+    """The focal length (px) that a RANSAC threshold in pixels is divided by: the mean ``fx``
+    of both cameras (``"fx"``) or the mean of their ``fx`` and ``fy`` (``"fxfy"``)."""
+    if focal == "fx":
+        return float(np.mean([K_a[0, 0], K_b[0, 0]]))
+    if focal == "fxfy":
+        return float(np.mean([K_a[0, 0], K_a[1, 1], K_b[0, 0], K_b[1, 1]]))
+    raise ValueError(f"focal must be one of {', '.join(FOCALS)}, not {focal!r}")
+
+
 def estimate_relative_pose(
     pts_a: np.ndarray,
     pts_b: np.ndarray,
@@ -120,16 +136,17 @@ def estimate_relative_pose(
     threshold_px: float = 1.0,
     prob: float = 0.999,
     seed: int = 0,
+    focal: str = "fx",
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(R (3, 3), t (3,)) from camera A to camera B, or None when it cannot be estimated.
 
     ``pts_a``, ``pts_b``: (N, 2) matched pixels; ``K_a``, ``K_b``: (3, 3) intrinsics;
-    ``threshold_px``: RANSAC threshold in pixels (divided by the mean ``fx`` of both cameras).
+    ``threshold_px``: RANSAC threshold in pixels, divided by :func:`focal_px` (``focal``).
     """
     if len(pts_a) < 5:
         return None
     n_a, n_b = normalise_points(pts_a, K_a), normalise_points(pts_b, K_b)
-    threshold = threshold_px / np.mean([K_a[0, 0], K_b[0, 0]])
+    threshold = threshold_px / focal_px(K_a, K_b, focal)
     identity = np.eye(3)
     cv2.setRNGSeed(seed)
     E, mask = cv2.findEssentialMat(
@@ -156,9 +173,10 @@ def relative_pose_error_deg(
     threshold_px: float = 1.0,
     prob: float = 0.999,
     seed: int = 0,
+    focal: str = "fx",
 ) -> float:
     """The pose error (degrees) of one RANSAC run; ``inf`` when no pose is found."""
-    pose = estimate_relative_pose(pts_a, pts_b, K_a, K_b, threshold_px, prob, seed)
+    pose = estimate_relative_pose(pts_a, pts_b, K_a, K_b, threshold_px, prob, seed, focal)
     return float("inf") if pose is None else pose_error_deg(*pose, T_ab)
 
 

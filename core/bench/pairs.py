@@ -5,12 +5,17 @@ through :func:`core.run.run_match`, in the order the dataset lists them; its mat
 flow, its dense warp) are scored with :mod:`core.bench.metrics`:
 
 * **pose**: the dataset's :class:`~core.bench.datasets.PoseProtocol` (``pairs_with_gt.txt``
-  and KITTI folders: ``../shared/data/README.md``'s protocol, 1 px, prob 0.999, one run;
-  MegaDepth-1500 and ScanNet-1500: RoMa's, 0.5 px at 1200 px longer side / 480 px shorter side,
-  prob 0.99999, 5000 matches, 5 runs). ``--ransac-runs`` overrides the number of runs; every
-  run's error enters the AUC (as RoMa pools them) and a pair's reported error is the median
-  over its runs. Runs after the first shuffle the matches (seeded; :func:`run_order`), as
-  RoMa does, so that RANSAC draws different samples.
+  and KITTI folders: ``../shared/data/README.md``'s protocol, 1 px over the mean ``fx``, prob
+  0.999, one run; MegaDepth-1500 and ScanNet-1500: RoMa's, 0.5 px over the mean of ``fx`` and
+  ``fy`` at 1200 px longer side / 480 px shorter side, prob 0.99999, 5000 matches, 5 runs).
+  ``--ransac-runs`` overrides the number of runs; every run's error enters the AUC (as RoMa
+  pools them) and a pair's reported error is the median over its runs. As RoMa, a pair's
+  matches are cut to at most 5000 once (a random subset, seed 0) and the runs after the first
+  shuffle that subset (seeded; :func:`run_order`), so that RANSAC draws different samples.
+  What still differs from RoMa's printed numbers: RoMa scores a run whose estimation fails as
+  90 degrees, we as ``inf`` (the same AUC@5/10/20); RoMa's ScanNet script appends each pair's
+  last run once more (6 errors per pair), we keep the 5 runs; RoMa samples and shuffles
+  unseeded (see also :mod:`core.bench.datasets`).
 * **homography**: MAGSAC++ at 3 px, mean corner error, AUC@3/5/10 px over pairs, PCK@1/3/5 px
   of the matches averaged over pairs; ``mean_corner_error_px`` is the mean over the pairs where
   a homography was found (the others count as failures in the AUC and are ``null`` per pair).
@@ -92,7 +97,12 @@ def rescale_view(
     points: np.ndarray, K: np.ndarray, size_hw: tuple[int, int], eval_side: tuple[str, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, 2) pixels and (3, 3) K as if the image's ``"longer"``/``"shorter"`` side were
-    ``eval_side[1]`` px long (pixel centres map to pixel centres: ``p' = s (p + 0.5) - 0.5``)."""
+    ``eval_side[1]`` px long (pixel centres map to pixel centres: ``p' = s (p + 0.5) - 0.5``).
+
+    Points and K are in OpenCV's convention and move together, so the normalised coordinates
+    ``K^-1 p`` do not change; with MegaDepth's K read as :mod:`core.bench.datasets` does (COLMAP's
+    moved by half a pixel) they equal RoMa's, which scales COLMAP's K and corner-origin points
+    by ``s`` alone."""
     side, length = eval_side
     scale = length / (max(size_hw) if side == "longer" else min(size_hw))
     shift = 0.5 * scale - 0.5
@@ -101,21 +111,30 @@ def rescale_view(
 
 
 def run_order(count: int, limit: int | None, run: int) -> np.ndarray | slice:
-    """Which of ``count`` matches RANSAC run ``run`` gets, in which order: run 0 all of them
-    in their order; later runs a permutation seeded by ``run`` (RoMa shuffles the matches
-    between runs: OpenCV 5's ``findEssentialMat`` does not follow ``cv2.setRNGSeed``); with
-    ``limit``, a random subset of that many, drawn anew in each run."""
-    rng = np.random.default_rng(run)
+    """Which of ``count`` matches RANSAC run ``run`` gets, in which order.
+
+    The matches used are all of them, or with ``limit`` (fewer than ``count``) a random subset
+    of ``limit`` drawn with seed 0, the same in every run (RoMa samples its 5000 matches once
+    per pair). Run 0 takes them in their order; later runs a permutation of them seeded by
+    ``run`` (RoMa shuffles the matches between runs: OpenCV 5's ``findEssentialMat`` does not
+    follow ``cv2.setRNGSeed``)."""
     if limit is not None and count > limit:
-        return rng.choice(count, limit, replace=False)
-    return slice(None) if run == 0 else rng.permutation(count)
+        subset = np.sort(np.random.default_rng(0).choice(count, limit, replace=False))
+    elif run == 0:
+        return slice(None)
+    else:
+        subset = np.arange(count)
+    if run == 0:
+        return subset
+    return subset[np.random.default_rng(run).permutation(len(subset))]
 
 
 def score_pose(
     pair: Pair, matches: np.ndarray, sizes: tuple[tuple[int, int], ...], protocol: PoseProtocol
 ) -> PairScore:
-    """Pose errors of ``protocol.runs`` RANSAC runs (seeds 0, 1, ..., matches reordered by
-    :func:`run_order`) on (N, 4) matches; ``sizes``: (H, W) of A and B as matched."""
+    """Pose errors of ``protocol.runs`` RANSAC runs (seeds 0, 1, ..., matches cut and reordered
+    by :func:`run_order`, threshold normalised by ``protocol.focal``) on (N, 4) matches;
+    ``sizes``: (H, W) of A and B as matched."""
     pts_a, pts_b, K_a, K_b = matches[:, :2], matches[:, 2:], pair.K_a, pair.K_b
     if protocol.eval_side is not None:
         pts_a, K_a = rescale_view(pts_a, K_a, sizes[0], protocol.eval_side)
@@ -124,7 +143,15 @@ def score_pose(
     for run in range(protocol.runs):
         keep = run_order(len(matches), protocol.max_matches, run)
         error = metrics.relative_pose_error_deg(
-            pts_a[keep], pts_b[keep], K_a, K_b, pair.T_ab, protocol.threshold_px, protocol.prob, run
+            pts_a[keep],
+            pts_b[keep],
+            K_a,
+            K_b,
+            pair.T_ab,
+            protocol.threshold_px,
+            protocol.prob,
+            run,
+            protocol.focal,
         )
         errors.append(error)
     return PairScore(float(np.median(errors)), tuple(errors))

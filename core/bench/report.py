@@ -149,8 +149,9 @@ def protocol_text(kind: str, protocol: PoseProtocol | None) -> str:
     if protocol.eval_side is not None:
         scale = f"{protocol.eval_side[0]} side scaled to {protocol.eval_side[1]} px"
     subset = f", at most {protocol.max_matches} matches" if protocol.max_matches else ""
+    focal = "mean fx" if protocol.focal == "fx" else "mean fx, fy"
     return (
-        f"essential matrix by RANSAC at {protocol.threshold_px:g} px ({scale}), prob "
+        f"essential matrix by RANSAC at {protocol.threshold_px:g} px / {focal} ({scale}), prob "
         f"{protocol.prob:g}, {protocol.runs} run(s) per pair{subset}; error = max(rotation, "
         "translation angle); AUC@5/10/20 deg"
     )

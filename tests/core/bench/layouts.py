@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -77,17 +78,88 @@ def object_array(items) -> np.ndarray:
     return array
 
 
+def colmap_K(K) -> np.ndarray:
+    """A (3, 3) K of OpenCV's pixel convention (the top-left pixel's centre at (0, 0)) as
+    COLMAP, and so MegaDepth, writes it (that centre at (0.5, 0.5))."""
+    K = np.array(K, np.float64)
+    K[:2, 2] += 0.5
+    return K
+
+
 def scene_info_npz(path: Path, image_paths, intrinsics, poses, pairs) -> None:
-    """A LoFTR/RoMa MegaDepth scene-info file: object arrays of paths, (3, 3) K, (4, 4)
-    world-to-camera poses and ``((i, j), overlap, central_matches)`` pair entries."""
+    """A MegaDepth scene-info ``.npz`` archive: object arrays of paths, (3, 3) K (given in
+    OpenCV's convention, written as COLMAP's: :func:`colmap_K`), (4, 4) world-to-camera poses
+    and ``((i, j), overlap, central_matches)`` pair entries."""
     np.savez(
         path,
         image_paths=object_array(list(image_paths)),
         depth_paths=object_array([None] * len(image_paths)),
-        intrinsics=object_array([np.asarray(K, np.float64) for K in intrinsics]),
+        intrinsics=object_array([colmap_K(K) for K in intrinsics]),
         poses=object_array([np.asarray(T, np.float64) for T in poses]),
         pair_infos=object_array([((i, j), 0.5, np.zeros((2, 2))) for i, j in pairs]),
     )
+
+
+def scene_info_pickle(path: Path, image_paths, intrinsics, poses, pairs, unused: int = 1):
+    """A MegaDepth scene-info file as LoFTR ships ``megadepth_test_1500_scene_info/*.npz``: not
+    a zip archive but ``pickle.dump`` of a dict. Its values are object arrays with one entry
+    per image (``image_paths``, ``depth_paths``, ``intrinsics`` (3, 3) as COLMAP's,
+    ``poses`` (4, 4) world -> camera), and ``unused`` more images at the end, in no pair, whose
+    entries are all ``None``; ``pair_infos`` is a list of ``(array([i, j]), overlap,
+    central_matches (4,))`` tuples. Returns the dict as written."""
+    depth_paths = [name.rsplit(".", 1)[0] + ".h5" for name in image_paths]
+    info = {
+        "image_paths": object_array([*image_paths, *[None] * unused]),
+        "depth_paths": object_array([*depth_paths, *[None] * unused]),
+        "intrinsics": object_array([*(colmap_K(K) for K in intrinsics), *[None] * unused]),
+        "poses": object_array([*(np.asarray(T, np.float64) for T in poses), *[None] * unused]),
+        "pair_infos": [
+            (np.array([i, j]), overlap(0.1 + 0.1 * index), np.arange(4, dtype=np.float64))
+            for index, (i, j) in enumerate(pairs)
+            for overlap in [(float, np.float64)[index % 2]]  # plain and numpy floats
+        ],
+    }
+    with open(path, "wb") as handle:
+        pickle.dump(info, handle)
+    return info
+
+
+def scannet_folder(
+    root: Path, views, frames, scene: str = "scene0707_00", sizes=None, intrinsics="txt", K=None
+) -> None:
+    """A ScanNet-1500 folder as RoMa reads it: ``test.npz`` (``name``, ``rel_pose`` of
+    ``views[0]`` -> ``views[1]``), ``scans_test/SCENE/color/FRAME.jpg`` (each view's image,
+    resized to ``sizes[k]`` = (H, W) where given), and the scene's K (default ``views[0].K``,
+    written as given): ``intrinsics`` ``"txt"`` writes the scene's
+    ``intrinsic/intrinsic_color.txt`` (4x4, RoMa), ``"npz"`` LoFTR's ``intrinsics.npz`` beside
+    ``test.npz``, ``"txt+npz"`` both."""
+    import cv2
+
+    from core.imageio import save_image
+
+    color = root / "scans_test" / scene / "color"
+    color.mkdir(parents=True, exist_ok=True)
+    for index, (frame, view) in enumerate(zip(frames, views, strict=True)):
+        image = view.image
+        if sizes is not None and sizes[index] is not None:
+            height, width = sizes[index]
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        save_image(color / f"{frame}.jpg", image)
+    T_ab = views[1].T_world_to_cam @ np.linalg.inv(views[0].T_world_to_cam)
+    number, sub = (int(part) for part in scene.removeprefix("scene").split("_"))
+    np.savez(
+        root / "test.npz",
+        name=np.array([[number, sub, *frames]]),
+        rel_pose=T_ab[:3].reshape(1, 12),
+    )
+    K = np.asarray(views[0].K if K is None else K, np.float64)
+    if "txt" in intrinsics:
+        (root / "scans_test" / scene / "intrinsic").mkdir(exist_ok=True)
+        K4 = np.eye(4)
+        K4[:3, :3] = K
+        np.savetxt(root / "scans_test" / scene / "intrinsic" / "intrinsic_color.txt", K4, "%.6f")
+    if "npz" in intrinsics:
+        np.savez(root / "intrinsics.npz", **{scene: K})
 
 
 class _Touch:
@@ -98,6 +170,19 @@ class _Touch:
 
     def __reduce__(self):
         return self.function, self.arguments
+
+
+def malicious_pickle(path: Path, function, arguments) -> None:
+    """A scene-info file in LoFTR's plain-pickle form whose ``pair_infos``, once unpickled,
+    calls ``function(*arguments)``."""
+    info = {
+        "image_paths": object_array(["a.png", "b.png"]),
+        "intrinsics": object_array([np.eye(3), np.eye(3)]),
+        "poses": object_array([np.eye(4), np.eye(4)]),
+        "pair_infos": [(np.array([0, 1]), 0.5, _Touch(function, arguments))],
+    }
+    with open(path, "wb") as handle:
+        pickle.dump(info, handle)
 
 
 def malicious_npz(path: Path, function, arguments) -> None:

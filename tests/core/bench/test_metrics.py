@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from core.bench import metrics
-from core.bench.pairs import rescale_view
+from core.bench.datasets import MEGADEPTH_PROTOCOL, SCANNET_PROTOCOL, SUPERGLUE_PROTOCOL, Pair
+from core.bench.pairs import rescale_view, score_pose
 
 
 def rotation_z(degrees: float) -> np.ndarray:
@@ -104,6 +105,40 @@ def test_relative_pose_from_exact_and_noisy_points():
     assert metrics.relative_pose_error_deg(pts_a[:4], pts_b[:4], K_a, K_b, T_ab) == math.inf
 
 
+def test_threshold_focal_lengths():
+    K_a = np.array([[500.0, 0.0, 320.0], [0.0, 520.0, 240.0], [0.0, 0.0, 1.0]])
+    K_b = np.array([[400.0, 0.0, 300.0], [0.0, 420.0, 250.0], [0.0, 0.0, 1.0]])
+    assert metrics.focal_px(K_a, K_b) == metrics.focal_px(K_a, K_b, "fx") == 450.0
+    assert metrics.focal_px(K_a, K_b, "fxfy") == 460.0  # RoMa: mean of |K[:2, :2]|, summed
+    with pytest.raises(ValueError, match="focal must be one of fx, fxfy"):
+        metrics.focal_px(K_a, K_b, "fy")
+    # the README's protocol stays on fx; RoMa's datasets use fx and fy
+    assert SUPERGLUE_PROTOCOL.focal == "fx"
+    assert MEGADEPTH_PROTOCOL.focal == SCANNET_PROTOCOL.focal == "fxfy"
+
+
+def test_score_pose_normalises_the_threshold_at_the_evaluation_scale(monkeypatch):
+    """RoMa: 0.5 px over the mean fx and fy of both images' K rescaled to 1200 px."""
+    pts_a, pts_b, K_a, K_b, T_ab = two_view_points(50)
+    thresholds = []
+    original = metrics.cv2.findEssentialMat
+
+    def spy(*args, **kwargs):
+        thresholds.append(kwargs["threshold"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(metrics.cv2, "findEssentialMat", spy)
+    pair = Pair(None, None, "a", "b", K_a=K_a, K_b=K_b, T_ab=T_ab)
+    sizes = ((480, 640), (600, 800))
+    score = score_pose(pair, np.hstack([pts_a, pts_b]), sizes, MEGADEPTH_PROTOCOL)
+    assert len(thresholds) == 5 and max(score.run_errors) < 0.01
+    focal = np.mean([500 * 1200 / 640, 510 * 1200 / 640, 450 * 1200 / 800, 450 * 1200 / 800])
+    assert thresholds == pytest.approx([0.5 / focal] * 5)
+    thresholds.clear()
+    score_pose(pair, np.hstack([pts_a, pts_b]), sizes, SUPERGLUE_PROTOCOL)
+    assert thresholds == pytest.approx([1.0 / 475.0])
+
+
 def test_rescaled_views_keep_normalised_coordinates():
     """RoMa's protocol rescales matches and K together: the rays must not change."""
     pts_a, _, K_a, _, _ = two_view_points(20)
@@ -114,6 +149,19 @@ def test_rescaled_views_keep_normalised_coordinates():
     )
     _, K_short = rescale_view(pts_a, K_a, (480, 640), ("shorter", 240))
     assert K_short[1, 1] == pytest.approx(255.0)
+
+
+def test_rescaling_colmap_intrinsics_matches_romas_normalisation():
+    """RoMa scales MegaDepth's COLMAP K and its corner-origin matches by s alone; our K (COLMAP's
+    moved by half a pixel) and pixel-centred matches, rescaled, give the same rays."""
+    pts_a, _, K_a, _, _ = two_view_points(20)  # OpenCV's convention
+    K_colmap = K_a.copy()
+    K_colmap[:2, 2] += 0.5
+    corner_origin = pts_a + 0.5
+    scale = 1200 / 640
+    romas = metrics.normalise_points(corner_origin * scale, np.diag([scale, scale, 1.0]) @ K_colmap)
+    ours = metrics.normalise_points(*rescale_view(pts_a, K_a, (480, 640), ("longer", 1200)))
+    assert np.allclose(ours, romas)
 
 
 def test_corner_error_by_hand():

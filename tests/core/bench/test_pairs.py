@@ -111,7 +111,8 @@ def test_pose_with_a_rotated_image_and_flow(capsys, tmp_path, pose_folder, flow_
         capsys, "--dataset", pose_folder, "--set", "mutual=false", "--set", "geometry=none",
         "--json", tmp_path / "pose.json",
     )  # fmt: skip
-    assert code == 0 and "AUC@5°" in out and "protocol: essential matrix by RANSAC" in out
+    assert code == 0 and "AUC@5°" in out
+    assert "protocol: essential matrix by RANSAC at 1 px / mean fx (stored size)" in out
     assert "sift: max_keypoints=8000 max_size=1600 ratio=0.8 mutual=False geometry=none" in out
     pose = json.loads((tmp_path / "pose.json").read_text())["matchers"]["sift"]
     assert list(pose) == POSE_KEYS and pose["kind"] == "pose"
@@ -146,7 +147,7 @@ def test_megadepth_layout_with_romas_protocol(capsys, tmp_path, scene_views):
         "--json", tmp_path / "out.json",
     )  # fmt: skip
     assert code == 0 and "5 run(s) per pair, at most 5000 matches" in out
-    assert "longer side scaled to 1200 px" in out
+    assert "at 0.5 px / mean fx, fy (longer side scaled to 1200 px)" in out
     sift = json.loads((tmp_path / "out.json").read_text())["matchers"]["sift"]
     assert list(sift) == [*POSE_KEYS, "sequences"] and list(sift["sequences"]) == ["0015_0.1_0.3"]
     assert sift["per_pair"][0]["error"] < 3.0
@@ -222,8 +223,16 @@ def test_ransac_runs_reorder_or_subsample_the_matches():
     again = run_order(10, None, 1)
     assert sorted(again) == list(range(10)) and list(again) != list(range(10))
     assert list(again) == list(run_order(10, None, 1))
-    subset = run_order(10, 4, 0)
-    assert len(subset) == len(set(subset)) == 4 and list(subset) != list(run_order(10, 4, 1))
+    assert run_order(10, 10, 0) == slice(None)  # no more than the limit: all of them
+    # with a limit, one subset (seed 0) for every run, in order in the first, shuffled after
+    subset = run_order(100, 40, 0)
+    assert len(set(subset)) == 40 and list(subset) == sorted(subset)
+    assert list(subset) == list(run_order(100, 40, 0))
+    later = [run_order(100, 40, run) for run in (1, 2, 3, 4)]
+    for order in later:
+        assert sorted(order) == list(subset) and list(order) != list(subset)
+    assert list(later[0]) != list(later[1])
+    assert list(later[0]) == list(run_order(100, 40, 1))
 
 
 @pytest.mark.parametrize(
