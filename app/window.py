@@ -332,6 +332,9 @@ class MainWindow(QMainWindow):
         """Show pair ``index`` of the benchmark with its ground truth and match it with
         ``matcher`` as the benchmark did (lines coloured by true error)."""
         bench = self.bench_state
+        if bench.plan is None or matcher not in bench.matcher_names:
+            self.state.set_error("that benchmark is gone: run it again to open its pairs")
+            return
         pair = bench.plan.pairs[index]
         try:
             truth = ground_truth(pair)

@@ -8,6 +8,7 @@ import math
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -87,6 +88,11 @@ class BenchmarkView(QWidget):
         self.header_label.setWordWrap(True)
         self.header_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.header_label.setStyleSheet("color: #666;")
+        self.sequence_combo = QComboBox()
+        self.sequence_combo.setToolTip("The metrics and pairs of one sequence")
+        self.sequence_combo.currentIndexChanged.connect(self._on_sequence_chosen)
+        self.sequence_combo.hide()
+        self._results: dict | None = None
         self.summary_table = _table()
         self.pairs_table = _table()
         self.pairs_table.cellClicked.connect(self._on_pair_clicked)
@@ -108,6 +114,7 @@ class BenchmarkView(QWidget):
         for widget in (self.run_button, self.cancel_button):
             actions.addWidget(widget)
         actions.addWidget(self.progress, 1)
+        actions.addWidget(self.sequence_combo)
         actions.addWidget(self.save_button)
         tables = QSplitter(Qt.Orientation.Vertical)
         tables.addWidget(self.summary_table)
@@ -161,8 +168,16 @@ class BenchmarkView(QWidget):
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        if running:
+        if running:  # the tables belong to the previous run until the new one is planned
             self.save_button.setEnabled(False)
+            self.sequence_combo.hide()
+            self._results = None
+            for table in (self.summary_table, self.pairs_table):
+                table.setSortingEnabled(False)
+                table.clear()
+                table.setRowCount(0)
+                table.setColumnCount(0)
+            self.header_label.clear()
         else:
             self.progress.setValue(0)
             self.progress.setFormat("idle")
@@ -179,9 +194,6 @@ class BenchmarkView(QWidget):
         """A new benchmark: its header lines, and a row per pair (``pairs``: objects with
         ``sequence``, ``name_a``, ``name_b``) with an empty error column per matcher."""
         self.header_label.setText("\n".join(header))
-        self.summary_table.clear()
-        self.summary_table.setRowCount(0)
-        self.summary_table.setColumnCount(0)
         self._matchers = list(matchers)
         with_sequences = any(pair.sequence for pair in pairs)
         titles = (["sequence"] if with_sequences else []) + ["A", "B"]
@@ -211,9 +223,41 @@ class BenchmarkView(QWidget):
         self.pairs_table.setItem(index, self._error_columns[matcher], item)
 
     def show_results(self, results: dict) -> None:
-        """The comparison table (as ``bench pairs`` prints it); the pair table becomes
-        sortable."""
-        rows = report.table_rows(results)
+        """The comparison table (as ``bench pairs`` prints it), a sequence filter for folders
+        of sequences; the pair table becomes sortable."""
+        self._results = results
+        sequences = list(dict.fromkeys(row[0] for row in report.sequence_rows(results)[1:]))
+        blocked = self.sequence_combo.blockSignals(True)
+        self.sequence_combo.clear()
+        self.sequence_combo.addItems(["all sequences", *sequences])
+        self.sequence_combo.blockSignals(blocked)
+        self.sequence_combo.setVisible(bool(sequences))
+        self._fill_summary(report.table_rows(results))
+        self.pairs_table.setSortingEnabled(True)
+        self.save_button.setEnabled(True)
+
+    def show_sequence(self, sequence: str | None) -> None:
+        """Only ``sequence``'s metrics and pairs (None: all of them)."""
+        index = 0 if sequence is None else self.sequence_combo.findText(sequence)
+        self.sequence_combo.setCurrentIndex(max(index, 0))
+
+    def _on_sequence_chosen(self, index: int) -> None:
+        if self._results is None:
+            return
+        sequence = self.sequence_combo.itemText(index) if index > 0 else None
+        if sequence is None:
+            rows = report.table_rows(self._results)
+        else:
+            every = report.sequence_rows(self._results)
+            rows = [every[0][1:]] + [row[1:] for row in every[1:] if row[0] == sequence]
+        self._fill_summary(rows)
+        table = self.pairs_table
+        for row in range(table.rowCount()):
+            hidden = sequence is not None and table.item(row, 0).text() != sequence
+            table.setRowHidden(row, hidden)
+
+    def _fill_summary(self, rows: list[list[str]]) -> None:
+        """Header row, then one row per matcher."""
         table = self.summary_table
         table.clear()
         table.setColumnCount(len(rows[0]))
@@ -224,8 +268,6 @@ class BenchmarkView(QWidget):
                 table.setItem(row, column, QTableWidgetItem(text))
         if table.rowCount():
             table.selectRow(0)
-        self.pairs_table.setSortingEnabled(True)
-        self.save_button.setEnabled(True)
 
     def _on_pair_clicked(self, row: int, column: int) -> None:
         index = self.pairs_table.item(row, 0).data(INDEX_ROLE)

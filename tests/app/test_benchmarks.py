@@ -215,3 +215,28 @@ def test_the_command_line_starts_a_benchmark_in_the_window(
     assert shot.is_file()
     assert run_gui(None, None, SIFT, screenshot=str(shot), dataset=str(tmp_path / "none")) == 1
     assert "none" in capsys.readouterr().err
+
+
+def test_a_folder_of_sequences_is_filtered_by_sequence(qtbot, tmp_path):
+    from core.synthetic import make_texture
+
+    texture = make_texture(240, seed=5)[:180]
+    layouts.homography_sequence(tmp_path / "one", texture, 3, seed=0)
+    layouts.homography_sequence(tmp_path / "two", texture[::-1].copy(), 2, seed=1)
+    window = make_window(qtbot, SIFT)
+    results = run_benchmark(qtbot, window, tmp_path, [SIFT])
+    view = window.benchmark_view
+    combo = view.sequence_combo
+    assert combo.isVisible()
+    assert [combo.itemText(i) for i in range(combo.count())] == ["all sequences", "one", "two"]
+    assert view.summary_table.item(0, 1).text() == "3"  # pairs, all sequences
+
+    view.show_sequence("two")
+    part = results["matchers"][SIFT]["sequences"]["two"]
+    assert view.summary_table.item(0, 1).text() == "1"
+    assert view.summary_table.item(0, 2).text() == f"{part['auc_px']['3']:.3f}"
+    table = view.pairs_table
+    shown = [row for row in range(table.rowCount()) if not table.isRowHidden(row)]
+    assert [table.item(row, 0).text() for row in shown] == ["two"]
+    view.show_sequence(None)
+    assert not any(table.isRowHidden(row) for row in range(table.rowCount()))

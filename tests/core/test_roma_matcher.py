@@ -284,3 +284,37 @@ def test_compile_wraps_the_forward_and_keeps_the_weights(weights, monkeypatch):
     assert result.grid_warp_ab.shape == (112, 112, 2)
     assert "forward" in vars(matcher.load_model())  # compiled per instance; state dict as before
     clear_model_cache()
+
+
+def test_bench_pairs_runs_roma_on_the_megadepth_protocol(weights, tmp_path, capsys, scene_views):
+    """RoMa through ``bench pairs`` on a LoFTR-style MegaDepth-1500 scene file (random weights:
+    the numbers mean nothing; the run, the protocol and the JSON are what is checked)."""
+    from core.imageio import save_image
+    from tests.core.bench import layouts
+
+    for index, view in enumerate(scene_views):
+        save_image(tmp_path / f"{index}.png", view.image)
+    layouts.scene_info_pickle(
+        tmp_path / "0015_0.1_0.3.npz",
+        ["0.png", "1.png"],
+        [view.K for view in scene_views],
+        [view.T_world_to_cam for view in scene_views],
+        [(0, 1)],
+    )
+    out = tmp_path / "out.json"
+    args = ["bench", "pairs", "--dataset", str(tmp_path), "--matcher", "roma", "--json", str(out)]
+    for key, value in {
+        **SMALL,
+        "roma_weights": weights / "roma_outdoor.pth",
+        "dino_weights": weights / "dinov2_vits14_pretrain.pth",
+        "num_samples": 300,
+    }.items():
+        args += ["--set", f"roma.{key}={value}"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "5 run(s) per pair, at most 5000 matches" in printed
+    entry = json.loads(out.read_text())["matchers"]["roma"]
+    assert entry["kind"] == "pose" and entry["pairs"] == 1
+    assert all(0.0 <= value <= 1.0 for value in entry["auc"].values())
+    assert entry["seconds_per_pair"] > 0 and entry["peak_mb"] > 0
+    assert list(entry["sequences"]) == ["0015_0.1_0.3"]
