@@ -66,3 +66,36 @@ def scene_flow(scene_views):
     flow = warp - np.stack([xs, ys], axis=-1)
     flow[~valid] = np.nan
     return flow.astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def homography_folder(tmp_path_factory):
+    """Oxford-style sequences ``one`` (img1 against img2, img3) and ``two`` (img1 - img2)."""
+    from core.synthetic import make_texture
+    from tests.core.bench import layouts
+
+    root = tmp_path_factory.mktemp("oxford")
+    texture = make_texture(320, seed=3)[:240]
+    layouts.homography_sequence(root / "one", texture, 3, seed=0)
+    layouts.homography_sequence(root / "two", texture[::-1].copy(), 2, seed=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def pose_folder(tmp_path_factory, scene_views):
+    """``pairs_with_gt.txt`` with the two scene views, once as they are and once with B turned."""
+    from tests.core.bench import layouts
+
+    root = tmp_path_factory.mktemp("superglue")
+    layouts.superglue_folder(root, scene_views, rotations=[(0, 0), (0, 1)])
+    return root
+
+
+@pytest.fixture(scope="session")
+def flow_folder(tmp_path_factory, scene_views, scene_flow):
+    """Middlebury ``Scene1.png``, ``Scene2.png`` and ``Scene.flo`` of the scene views."""
+    from tests.core.bench import layouts
+
+    root = tmp_path_factory.mktemp("middlebury")
+    layouts.middlebury_folder(root, scene_views[0].image, scene_views[1].image, scene_flow)
+    return root

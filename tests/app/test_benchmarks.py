@@ -12,34 +12,10 @@ from PySide6.QtCore import Qt, QThreadPool
 
 from app.cli import main
 from tests.app.test_window import click_pixel, make_window
-from tests.core.bench import layouts
 
 SIFT = "sift"
 SLOW = "tests.app.plugins:SlowMatcher"
 FAST_FLOW = {"max_size": 400, "num_samples": 400, "preset": "fast"}
-
-
-@pytest.fixture(scope="module")
-def homography_folder(tmp_path_factory):
-    from core.synthetic import make_texture
-
-    root = tmp_path_factory.mktemp("oxford")
-    layouts.homography_sequence(root, make_texture(320, seed=3)[:240], count=3)
-    return root
-
-
-@pytest.fixture(scope="module")
-def flow_folder(tmp_path_factory, scene_views, scene_flow):
-    root = tmp_path_factory.mktemp("middlebury")
-    layouts.middlebury_folder(root, scene_views[0].image, scene_views[1].image, scene_flow)
-    return root
-
-
-@pytest.fixture(scope="module")
-def pose_folder(tmp_path_factory, scene_views):
-    root = tmp_path_factory.mktemp("superglue")
-    layouts.superglue_folder(root, scene_views)
-    return root
 
 
 def check_only(window, names: list[str]) -> None:
@@ -69,10 +45,14 @@ def click_cell(qtbot, table, row: int, column: int) -> None:
 
 def accuracy(results: dict) -> dict:
     """The results without the timings and memory, which differ between runs."""
-    return {
-        name: {k: v for k, v in entry.items() if k not in ("seconds_per_pair", "peak_mb")}
-        for name, entry in results["matchers"].items()
-    }
+
+    def strip(entry: dict) -> dict:
+        kept = {k: v for k, v in entry.items() if k not in ("seconds_per_pair", "peak_mb")}
+        if "sequences" in kept:
+            kept["sequences"] = {name: strip(part) for name, part in kept["sequences"].items()}
+        return kept
+
+    return {name: strip(entry) for name, entry in results["matchers"].items()}
 
 
 def cli_results(capsys, tmp_path, folder, *args) -> dict:
@@ -98,16 +78,16 @@ def test_the_dock_reproduces_the_cli_and_opens_a_pair_with_its_truth(
         f"{results['matchers'][SIFT]['auc_px']['3']:.3f}"
     )
     table = view.pairs_table
-    assert table.rowCount() == 2
+    assert table.rowCount() == 3
     error_column = table.columnCount() - 1
     per_pair = results["matchers"][SIFT]["per_pair"]
-    for row in range(2):
+    for row in range(3):
         assert float(table.item(row, error_column).text()) == pytest.approx(
             per_pair[row]["error"], abs=1e-3
         )
     assert view.save_button.isEnabled()
 
-    click_cell(qtbot, table, 1, error_column)  # pair 2: img1 - img3
+    click_cell(qtbot, table, 1, error_column)  # pair 2: one/img1 - one/img3
     state = window.state
     qtbot.waitUntil(lambda: state.result is not None and not state.running, timeout=20_000)
     assert state.matcher == SIFT and window.matcher_combo.currentText() == SIFT
@@ -217,14 +197,9 @@ def test_the_command_line_starts_a_benchmark_in_the_window(
     assert "none" in capsys.readouterr().err
 
 
-def test_a_folder_of_sequences_is_filtered_by_sequence(qtbot, tmp_path):
-    from core.synthetic import make_texture
-
-    texture = make_texture(240, seed=5)[:180]
-    layouts.homography_sequence(tmp_path / "one", texture, 3, seed=0)
-    layouts.homography_sequence(tmp_path / "two", texture[::-1].copy(), 2, seed=1)
+def test_a_folder_of_sequences_is_filtered_by_sequence(qtbot, homography_folder):
     window = make_window(qtbot, SIFT)
-    results = run_benchmark(qtbot, window, tmp_path, [SIFT])
+    results = run_benchmark(qtbot, window, homography_folder, [SIFT])
     view = window.benchmark_view
     combo = view.sequence_combo
     assert combo.isVisible()

@@ -289,18 +289,9 @@ def test_compile_wraps_the_forward_and_keeps_the_weights(weights, monkeypatch):
 def test_bench_pairs_runs_roma_on_the_megadepth_protocol(weights, tmp_path, capsys, scene_views):
     """RoMa through ``bench pairs`` on a LoFTR-style MegaDepth-1500 scene file (random weights:
     the numbers mean nothing; the run, the protocol and the JSON are what is checked)."""
-    from core.imageio import save_image
     from tests.core.bench import layouts
 
-    for index, view in enumerate(scene_views):
-        save_image(tmp_path / f"{index}.png", view.image)
-    layouts.scene_info_pickle(
-        tmp_path / "0015_0.1_0.3.npz",
-        ["0.png", "1.png"],
-        [view.K for view in scene_views],
-        [view.T_world_to_cam for view in scene_views],
-        [(0, 1)],
-    )
+    layouts.megadepth_scene(tmp_path, scene_views, layouts.scene_info_pickle)
     out = tmp_path / "out.json"
     args = ["bench", "pairs", "--dataset", str(tmp_path), "--matcher", "roma", "--json", str(out)]
     for key, value in {

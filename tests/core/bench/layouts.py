@@ -124,6 +124,22 @@ def scene_info_pickle(path: Path, image_paths, intrinsics, poses, pairs, unused:
     return info
 
 
+def megadepth_scene(folder: Path, views, writer=None, scene: str = "0015_0.1_0.3") -> None:
+    """``views`` (rendered :class:`SceneView`) as ``0.png``, ``1.png``... and one scene-info
+    file ``SCENE.npz`` pairing the first two, written by ``writer`` (default
+    :func:`scene_info_npz`; :func:`scene_info_pickle` for LoFTR's form)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, view in enumerate(views):
+        save_image(folder / f"{index}.png", view.image)
+    (writer or scene_info_npz)(
+        folder / f"{scene}.npz",
+        [f"{index}.png" for index in range(len(views))],
+        [view.K for view in views],
+        [view.T_world_to_cam for view in views],
+        [(0, 1)],
+    )
+
+
 def scannet_folder(
     root: Path, views, frames, scene: str = "scene0707_00", sizes=None, intrinsics="txt", K=None
 ) -> None:

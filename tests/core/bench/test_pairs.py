@@ -36,31 +36,6 @@ def needs_weights(**settings):
     return _NeedsWeights()
 
 
-@pytest.fixture(scope="module")
-def homography_folder(tmp_path_factory):
-    from core.synthetic import make_texture
-
-    root = tmp_path_factory.mktemp("oxford")
-    texture = make_texture(320, seed=3)[:240]
-    layouts.homography_sequence(root / "one", texture, 3, seed=0)
-    layouts.homography_sequence(root / "two", texture[::-1].copy(), 2, seed=1)
-    return root
-
-
-@pytest.fixture(scope="module")
-def pose_folder(tmp_path_factory, scene_views):
-    root = tmp_path_factory.mktemp("superglue")
-    layouts.superglue_folder(root, scene_views, rotations=[(0, 0), (0, 1)])
-    return root
-
-
-@pytest.fixture(scope="module")
-def flow_folder(tmp_path_factory, scene_views, scene_flow):
-    root = tmp_path_factory.mktemp("middlebury")
-    layouts.middlebury_folder(root, scene_views[0].image, scene_views[1].image, scene_flow)
-    return root
-
-
 def bench(capsys, *args) -> tuple[int, str, str]:
     """Exit status, stdout and stderr of ``main.py bench pairs ARGS``."""
     try:
@@ -131,17 +106,7 @@ def test_pose_with_a_rotated_image_and_flow(capsys, tmp_path, pose_folder, flow_
 
 def test_megadepth_layout_with_romas_protocol(capsys, tmp_path, scene_views):
     """Scene info with pickled object arrays; 1200 px longer side, 5 runs, sequences."""
-    from core.imageio import save_image
-
-    for index, view in enumerate(scene_views):
-        save_image(tmp_path / f"{index}.png", view.image)
-    layouts.scene_info_npz(
-        tmp_path / "0015_0.1_0.3.npz",
-        ["0.png", "1.png"],
-        [view.K for view in scene_views],
-        [view.T_world_to_cam for view in scene_views],
-        [(0, 1)],
-    )
+    layouts.megadepth_scene(tmp_path, scene_views)
     code, out, _ = bench(
         capsys, "--dataset", tmp_path, "--set", "mutual=false", "--set", "geometry=none",
         "--json", tmp_path / "out.json",
