@@ -15,6 +15,7 @@ from psygnal import Signal
 
 from core.bench.truth import GroundTruth, PixelTruth, ResultErrors
 from core.errors import MatchscopeError
+from core.figures import WarpPictures
 from core.imageio import LoadedImage, load_image
 from core.probe import ProbeReading, read_probe
 from core.result import MatchResult
@@ -43,6 +44,7 @@ class AppState:
         self.ground_truth: GroundTruth | None = None  # of a pair opened from a benchmark
         self.truth_errors: ResultErrors | None = None  # the result against the ground truth
         self.probe_truth: PixelTruth | None = None  # the truth at the probed pixel
+        self.warp_pictures: WarpPictures | None = None  # the result's flow colours, B onto A
         self.matcher = matcher
         self._settings = {matcher: dict(settings or {})}
         self.result: MatchResult | None = None
@@ -165,13 +167,18 @@ class AppState:
             self.progress_changed.emit(stage, fraction)
 
     def set_result(
-        self, request_id: int, result: MatchResult, truth_errors: ResultErrors | None = None
+        self,
+        request_id: int,
+        result: MatchResult,
+        truth_errors: ResultErrors | None = None,
+        warp_pictures: WarpPictures | None = None,
     ) -> bool:
-        """Take the result of run ``request_id`` (and its errors against the ground truth);
-        returns False (and ignores it) when stale."""
+        """Take the result of run ``request_id`` (with its errors against the ground truth and
+        its warp pictures, made in the worker); returns False (and ignores it) when stale."""
         if request_id != self.request_id or not self.running:
             return False
         self._set_running(False)
+        self.warp_pictures = warp_pictures
         self._set_result(result, truth_errors)
         total = result.timings.get("total", 0.0)
         status = f"{result.num_matches} matches with {self.matcher} in {total:.2f} s"
@@ -248,7 +255,7 @@ class AppState:
         self.result, self.truth_errors = result, truth_errors
         self.result_changed.emit(result)
         if result is None:
-            self.probe = self.probe_truth = None
+            self.probe = self.probe_truth = self.warp_pictures = None
             self.probe_changed.emit(None)
         elif previous is not None:
             self.click_a(previous.xa, previous.ya)

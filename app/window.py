@@ -32,6 +32,7 @@ from app.worker import BenchmarkRunner, BenchOutcome, MatchRunner, Outcome
 from core.bench.datasets import load_pair_images
 from core.bench.truth import PixelTruth, ground_truth
 from core.errors import MatchscopeError
+from core.figures import warp_pictures
 from core.matchers import matcher_names
 from core.probe import ProbeReading
 from core.result import MatchResult
@@ -385,7 +386,7 @@ class MainWindow(QMainWindow):
         self.probe_panel.show_result(result)
         if result is None:  # new images: `_on_images_changed` shows them
             self.pair_view.set_matches(None, None)
-            self.warp_view.set_data(None, None, None)
+            self.warp_view.set_data(None, None)
             return
         errors, truth = state.truth_errors, state.ground_truth
         if errors is None:
@@ -399,7 +400,8 @@ class MainWindow(QMainWindow):
             self.error_view.set_title(f"{truth.error_name} of A's warp{sparse}")
         self.error_view.set_data(state.image_a.rgb, None if errors is None else errors.dense)
         self.certainty_view.set_data(state.image_a.rgb, result.certainty_ab)
-        self.warp_view.set_data(state.image_b.rgb, result.warp_ab, result.certainty_ab)
+        pictures = state.warp_pictures or warp_pictures(state.image_b.rgb, result.warp_ab)
+        self.warp_view.set_data(pictures, result.certainty_ab)
         self.anchor_view.set_data(state.image_b.rgb, result)
         self.attention_view.set_data(state.image_a.rgb, result)
 
@@ -460,7 +462,9 @@ class MainWindow(QMainWindow):
         elif outcome.error:
             self.state.set_failed(outcome.request_id, outcome.error)
         else:
-            self.state.set_result(outcome.request_id, outcome.result, outcome.truth_errors)
+            self.state.set_result(
+                outcome.request_id, outcome.result, outcome.truth_errors, outcome.warp_pictures
+            )
 
     def _on_benchmark_finished(self, outcome: BenchOutcome) -> None:
         bench = self.bench_state

@@ -21,6 +21,7 @@ from app.benchmark import BenchmarkOptions
 from core.bench.pairs import BenchProgress, benchmark, plan_benchmark
 from core.bench.truth import GroundTruth, ResultErrors
 from core.errors import Cancelled, MatchscopeError
+from core.figures import WarpPictures, warp_pictures
 from core.imageio import LoadedImage
 from core.matchers import create_matcher
 from core.result import MatchResult
@@ -38,6 +39,7 @@ class Outcome:
     error: str = ""
     cancelled: bool = False
     truth_errors: ResultErrors | None = None  # the result against the pair's ground truth
+    warp_pictures: WarpPictures | None = None  # what the Warp view shows of the result
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,8 @@ def _run(
         control = RunControl(progress=report, cancel=cancel)
         result = run_match(instance, image_a, image_b, control, matcher_name=matcher)
         truth_errors = None if ground_truth is None else ground_truth.errors_of(result)
-        return Outcome(request_id, result=result, truth_errors=truth_errors)
+        pictures = warp_pictures(image_b.rgb, result.warp_ab)
+        return Outcome(request_id, result, truth_errors=truth_errors, warp_pictures=pictures)
     except Cancelled:
         return Outcome(request_id, cancelled=True)
     except BaseException as exc:  # a user's plugin may raise anything, even SystemExit

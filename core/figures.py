@@ -3,6 +3,8 @@ that the app's views share, so the command line and the window show the same col
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -120,6 +122,31 @@ def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndar
 def displacement(warp_ab: np.ndarray) -> np.ndarray:
     """(H, W, 2) warp into B's pixels -> displacement from each A pixel (NaN kept)."""
     return warp_ab - pixel_grid(*warp_ab.shape[:2])
+
+
+@dataclass(frozen=True, eq=False)
+class WarpPictures:
+    """What the app's Warp view shows of a dense warp (made in the worker: a few seconds for
+    tens of megapixels).
+
+    flow_rgb: (H_A, W_A, 3) uint8 flow colours of the displacement, full saturation at
+        ``scale_px`` (its 99th percentile length).
+    warped_b: (H_A, W_A, 3) uint8 B sampled at each A pixel's correspondence, black where none.
+    """
+
+    flow_rgb: np.ndarray
+    scale_px: float
+    warped_b: np.ndarray
+
+
+def warp_pictures(rgb_b: np.ndarray, warp_ab: np.ndarray) -> WarpPictures:
+    """The flow colours and B warped onto A of a (H_A, W_A, 2) warp into B's pixels."""
+    flow = displacement(warp_ab)
+    length = np.linalg.norm(flow, axis=-1)
+    finite = length[np.isfinite(length)]
+    scale = max(float(np.percentile(finite, 99)), 1e-6) if finite.size else 1.0
+    flow_rgb = flow_to_rgb(flow, max_magnitude=scale)
+    return WarpPictures(flow_rgb, scale, warp_b_onto_a(rgb_b, warp_ab))
 
 
 def warp_b_onto_a(rgb_b: np.ndarray, warp_ab: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from core.figures import displacement, flow_to_rgb, warp_b_onto_a
+from core.figures import WarpPictures, flow_to_rgb
 from core.probe import ProbeReading
 from widgets import ImagePanel, emit_clicks
 
@@ -51,22 +51,18 @@ class WarpView(QWidget):
         self._certainty: np.ndarray | None = None
         self._threshold = 0.5
 
-    def set_data(
-        self, rgb_b: np.ndarray | None, warp_ab: np.ndarray | None, certainty_ab: np.ndarray | None
-    ) -> None:
-        """B (H_B, W_B, 3) uint8, the warp (H_A, W_A, 2) into B's pixels and its certainty."""
-        if rgb_b is None or warp_ab is None:
+    def set_data(self, pictures: WarpPictures | None, certainty_ab: np.ndarray | None) -> None:
+        """The warp's pictures (:func:`core.figures.warp_pictures`) and its (H_A, W_A)
+        certainty; None clears the view."""
+        if pictures is None:
             self._warped = self._certainty = None
             self.flow_panel.set_image(None)
             self.legend.setText("")
         else:
-            flow = displacement(warp_ab)
-            length = np.linalg.norm(flow, axis=-1)
-            finite = length[np.isfinite(length)]
-            scale = max(float(np.percentile(finite, 99)), 1e-6) if finite.size else 1.0
-            self.flow_panel.set_image(flow_to_rgb(flow, max_magnitude=scale))
+            self.flow_panel.set_image(pictures.flow_rgb)
+            scale = pictures.scale_px
             self.legend.setText(f"direction = hue, length = saturation (full at {scale:.1f} px)")
-            self._warped, self._certainty = warp_b_onto_a(rgb_b, warp_ab), certainty_ab
+            self._warped, self._certainty = pictures.warped_b, certainty_ab
         self._update_warped()
 
     def set_threshold(self, threshold: float) -> None:

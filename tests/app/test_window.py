@@ -78,6 +78,9 @@ def test_click_in_a_probes_the_match_in_b(qtbot, pair):
     qtbot.waitUntil(lambda: state.result is not None, timeout=4000)
     assert "400 matches" in window.statusBar().currentMessage()
     assert window.pair_view.lines.drawn_count > 0
+    pictures = state.warp_pictures  # made in the worker, shown as they are
+    assert pictures is not None and pictures.flow_rgb.shape == (160, 200, 3)
+    np.testing.assert_array_equal(window.warp_view.flow_panel.image.image, pictures.flow_rgb)
     assert (state.probe.xa, state.probe.ya) == (100, 80)  # a first result probes A's centre
     before = window.pair_view.lines.probe_ends[1]
 
