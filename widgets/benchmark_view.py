@@ -199,9 +199,7 @@ class BenchmarkView(QWidget):
         titles = (["sequence"] if with_sequences else []) + ["A", "B"]
         self._error_columns = {name: len(titles) + i for i, name in enumerate(matchers)}
         titles += [f"{name}: {PAIR_ERROR_TITLES[kind]}" for name in matchers]
-        table = self.pairs_table
-        table.setSortingEnabled(False)
-        table.clear()
+        table = self.pairs_table  # cleared, unsorted, by set_running(True)
         table.setColumnCount(len(titles))
         table.setHorizontalHeaderLabels(titles)
         table.setRowCount(len(pairs))
@@ -233,6 +231,12 @@ class BenchmarkView(QWidget):
         self.sequence_combo.blockSignals(blocked)
         self.sequence_combo.setVisible(bool(sequences))
         self._fill_summary(report.table_rows(results))
+        for name, entry in results["matchers"].items():
+            if "skipped" in entry and name in self._error_columns:
+                for row in range(self.pairs_table.rowCount()):
+                    item = QTableWidgetItem("skipped")
+                    item.setToolTip(entry["skipped"])
+                    self.pairs_table.setItem(row, self._error_columns[name], item)
         self.pairs_table.setSortingEnabled(True)
         self.save_button.setEnabled(True)
 

@@ -215,3 +215,17 @@ def test_a_folder_of_sequences_is_filtered_by_sequence(qtbot, homography_folder)
     assert [table.item(row, 0).text() for row in shown] == ["two"]
     view.show_sequence(None)
     assert not any(table.isRowHidden(row) for row in range(table.rowCount()))
+
+
+def test_a_matcher_without_weights_is_marked_skipped(qtbot, homography_folder):
+    needs_weights = "tests.core.bench.test_pairs:needs_weights"
+    window = make_window(qtbot, needs_weights)
+    results = run_benchmark(qtbot, window, homography_folder, [SIFT, needs_weights])
+    assert "skipped" in results["matchers"][needs_weights]
+    view = window.benchmark_view
+    table = view.pairs_table
+    column = table.columnCount() - 1
+    assert {table.item(row, column).text() for row in range(table.rowCount())} == {"skipped"}
+    assert "weights not found" in table.item(0, column).toolTip()
+    assert f"{needs_weights}: skipped" in view.message.text()
+    assert view.summary_table.rowCount() == 1  # only sift ran

@@ -8,6 +8,7 @@ statistics, LayerNorm and LayerScale drawn far from identity). romatch runs on C
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -108,10 +109,10 @@ def test_encoders_match_romatch(pair):
         assert rel_error(ours[scale], theirs[scale]) <= TOLERANCE, scale
 
 
-@pytest.mark.parametrize("symmetric", [True, False])
-def test_coarse_pass_matches_romatch_stage_by_stage(pair, symmetric):
-    model, reference = pair
-    a, b = images(126, seed=7), images(126, seed=8)
+@contextmanager
+def reference_gp_and_anchors(reference):
+    """Keep romatch's GP output (``"gp"``) and anchor logits (``"anchor_logits"``) of the
+    coarse scale while the block runs; yields the dict they land in."""
     kept = {}
     hooks = [
         reference.decoder.gps["16"].register_forward_hook(
@@ -121,18 +122,25 @@ def test_coarse_pass_matches_romatch_stage_by_stage(pair, symmetric):
             lambda module, args, out: kept.__setitem__("anchor_logits", out[0])
         ),
     ]
-    batch = {"im_A": a, "im_B": b}
-    scale_factor = math.sqrt(126 * 126 / 560**2)
     try:
-        with torch.inference_mode():
-            if symmetric:
-                theirs = reference.forward_symmetric(batch, scale_factor=scale_factor)
-            else:
-                theirs = reference.forward(batch, scale_factor=scale_factor)
-            ours = model(a, b, symmetric=symmetric, capture=CAPTURABLE - {"attention"})
+        yield kept
     finally:
         for hook in hooks:
             hook.remove()
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_coarse_pass_matches_romatch_stage_by_stage(pair, symmetric):
+    model, reference = pair
+    a, b = images(126, seed=7), images(126, seed=8)
+    batch = {"im_A": a, "im_B": b}
+    scale_factor = math.sqrt(126 * 126 / 560**2)
+    with reference_gp_and_anchors(reference) as kept, torch.inference_mode():
+        if symmetric:
+            theirs = reference.forward_symmetric(batch, scale_factor=scale_factor)
+        else:
+            theirs = reference.forward(batch, scale_factor=scale_factor)
+        ours = model(a, b, symmetric=symmetric, capture=CAPTURABLE - {"attention"})
     captured = ours.captured
     assert rel_error(captured["gp"], kept["gp"]) <= TOLERANCE
     assert rel_error(captured["anchor_logits"], kept["anchor_logits"]) <= TOLERANCE
@@ -151,22 +159,9 @@ def test_gp_and_anchors_match_romatch_on_real_images(pair):
 
     model, reference = pair
     a, b = (preprocess(load_image(path).rgb, (224, 224)) for path in (DEMO_A, DEMO_B))
-    kept = {}
-    hooks = [
-        reference.decoder.gps["16"].register_forward_hook(
-            lambda module, args, out: kept.__setitem__("gp", out)
-        ),
-        reference.decoder.embedding_decoder.register_forward_hook(
-            lambda module, args, out: kept.__setitem__("anchor_logits", out[0])
-        ),
-    ]
-    try:
-        with torch.inference_mode():
-            reference.forward_symmetric({"im_A": a, "im_B": b}, scale_factor=0.4)
-            ours = model(a, b, capture={"gp", "anchors"})
-    finally:
-        for hook in hooks:
-            hook.remove()
+    with reference_gp_and_anchors(reference) as kept, torch.inference_mode():
+        reference.forward_symmetric({"im_A": a, "im_B": b}, scale_factor=0.4)
+        ours = model(a, b, capture={"gp", "anchors"})
     assert rel_error(ours.captured["gp"], kept["gp"]) <= TOLERANCE
     logits = ours.captured["anchor_logits"]
     assert rel_error(logits, kept["anchor_logits"]) <= TOLERANCE
