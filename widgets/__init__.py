@@ -32,6 +32,31 @@ def error_colormap() -> pg.ColorMap:
     return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut, name="error")
 
 
+COLOUR_BAR_AXIS_WIDTH = 60
+"""Pixels for a colour bar's tick labels: pyqtgraph's 45 fit 4 characters, this fits 7."""
+
+
+def set_colour_bar_range(
+    color_bar: pg.ColorBarItem, levels: tuple[float, float], label: str
+) -> None:
+    """Show ``levels`` on ``color_bar`` with tick labels that fit its axis.
+
+    Values far from 1 (attention of 1/1600 per patch, anchor probabilities of 1e-4) would need
+    tick labels like ``0.0006245``, wider than the axis, which pyqtgraph then leaves out; the
+    axis shows them in units of a power of ten instead, named in the label (``x 1e-4``), and is
+    wide enough for the 4 to 5 significant digits of a range narrower than its values.
+    """
+    low, high = levels
+    magnitude = max(abs(low), abs(high))
+    exponent = 0 if magnitude == 0 else math.floor(math.log10(magnitude))
+    if -1 <= exponent <= 2:
+        exponent = 0
+    color_bar.setLevels((low, high))
+    color_bar.axis.setWidth(COLOUR_BAR_AXIS_WIDTH)
+    color_bar.axis.setScale(10.0**-exponent)
+    color_bar.axis.setLabel(label if exponent == 0 else f"{label} (x 1e{exponent})")
+
+
 class ImagePanel:
     """A titled ViewBox (y down, aspect locked) showing one image, with a probe marker."""
 

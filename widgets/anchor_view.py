@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from core.figures import certainty_lut
 from core.probe import ProbeReading, anchor_distribution
 from core.result import MatchResult
-from widgets import ImagePanel
+from widgets import ImagePanel, certainty_colormap, set_colour_bar_range
 
 ANCHOR_OPACITY = 0.8  # alpha of the most likely anchor; the others in proportion
 ANCHOR_PEN = pg.mkPen((255, 255, 255), width=2)
@@ -50,7 +50,8 @@ class AnchorView(QWidget):
 
     A white square marks the most likely anchor's centre and the red target the probe's final
     match, so a refiner that moved the match away from the anchor mode shows as a gap between
-    them. The label gives the top-1 probability, the entropy and the coarse cell.
+    them. The colour bar gives absolute probabilities (from 0 to the top anchor's); the label
+    the top-1 probability, the entropy and the coarse cell.
     """
 
     def __init__(self, parent: QWidget | None = None):
@@ -65,6 +66,12 @@ class AnchorView(QWidget):
         self.anchor_marker.setZValue(9)
         self.anchor_marker.hide()
         self.panel.view.addItem(self.anchor_marker)
+        # colours are p / max(p) (anchor_rgba), so a bar over 0..max(p) reads absolute p
+        self.color_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap=certainty_colormap(), interactive=False, label="probability"
+        )
+        self.color_bar.hide()
+        self.canvas.addItem(self.color_bar, row=1, col=1)
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -94,6 +101,7 @@ class AnchorView(QWidget):
         self.probs = None
         self.heatmap.clear()
         self.anchor_marker.hide()
+        self.color_bar.hide()
         self.panel.marker.hide()
         if result is None or size_b is None:
             self.label.setText("")
@@ -110,6 +118,8 @@ class AnchorView(QWidget):
         self.heatmap.setImage(anchor_rgba(probs), autoLevels=False, levels=(0, 255))
         self.heatmap.setRect(QRectF(-0.5, -0.5, size_b[1], size_b[0]))
         top = int(probs.argmax())
+        set_colour_bar_range(self.color_bar, (0.0, float(probs.flat[top])), "probability")
+        self.color_bar.show()
         x, y = anchor_centre(*divmod(top, side), side, size_b)
         self.anchor_marker.setPos(QPointF(x, y))
         self.anchor_marker.show()

@@ -6,11 +6,18 @@ import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.probe import ProbeReading
 from core.result import MatchResult
-from widgets import ImagePanel, certainty_colormap, emit_clicks
+from widgets import ImagePanel, certainty_colormap, emit_clicks, set_colour_bar_range
 
 HEATMAP_OPACITY = 0.65
 HINT = (
@@ -50,6 +57,9 @@ class AttentionView(QWidget):
         self.canvas.addItem(self.color_bar, row=1, col=1)
         self.head_box = QComboBox()
         self.head_box.setToolTip("Show the mean over the heads or one head")
+        self.head_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # never narrower than its longest choice, however narrow the dock
+        self.head_box.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
         self.head_box.currentIndexChanged.connect(self._update)
         self.label = QLabel()
         self.label.setWordWrap(True)
@@ -99,5 +109,5 @@ class AttentionView(QWidget):
         levels = (low, max(high, low + 1e-9))
         self.heatmap.setImage(shown, autoLevels=False, levels=levels)
         self.heatmap.setRect(QRectF(-0.5, -0.5, size_a[1], size_a[0]))
-        self.color_bar.setLevels(levels)
+        set_colour_bar_range(self.color_bar, levels, "attention")
         self.label.setText(f"{self.head_box.currentText()}: min {low:.3g}, max {high:.3g}")

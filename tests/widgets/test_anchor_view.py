@@ -9,6 +9,7 @@ from PySide6.QtCore import QPointF
 from core.probe import ProbeReading
 from core.result import MatchResult
 from tests.app.plugins import shift_result
+from tests.widgets import tick_labels
 from widgets.anchor_view import HINT, AnchorView
 
 H_A, W_A = 160, 200  # A; a coarse cell is 25 x 20 pixels of A
@@ -97,6 +98,12 @@ def test_a_uniform_distribution_has_twelve_bits(view):
     assert view.probs.sum() == pytest.approx(1.0)
     assert "entropy 12.00 of 12 bits" in view.label.text()
     assert "top-1 p = 0.000" in view.label.text()
+    # the colour bar reads absolute probabilities: 0 .. 1/4096 = 2.44e-4, labelled in 1e-4
+    assert view.color_bar.isVisible()
+    assert view.color_bar.levels() == pytest.approx((0.0, 1 / 4096), rel=1e-3)
+    assert view.color_bar.axis.labelText == "probability (x 1e-4)"
+    ticks = [float(text) for text in tick_labels(view.color_bar.axis)]
+    assert len(ticks) >= 3 and min(ticks) == 0 and max(ticks) <= 2.45
     assert "no final match" in view.label.text()
     assert view.anchor_marker.isVisible() and not view.panel.marker.isVisible()
 
@@ -108,6 +115,7 @@ def test_without_intermediates_the_view_shows_the_hint(view):
     assert view.label.text() == HINT
     assert view.heatmap.image is None and view.probs is None
     assert not view.anchor_marker.isVisible() and not view.panel.marker.isVisible()
+    assert not view.color_bar.isVisible()
 
     view.set_data(None, None)
     assert view.label.text() == ""

@@ -8,6 +8,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from core.probe import ProbeReading
 from tests.app.plugins import shift_result
+from tests.widgets import tick_labels
 from tests.widgets.test_anchor_view import H_A, W_A, synthetic_result
 from widgets.attention_view import HINT, AttentionView
 
@@ -69,3 +70,33 @@ def test_without_intermediates_the_view_shows_the_hint(view):
     assert view.label.text() == HINT
     assert view.heatmap.image is None
     assert view.head_box.count() == 0 and not view.head_box.isEnabled()
+
+
+def test_a_narrow_range_of_attention_keeps_its_tick_labels(view, qtbot):
+    """The mean of many heads is close to uniform (1/64 here, +- 1e-6): labels like 0.0156245
+    would not fit the colour bar; they are shown in units of 1e-2, named in the label."""
+    result = synthetic_result()
+    uniform = np.full((4, 8, 8), 1 / 64, np.float32)
+    result.intermediates["attention_a"] = uniform + np.linspace(0, 1e-5, 64).reshape(1, 8, 8)
+    view.set_data(RGB_A, result)
+    qtbot.wait(10)
+    labels = tick_labels(view.color_bar.axis)
+    assert len(labels) >= 2
+    assert all(float(text) == pytest.approx(1.5625, abs=2e-3) for text in labels)
+    assert view.color_bar.axis.labelText == "attention (x 1e-2)"
+
+    result.intermediates["attention_a"] = np.linspace(0, 1, 64, dtype=np.float32).reshape(1, 8, 8)
+    view.set_data(RGB_A, result)
+    qtbot.wait(10)
+    assert "1.0" in tick_labels(view.color_bar.axis)
+    assert view.color_bar.axis.labelText == "attention"
+
+
+def test_the_head_box_shows_its_whole_text_in_a_narrow_dock(view, qtbot):
+    view.set_data(RGB_A, synthetic_result(heads=3))
+    view.resize(180, 300)
+    qtbot.wait(10)
+    box = view.head_box
+    assert box.currentText() == "mean of heads"
+    assert box.width() >= box.sizeHint().width()
+    assert box.fontMetrics().horizontalAdvance("mean of heads") < box.width()
