@@ -26,8 +26,9 @@ def run_gui(
     screenshot: str | None = None,
     dataset: str | None = None,
 ) -> int:
-    """Show the window on the pair (the demo pair when both paths are None) and match it; with
-    ``dataset``, also benchmark ``matcher`` on that folder in the Benchmarks dock.
+    """Show the window on the pair (the demo pair when both paths are None and no dataset is
+    given) and match it; with ``dataset``, benchmark ``matcher`` on that folder in the
+    Benchmarks dock (the pair view stays empty until a pair of it is clicked).
 
     With ``screenshot``, the window is saved to that PNG once the match (or the benchmark)
     ends and the app exits: 0 when it succeeded, 1 when it failed, 2 when an image could not
@@ -41,7 +42,8 @@ def run_gui(
     window = MainWindow(state)
     window.resize(1400, 900)
     window.show()
-    if path_a is None and path_b is None and assets.DEMO_A.exists() and assets.DEMO_B.exists():
+    no_pair = path_a is None and path_b is None and not dataset
+    if no_pair and assets.DEMO_A.exists() and assets.DEMO_B.exists():
         path_a, path_b = str(assets.DEMO_A), str(assets.DEMO_B)
     loaded = True
     if path_a and path_b:

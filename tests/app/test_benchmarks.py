@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import Qt, QThreadPool
 
 from app.cli import main
+from app.state import AppState
 from tests.app.test_window import click_pixel, make_window
 
 SIFT = "sift"
@@ -186,13 +187,16 @@ def test_a_bad_dataset_is_a_message_not_a_crash(qtbot, folder, needle):
 
 
 def test_the_command_line_starts_a_benchmark_in_the_window(
-    qtbot, tmp_path, capsys, homography_folder
+    qtbot, tmp_path, capsys, monkeypatch, homography_folder
 ):
     from app.gui import run_gui
 
+    opened = []  # a benchmark from the command line opens no (demo) pair beside it
+    monkeypatch.setattr(AppState, "load_pair", lambda self, *paths: opened.append(paths))
     shot = tmp_path / "shot.png"
     assert run_gui(None, None, SIFT, screenshot=str(shot), dataset=str(homography_folder)) == 0
     assert shot.is_file()
+    assert opened == []
     assert run_gui(None, None, SIFT, screenshot=str(shot), dataset=str(tmp_path / "none")) == 1
     assert "none" in capsys.readouterr().err
 
