@@ -169,6 +169,10 @@ class RomaMatcher(ConfiguredMatcher):
 
     # -- weights ------------------------------------------------------------------------------
 
+    @classmethod
+    def weight_files(cls, conf: dict) -> dict[str, str]:
+        return {f"roma_{cls.variant}": conf["roma_weights"], conf["backbone"]: conf["dino_weights"]}
+
     def _locate(self, name: str, explicit: str) -> Path:
         settings_dir = self.conf["settings_dir"] or None
         try:
