@@ -224,3 +224,36 @@ def test_help_names_what_each_flag_takes_and_lists_matchers_once(tmp_path):
     assert f"roma_outdoor found ({tmp_path / 'roma_outdoor.pth'})" in listing
     assert "roma_indoor not found (--download fetches it)" in listing
     assert listing.count("weights: none needed") == 2  # sift, dense-flow
+
+
+WINDOW_ARGUMENT_ERRORS = [
+    (["--set", "frob=1"], "unknown option(s) frob"),
+    (["--matcher", "nope"], "unknown matcher 'nope'"),
+    (["--matcher", "dense-flow", "--set", "max_size=3"], "max_size must be >= 16"),
+    (["--dataset", "."], "unknown dataset layout"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        *WINDOW_ARGUMENT_ERRORS,
+        *[([*args, "--screenshot", "shot.png"], needle) for args, needle in WINDOW_ARGUMENT_ERRORS],
+        # (without --screenshot the window opens and offers to choose the weights folder)
+        (["--matcher", "roma", "--screenshot", "shot.png"], "roma_outdoor weights not found"),
+    ],
+)
+def test_the_window_refuses_bad_arguments_like_the_command_line(tmp_path, pair, args, needle):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    done = run_cli("a.png", "b.png", *args, cwd=tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("matchscope")]
+    assert len(errors) == 1 and errors[0].startswith("matchscope: error: "), done.stderr
+    assert needle in errors[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "shot.png").exists()
