@@ -18,6 +18,7 @@ from psygnal import Signal
 
 from core.bench.pairs import BenchPlan, BenchProgress
 from core.errors import MatchscopeError
+from core.text import plural
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class BenchmarkState:
         self.results = results
         from core.bench import report
 
-        lines = [f"{len(self.plan.pairs)} pairs of {results['dataset']} done"]
+        lines = [f"{plural(len(self.plan.pairs), 'pair')} of {results['dataset']} done"]
         self._finish("ok", "\n".join(lines + report.skipped_lines(results)))
         return True
 

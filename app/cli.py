@@ -12,7 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-from core.errors import MatchscopeError
+from core.errors import MatchscopeError, failure_message
+from core.text import plural
 
 SUBCOMMANDS = {
     "match": "match an image pair (or a list of pairs) and write result.npz + matches.png",
@@ -48,36 +49,37 @@ def _add_matcher_options(parser: argparse.ArgumentParser, default: str) -> None:
         "`matchscope matchers` lists them all",
     )
     model = parser.add_argument_group(
-        "model options (RoMa: --matcher roma, roma-outdoor or roma-indoor; the same as --set)"
+        "model options (RoMa: --matcher roma, roma-outdoor or roma-indoor; --num-samples also "
+        "dense-flow; the same as --set)"
     )
-    for flags, key, kind, text in MODEL_FLAGS:
+    for flags, key, kind, metavar, text in MODEL_FLAGS:
         if kind is bool:
             model.add_argument(*flags, dest=key, action="store_const", const=True, help=text)
         else:
-            model.add_argument(*flags, dest=key, type=kind, metavar="V", help=text)
+            model.add_argument(*flags, dest=key, type=kind, metavar=metavar, help=text)
 
 
-MODEL_FLAGS = (  # (flags, matcher option, type, help); bools are switches
-    (("--roma-weights",), "roma_weights", str, "RoMa checkpoint file (default: search)"),
-    (("--dino-weights",), "dino_weights", str, "backbone checkpoint, .pth or transformers folder"),
-    (("--backbone",), "backbone", str, "coarse encoder, e.g. dinov2_vitl14 (default)"),
-    (("--coarse-res",), "coarse_res", str, "coarse resolution N or HxW (560; preview 392)"),
-    (("--upsample-res",), "upsample_res", str, "fine pass resolution N or HxW; 0: none (864)"),
-    (("--preview",), "preview", bool, "coarse pass only: a quick warp on the coarse grid"),
-    (("--no-symmetric",), "no_symmetric", bool, "match A->B only (no warp_ba)"),
-    (("--device",), "device", str, "auto (default), cpu or cuda"),
-    (("--precision",), "precision", str, "fp32 (default), bf16 or fp16"),
-    (("--compile",), "compile", bool, "torch.compile the model (CUDA; first match compiles)"),
-    (("--num-samples",), "num_samples", int, "matches to sample"),
-    (("--intermediates",), "intermediates", bool, "keep debug intermediates in result.npz"),
-    (("--download",), "download", bool, "download missing weights into torch hub's cache"),
+MODEL_FLAGS = (  # (flags, matcher option, type, metavar, help); bools are switches
+    (("--roma-weights",), "roma_weights", str, "PATH", "RoMa checkpoint file (default: search)"),
+    (("--dino-weights",), "dino_weights", str, "PATH", "backbone checkpoint, .pth or folder"),
+    (("--backbone",), "backbone", str, "NAME", "coarse encoder, e.g. dinov2_vitl14 (default)"),
+    (("--coarse-res",), "coarse_res", str, "HxW", "coarse resolution N or HxW (560; preview 392)"),
+    (("--upsample-res",), "upsample_res", str, "HxW", "fine pass resolution N or HxW; 0: none"),
+    (("--preview",), "preview", bool, None, "coarse pass only: a quick warp on the coarse grid"),
+    (("--no-symmetric",), "no_symmetric", bool, None, "match A->B only (no warp_ba)"),
+    (("--device",), "device", str, "DEVICE", "auto (default), cpu or cuda"),
+    (("--precision",), "precision", str, "PRECISION", "fp32 (default), bf16 or fp16"),
+    (("--compile",), "compile", bool, None, "torch.compile the model (CUDA; first run compiles)"),
+    (("--num-samples",), "num_samples", int, "N", "matches to sample (RoMa, dense-flow)"),
+    (("--intermediates",), "intermediates", bool, None, "keep debug intermediates in result.npz"),
+    (("--download",), "download", bool, None, "download missing weights into torch hub's cache"),
 )
 
 
 def _flag_settings(args: argparse.Namespace) -> dict:
     """The model flags that were given, as matcher options (``--no-symmetric`` -> symmetric)."""
     settings = {}
-    for _, key, _, _ in MODEL_FLAGS:
+    for _, key, _, _, _ in MODEL_FLAGS:
         value = getattr(args, key, None)
         if value is None:
             continue
@@ -238,22 +240,23 @@ def _read_pairs(path: Path) -> list[tuple[Path, Path]]:
 
 
 def _check_readable(paths) -> None:
-    """Fail before any work if an image is missing or its header is unreadable."""
-    from PIL import Image, UnidentifiedImageError
-
-    from core.errors import InputError
-    from core.imageio import check_file
+    """Fail before any work if an image is missing, unreadable or too large (headers only)."""
+    from core.imageio import check_image
 
     for path in paths:
-        check_file(Path(path))
-        try:
-            with Image.open(path):
-                pass
-        except (UnidentifiedImageError, OSError):
-            import cv2  # formats Pillow does not know are tried by OpenCV when loading
+        check_image(path)
 
-            if not cv2.haveImageReader(str(path)):
-                raise InputError(path, "not a readable image (unknown format)") from None
+
+def _check_out(out: Path) -> None:
+    """Fail before any work if ``--out`` cannot be (or become) a writable folder; nothing is
+    created here."""
+    if out.exists() and not out.is_dir():
+        raise MatchscopeError(f"{out}: --out exists and is not a folder")
+    existing = out if out.exists() else next(p for p in out.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise MatchscopeError(f"{out}: cannot create the --out folder: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MatchscopeError(f"{out}: cannot write the --out folder: permission denied")
 
 
 def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) -> str:
@@ -264,22 +267,25 @@ def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) 
 
     image_a, image_b = load_image(path_a), load_image(path_b)
     result = run_match(matcher, image_a, image_b, matcher_name=name)
-    out.mkdir(parents=True, exist_ok=True)
-    save_result(result, out / "result.npz")
-    if not args.no_figure:
-        figure = draw_matches(
-            image_a.rgb,
-            image_b.rgb,
-            result.matches,
-            result.match_certainty,
-            threshold=args.threshold,
-            max_lines=args.max_lines,
-            title=name,
-        )
-        save_image(out / "matches.png", figure)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        save_result(result, out / "result.npz")
+        if not args.no_figure:
+            figure = draw_matches(
+                image_a.rgb,
+                image_b.rgb,
+                result.matches,
+                result.match_certainty,
+                threshold=args.threshold,
+                max_lines=args.max_lines,
+                title=name,
+            )
+            save_image(out / "matches.png", figure)
+    except OSError as exc:
+        raise MatchscopeError(f"{out}: cannot write the results ({exc.strerror or exc})") from None
     kept = int((result.match_certainty >= 0.5).sum())
     return (
-        f"{name}: {result.num_matches} matches ({kept} with certainty >= 0.5) in "
+        f"{name}: {plural(result.num_matches, 'match')} ({kept} with certainty >= 0.5) in "
         f"{result.timings['total']:.2f} s -> {out}"
     )
 
@@ -298,10 +304,10 @@ def _run_match(argv: list[str]) -> int:
     if not args.pairs and len(args.images) != 2:
         raise MatchscopeError(f"match needs two images (got {len(args.images)}) or --pairs FILE")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise MatchscopeError(f"{out}: --out exists and is not a folder")
+    _check_out(out)
     pairs = _read_pairs(Path(args.pairs)) if args.pairs else [tuple(map(Path, args.images))]
-    _check_readable({p for pair in pairs for p in pair})
+    if not args.pairs:
+        _check_readable(pairs[0])  # in a list, a bad image fails its own pair only
     settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
     matcher = create_matcher(args.matcher, settings)
     if not args.pairs:
@@ -310,36 +316,73 @@ def _run_match(argv: list[str]) -> int:
 
     from tqdm import tqdm
 
-    failures = 0
-    for index, (path_a, path_b) in enumerate(tqdm(pairs, desc="matching", unit="pair")):
+    failures = []
+    bar = tqdm(pairs, desc="matching", unit="pair")
+    for index, (path_a, path_b) in enumerate(bar):
+        folder = out / _pair_folder(index, path_a, path_b)
         try:
-            _match_one(
-                matcher,
-                args.matcher,
-                path_a,
-                path_b,
-                out / _pair_folder(index, path_a, path_b),
-                args,
+            _match_one(matcher, args.matcher, path_a, path_b, folder, args)
+        except Exception as exc:  # a bad image or a matcher that raises ends this pair only
+            failures.append(
+                f"pair {index} ({path_a} {path_b}): {failure_message(args.matcher, exc)}"
             )
-        except MatchscopeError as exc:
-            failures += 1
-            tqdm.write(
-                f"matchscope match: error: pair {index} ({path_a} {path_b}): {exc}", file=sys.stderr
-            )
-    print(f"{len(pairs) - failures} of {len(pairs)} pairs matched -> {out}")
+            bar.set_postfix(failed=len(failures))
+    bar.close()
+    print(f"{len(pairs) - len(failures)} of {plural(len(pairs), 'pair')} matched -> {out}")
+    for failure in failures:
+        print(f"matchscope match: error: {failure}", file=sys.stderr)
     return 2 if failures else 0
 
 
 def _run_matchers(argv: list[str]) -> int:
-    from core.matchers import BUILTIN_MATCHERS, matcher_class
+    from core.matchers import BUILTIN_MATCHERS, matcher_class, matcher_weights
 
     _matchers_parser().parse_args(argv)
+    shown: dict[str, str] = {}  # class target -> the first name it was shown under
+    options_of: dict[tuple, str] = {}  # (options, help) -> the first matcher that has them
     for name, info in BUILTIN_MATCHERS.items():
+        if info.target in shown:
+            continue
+        shown[info.target] = name
+        aliases = [other for other, i in BUILTIN_MATCHERS.items() if i.target == info.target]
+        also = f" (also: {', '.join(aliases[1:])})" if len(aliases) > 1 else ""
         cls = matcher_class(name)
-        print(f"{name}: {info.summary}")
-        for key, value in cls.default_conf.items():
-            print(f"  --set {key}={value}  {cls.conf_help.get(key, '')}")
+        print(f"{name}{also}: {info.summary}")
+        print(f"  weights: {_weights_line(matcher_weights(name))}")
+        key = (tuple(cls.default_conf.items()), tuple(cls.conf_help.items()))
+        if key in options_of:
+            print(f"  options: those of {options_of[key]}")
+            continue
+        options_of[key] = name
+        for option, value in cls.default_conf.items():
+            print(f"  --set {option}={value}  {cls.conf_help.get(option, '')}")
     return 0
+
+
+def _weights_line(found: dict) -> str:
+    """Where each weight file is, or that it was not found and how to get it."""
+    from core.weights import WEIGHT_FILES
+
+    if not found:
+        return "none needed"
+    parts = []
+    for name, place in found.items():
+        if isinstance(place, Path):
+            parts.append(f"{name} found ({place})")
+        else:
+            how = (
+                "--download fetches it" if WEIGHT_FILES[name].url else "gated: download it yourself"
+            )
+            parts.append(f"{name} not found ({how})")
+    return "; ".join(parts)
+
+
+def _json_path(path: str | None, benchmark: str) -> str | None:
+    """``--json``: a folder (an existing one, or a path ending in a separator) gets
+    ``BENCHMARK.json`` inside it."""
+    if path is None or not (path.endswith(("/", os.sep)) or Path(path).is_dir()):
+        return path
+    return str(Path(path) / f"{benchmark}.json")
 
 
 def _run_bench(argv: list[str]) -> int:
@@ -348,6 +391,7 @@ def _run_bench(argv: list[str]) -> int:
     from core.bench import pairs, roma_speed
 
     args = _bench_parser().parse_args(argv)
+    args.json = _json_path(args.json, args.benchmark)
     if args.benchmark == "pairs":
         pairs.run(args, command=shlex.join(["python", "main.py", "bench", *argv]))
     else:
@@ -356,12 +400,19 @@ def _run_bench(argv: list[str]) -> int:
 
 
 def _run_gui(argv: list[str]) -> int:
+    from core.matchers import check_matcher
+
     args = _gui_parser().parse_args(argv)
     if len(args.images) not in (0, 2):
         raise MatchscopeError(
             f"give two images A and B, or none for the demo pair (got {len(args.images)})"
         )
     settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
+    check_matcher(args.matcher, settings)  # a wrong option stops here, before the window opens
+    if args.dataset:
+        from core.bench.datasets import open_dataset
+
+        open_dataset(args.dataset)
     if _no_display():
         raise MatchscopeError(
             "no display to open the window on: run under xvfb-run, set QT_QPA_PLATFORM=offscreen, "

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QApplication
 import assets
 from app.state import AppState
 from app.window import MainWindow
+from core.errors import MatchscopeError
+from core.matchers import matcher_weights
 
 SCREENSHOT_SETTLE_MS = 300
 """Time the views get to paint after the match ends, before a screenshot is taken."""
@@ -32,7 +34,8 @@ def run_gui(
 
     With ``screenshot``, the window is saved to that PNG once the match (or the benchmark)
     ends and the app exits: 0 when it succeeded, 1 when it failed, 2 when an image could not
-    be loaded.
+    be loaded or the matcher's weights are missing (then nothing is shown); every failure is
+    one ``matchscope: error: ...`` line on stderr, as the command line's.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Matchscope")
@@ -40,6 +43,10 @@ def run_gui(
     pg.setConfigOptions(imageAxisOrder="row-major")
     state = AppState(matcher, settings)
     window = MainWindow(state)
+    missing = _missing_weights(state) if screenshot else None
+    if missing is not None:  # without --screenshot the window shows it, with a folder to choose
+        _print_error(str(missing))
+        return 2
     window.resize(1400, 900)
     window.show()
     no_pair = path_a is None and path_b is None and not dataset
@@ -62,7 +69,7 @@ def run_gui(
             )
 
         if not loaded:
-            print(f"matchscope: {state.error}", file=sys.stderr)
+            _print_error(state.error)
             finish(2)
         elif dataset:
             bench = window.bench_state
@@ -70,18 +77,42 @@ def run_gui(
 
                 def bench_finished(outcome: str, message: str) -> None:
                     if outcome != "ok":
-                        print(f"matchscope: {message}", file=sys.stderr)
+                        _print_error(message)
                     finish(_EXIT_CODES[outcome])
 
                 bench.finished.connect(bench_finished)
             else:
-                print(f"matchscope: {window.benchmark_view.message.text()}", file=sys.stderr)
+                _print_error(window.benchmark_view.message.text())
                 finish(1)
         elif state.running:
-            state.run_finished.connect(lambda outcome: finish(_EXIT_CODES[outcome]))
+
+            def run_finished(outcome: str) -> None:
+                if outcome == "failed":
+                    _print_error(state.error)
+                finish(_EXIT_CODES[outcome])
+
+            state.run_finished.connect(run_finished)
         else:
             finish(0)
     return app.exec()
+
+
+def _print_error(message: str) -> None:
+    print(f"matchscope: error: {message}", file=sys.stderr)
+
+
+def _missing_weights(state: AppState) -> MatchscopeError | None:
+    """Why the current matcher's weights cannot be found (with the app's weights folder), or
+    None when they are all there or will be downloaded."""
+    settings = state.run_settings()
+    if settings.get("download"):
+        return None
+    problems = [
+        place
+        for place in matcher_weights(state.matcher, settings).values()
+        if isinstance(place, MatchscopeError)
+    ]
+    return problems[0] if problems else None
 
 
 def _save_and_quit(app: QApplication, window: MainWindow, path: str, code: int) -> None:

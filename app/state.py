@@ -19,6 +19,7 @@ from core.figures import WarpPictures
 from core.imageio import LoadedImage, load_image
 from core.probe import ProbeReading, read_probe
 from core.result import MatchResult
+from core.text import plural
 
 _MODEL_MATCHERS = ("roma", "roma-outdoor", "roma-indoor")  # take a weights folder
 
@@ -181,7 +182,7 @@ class AppState:
         self.warp_pictures = warp_pictures
         self._set_result(result, truth_errors)
         total = result.timings.get("total", 0.0)
-        status = f"{result.num_matches} matches with {self.matcher} in {total:.2f} s"
+        status = f"{plural(result.num_matches, 'match')} with {self.matcher} in {total:.2f} s"
         if truth_errors is not None and truth_errors.matches.size:
             errors = truth_errors.matches[np.isfinite(truth_errors.matches)]
             if errors.size:

@@ -18,9 +18,11 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QLabel,
     QMainWindow,
     QProgressBar,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -49,8 +51,9 @@ IMAGE_FILTER = (
 )
 
 
-class ProbePanel(QWidget):
-    """The probe's A and B pixels and certainty, the result summary, and the last error."""
+class ProbePanel(QScrollArea):
+    """The probe's A and B pixels and certainty, the result summary, and the last error
+    (wrapped, and scrolled when the dock is too short for it)."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -77,10 +80,15 @@ class ProbePanel(QWidget):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.setStyleSheet("color: #c0392b; font-weight: bold;")
         self.message.hide()
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.addLayout(form)
         layout.addWidget(self.message)
         layout.addStretch(1)
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.NoFrame)
 
     def show_probe(self, probe: ProbeReading | None, truth: PixelTruth | None = None) -> None:
         """The probe, and its match's true error when the pair has ground truth."""

@@ -26,6 +26,7 @@ from core.imageio import LoadedImage
 from core.matchers import create_matcher
 from core.result import MatchResult
 from core.run import RunControl, run_match
+from core.weights import WeightsNotFound
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ class BenchmarkRunner(_Runner):
 
 def _failure(what: str, exc: BaseException) -> str:
     """The one-line message of a run that raised ``exc`` (``what`` names the run)."""
+    if isinstance(exc, WeightsNotFound):  # the window cannot --download: offer its folder
+        return f"{exc.message(download=False)}, or pick its folder with Weights folder… (toolbar)"
     if isinstance(exc, MatchscopeError):
         return str(exc)
     if isinstance(exc, MemoryError):

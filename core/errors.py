@@ -14,6 +14,17 @@ class InputError(MatchscopeError):
         super().__init__(f"{self.path}: {reason}")
 
 
+def failure_message(what: str, exc: BaseException) -> str:
+    """One line for a run that raised ``exc``: a MatchscopeError's own text, else what failed
+    (``what``), the exception's type and the first line of its message."""
+    if isinstance(exc, MatchscopeError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return f"{what}: out of memory"
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{what} failed: {type(exc).__name__}: {first_line}"
+
+
 class Cancelled(MatchscopeError):
     """A run stopped by the user between two stages."""
 

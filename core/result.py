@@ -46,6 +46,7 @@ class Provenance:
     image_b: str = ""
     size_a: tuple[int, int] = (0, 0)  # (H, W) of A as loaded (EXIF orientation applied)
     size_b: tuple[int, int] = (0, 0)
+    pixel_mapping: dict = field(default_factory=dict)  # {"a", "b": LoadedImage.mapping}
     version: str = __version__
 
 

@@ -118,5 +118,6 @@ def run_match(
     prov.settings = prov.settings or dict(getattr(matcher, "conf", {}) or {})
     prov.image_a, prov.image_b = image_a.path, image_b.path
     prov.size_a, prov.size_b = image_a.size_hw, image_b.size_hw
+    prov.pixel_mapping = {"a": image_a.mapping, "b": image_b.mapping}
     control.report("done", 1.0)
     return result

@@ -110,23 +110,28 @@ class WeightsNotFound(MatchscopeError):
     """Weights found in none of the places looked; the message says how to obtain them."""
 
     def __init__(self, weight: WeightFile, searched: list[tuple[str, Path]]):
+        self.weight = weight
         self.name = weight.name
         self.searched = searched
-        places = ", ".join(f"{path} ({label})" for label, path in searched)
+        super().__init__(self.message())
+
+    def message(self, download: bool = True) -> str:
+        """The one-line message; ``download=False`` leaves ``--download`` out (for the window,
+        which cannot use it)."""
+        weight = self.weight
+        places = ", ".join(f"{path} ({label})" for label, path in self.searched)
         if weight.url is not None:
-            how = (
-                f"download it from {weight.url} into one of these folders, or run with "
-                f"--download to fetch it into {hub_checkpoint_dir()}"
-            )
+            how = f"download it from {weight.url} into one of these folders"
+            if download:
+                how += f", or run with --download to fetch it into {hub_checkpoint_dir()}"
         else:
             how = (
                 f"these weights are gated by Meta: accept the {weight.licence} at "
-                f"{DINOV3_DOWNLOADS} and download the file yourself into one of these folders "
-                "(--download cannot fetch it)"
+                f"{DINOV3_DOWNLOADS} and download the file yourself into one of these folders"
             )
-        super().__init__(
-            f"{weight.name} weights not found: no {weight.filename_pattern} in {places}; {how}"
-        )
+            if download:
+                how += " (--download cannot fetch it)"
+        return f"{weight.name} weights not found: no {weight.filename_pattern} in {places}; {how}"
 
 
 def weight_file(name: str) -> WeightFile:

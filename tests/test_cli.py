@@ -121,3 +121,139 @@ def test_the_window_without_a_display_says_so(tmp_path, pair):
     done = run_cli(*pair, env=env)
     assert done.returncode == 2
     assert "no display" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_pairs_list_goes_on_past_a_failing_pair(tmp_path, pair):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "tiny.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    lines = [
+        "a.png b.png",
+        "missing.png b.png",
+        "tiny.png tiny.png",
+        "bad.png a.png",
+        "b.png a.png",
+    ]
+    (tmp_path / "pairs.txt").write_text("\n".join(lines) + "\n")
+    plugin = "tests.core.plugin_matchers:fails_on_small"
+    done = run_cli("match", "--pairs", tmp_path / "pairs.txt", "--out", tmp_path / "many",
+                   "--matcher", plugin)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "2 of 5 pairs matched" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["0000_a_b", "0004_b_a"]
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 3
+    assert "pair 1" in errors[0] and "missing.png: no such file" in errors[0]
+    assert "pair 2" in errors[1] and "ValueError: image under 100 px" in errors[1]
+    assert "pair 3" in errors[2] and "bad.png: not a readable image" in errors[2]
+    # dense-flow itself matches the tiny pair (it used to raise inside OpenCV)
+    (tmp_path / "tiny.txt").write_text("tiny.png tiny.png\n")
+    done = run_cli("match", "--pairs", tmp_path / "tiny.txt", "--out", tmp_path / "tiny",
+                   "--matcher", "dense-flow")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 of 1 pair matched" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--out", "/dev/null/x"], "/dev/null/x: cannot create the --out folder"),
+        (["--out", "a.png"], "--out exists and is not a folder"),
+        (["--matcher", "dense-flow", "--set", "fb_sigma=nan", "--out", "o"], "finite number"),
+        (["--matcher", "dense-flow", "--set", "max_size=10", "--out", "o"], "max_size must be"),
+        (["--set", "max_keypoints=-5", "--out", "o"], "max_keypoints must be >= 0"),
+        (["--num-samples", "5", "--out", "o"], "num_samples is an option of dense-flow"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(tmp_path, pair, args, needle):
+    done = run_cli("match", "a.png", "b.png", *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], done.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_huge_image_is_one_line(tmp_path, pair):
+    from tests.core.test_imageio import _header_only_png
+
+    for width in (14000, 20000, 40000):  # Pillow warned, raised; over our limit; over Pillow's
+        (tmp_path / "huge.png").write_bytes(_header_only_png(width, 13000))
+        done = run_cli("match", "huge.png", "b.png", "--out", "o", cwd=tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "huge.png" in lines[0], done.stderr
+        if width > 14000:
+            assert "over the limit of 250 megapixels" in lines[0]
+
+
+def test_12_bit_image_mapping_is_in_the_provenance(tmp_path, texture):
+    import cv2
+
+    gray = cv2.cvtColor(texture, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 16  # 0..4080
+    cv2.imwrite(str(tmp_path / "a16.png"), gray)
+    cv2.imwrite(str(tmp_path / "b16.png"), np.roll(gray, (4, 6), axis=(0, 1)))
+    done = run_cli("match", "a16.png", "b16.png", "--out", "o", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    meta = load_result(tmp_path / "o" / "result.npz").provenance
+    assert "12-bit data" in meta.pixel_mapping["a"] and "12-bit" in meta.pixel_mapping["b"]
+    assert load_result(tmp_path / "o" / "result.npz").num_matches > 50  # not nearly black
+
+
+def test_bench_json_into_a_folder(tmp_path, flow_folder, capsys):
+    from app.cli import main
+
+    base = ["bench", "pairs", "--dataset", str(flow_folder), "--matcher", "dense-flow"]
+    (tmp_path / "dir").mkdir()
+    for given, written in ((f"{tmp_path}/", "pairs.json"), (f"{tmp_path}/dir", "dir/pairs.json")):
+        assert main([*base, "--max-pairs", "1", "--json", given]) == 0
+        assert json.loads((tmp_path / written).read_text())["dataset"]
+    assert main([*base, "--json", f"{tmp_path}/new/"]) == 2  # a folder that is not there
+    assert "no folder" in capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
+def test_help_names_what_each_flag_takes_and_lists_matchers_once(tmp_path):
+    match = run_cli("match", "--help")
+    assert " V " not in match.stdout
+    for flag in ("--roma-weights PATH", "--coarse-res HxW", "--num-samples N"):
+        assert flag in match.stdout
+    (tmp_path / "roma_outdoor.pth").write_bytes(b"")  # found, not loaded
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch"), "MATCHSCOPE_WEIGHTS": str(tmp_path)}
+    listing = run_cli("matchers", env=env).stdout
+    assert listing.count("--set sample_thresh=") == 1 and listing.count("--set ratio=") == 1
+    assert "roma-outdoor (also: roma):" in listing and "\nroma:" not in listing
+    assert "roma-indoor:" in listing and "options: those of roma-outdoor" in listing
+    assert f"roma_outdoor found ({tmp_path / 'roma_outdoor.pth'})" in listing
+    assert "roma_indoor not found (--download fetches it)" in listing
+    assert listing.count("weights: none needed") == 2  # sift, dense-flow
+
+
+WINDOW_ARGUMENT_ERRORS = [
+    (["--set", "frob=1"], "unknown option(s) frob"),
+    (["--matcher", "nope"], "unknown matcher 'nope'"),
+    (["--matcher", "dense-flow", "--set", "max_size=3"], "max_size must be >= 16"),
+    (["--dataset", "."], "unknown dataset layout"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        *WINDOW_ARGUMENT_ERRORS,
+        *[([*args, "--screenshot", "shot.png"], needle) for args, needle in WINDOW_ARGUMENT_ERRORS],
+        # (without --screenshot the window opens and offers to choose the weights folder)
+        (["--matcher", "roma", "--screenshot", "shot.png"], "roma_outdoor weights not found"),
+    ],
+)
+def test_the_window_refuses_bad_arguments_like_the_command_line(tmp_path, pair, args, needle):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    done = run_cli("a.png", "b.png", *args, cwd=tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("matchscope")]
+    assert len(errors) == 1 and errors[0].startswith("matchscope: error: "), done.stderr
+    assert needle in errors[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "shot.png").exists()

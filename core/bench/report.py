@@ -18,6 +18,7 @@ import numpy as np
 
 from core.bench import metrics
 from core.bench.datasets import FLOW, HOMOGRAPHY, POSE, Dataset, PoseProtocol
+from core.text import plural
 
 CUMULATIVE_PNG = "cumulative_errors.png"
 PER_PAIR_PNG = "per_pair_errors.png"
@@ -127,7 +128,8 @@ def header_lines(
     sequences = len({pair.sequence for pair in dataset.pairs}) if dataset.sequences else 0
     lines = [
         f"dataset: {dataset.name} ({dataset.layout}, {dataset.kind}): {pairs} of "
-        f"{len(dataset.pairs)} pairs" + (f" in {sequences} sequences" if sequences else ""),
+        f"{plural(len(dataset.pairs), 'pair')}"
+        + (f" in {plural(sequences, 'sequence')}" if sequences else ""),
         f"protocol: {protocol_text(dataset.kind, protocol)}",
     ]
     for name, options in settings.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.errors import MatchscopeError
 
@@ -77,6 +78,37 @@ def matcher_class(name: str):
             "or package.module:factory for your own"
         )
     return _import_target(BUILTIN_MATCHERS[name].target)
+
+
+def check_matcher(spec: str, settings: dict | None = None) -> None:
+    """Raise the MatchscopeError that :func:`create_matcher` would for a wrong name or option,
+    cheaply: a built-in matcher is built (no weights are loaded), a plugin's factory is only
+    imported (building it may be costly)."""
+    if spec in BUILTIN_MATCHERS or ":" not in spec:
+        create_matcher(spec, settings)
+    elif not callable(_import_target(spec)):
+        raise MatchscopeError(f"{spec} is not callable")
+
+
+def matcher_weights(name: str, settings: dict | None = None) -> dict[str, Path | MatchscopeError]:
+    """Where each weight file the built-in matcher ``name`` loads with ``settings`` is, without
+    loading it: {weights name: its path, or the error saying it was not found}. Empty for
+    matchers without weights and for plugins."""
+    from core.weights import find_weights
+
+    if name not in BUILTIN_MATCHERS:
+        return {}
+    cls = matcher_class(name)
+    conf = {**cls.default_conf, **(settings or {})}
+    found: dict[str, Path | MatchscopeError] = {}
+    for weights, explicit in cls.weight_files(conf).items():
+        try:
+            found[weights] = find_weights(
+                weights, explicit or None, settings_dir=conf.get("settings_dir") or None
+            )
+        except MatchscopeError as exc:
+            found[weights] = exc
+    return found
 
 
 def create_matcher(spec: str, settings: dict | None = None):

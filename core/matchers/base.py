@@ -1,7 +1,10 @@
-"""Shared plumbing of the built-in matchers: a ``default_conf`` dict with typed overrides."""
+"""Shared plumbing of the built-in matchers: a ``default_conf`` dict with typed, checked
+overrides."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import ClassVar
 
 import cv2
@@ -11,21 +14,67 @@ from core.coords import normalized_to_pixel
 from core.errors import MatchscopeError
 
 
+@dataclass(frozen=True)
+class Limit:
+    """The values a numeric option may take: from ``low`` (excluded when ``above``) to ``high``
+    (inclusive); None is no bound."""
+
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+
+    def allows(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.above else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def __str__(self) -> str:
+        low = f"{'>' if self.above else '>='} {self.low:g}" if self.low is not None else ""
+        high = f"<= {self.high:g}" if self.high is not None else ""
+        return " and ".join(part for part in (low, high) if part)
+
+
 class ConfiguredMatcher:
-    """Base class: ``default_conf`` holds every option; ``conf_help`` explains each one."""
+    """Base class: ``default_conf`` holds every option; ``conf_help`` explains each one;
+    ``conf_limits`` bounds the numeric ones. Every float option must be finite."""
 
     name: ClassVar[str] = ""
     default_conf: ClassVar[dict] = {}
     conf_help: ClassVar[dict[str, str]] = {}
+    conf_limits: ClassVar[dict[str, Limit]] = {}
 
     def __init__(self, **overrides):
         unknown = sorted(set(overrides) - set(self.default_conf))
         if unknown:
-            raise MatchscopeError(
-                f"{self.name}: unknown option(s) {', '.join(unknown)}; "
-                f"options are {', '.join(self.default_conf)}"
-            )
+            raise MatchscopeError(_unknown_options(self.name, unknown, self.default_conf))
         self.conf = {**self.default_conf, **overrides}
+        for key, value in self.conf.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                raise MatchscopeError(f"{self.name}: {key} must be a finite number, not {value}")
+            limit = self.conf_limits.get(key)
+            if limit is not None and not limit.allows(value):
+                raise MatchscopeError(f"{self.name}: {key} must be {limit}, not {value}")
+
+    @classmethod
+    def weight_files(cls, conf: dict) -> dict[str, str]:
+        """{weights name in :data:`core.weights.WEIGHT_FILES`: explicit path or ""} of the
+        weights the matcher with options ``conf`` loads (none for classical matchers)."""
+        return {}
+
+
+def _unknown_options(matcher: str, keys: list[str], known) -> str:
+    """The message for options ``keys`` that ``matcher`` does not take, naming the built-in
+    matchers that do take each."""
+    from core.matchers import BUILTIN_MATCHERS, matcher_class
+
+    text = f"{matcher}: unknown option(s) {', '.join(keys)}; options are {', '.join(known)}"
+    for key in keys:
+        takers = [name for name in BUILTIN_MATCHERS if key in matcher_class(name).default_conf]
+        if takers:
+            text += f"; {key} is an option of {', '.join(takers)}"
+    return text
 
 
 def parse_setting(text: str, defaults: dict) -> tuple[str, object]:

@@ -1,7 +1,8 @@
 """`dense-flow`: dense correspondences from OpenCV's DIS optical flow, computed both ways.
 
-Both images are resized to one working grid (A's aspect ratio, longer side ``max_size``); DIS
-gives flow A->B and B->A on it. A pixel's certainty is ``exp(-e^2 / (2 sigma^2))`` where ``e`` is
+Both images are resized to one working grid (A's aspect ratio, longer side ``max_size``; each
+side at least :data:`MIN_GRID`, so tiny images are stretched); DIS gives flow A->B and B->A on
+it. A pixel's certainty is ``exp(-e^2 / (2 sigma^2))`` where ``e`` is
 its forward-backward error (working pixels: A -> B -> back to A); pixels that leave B get 0.
 Matches are drawn at random in proportion to certainty (seeded, so runs repeat).
 """
@@ -13,9 +14,13 @@ import numpy as np
 
 from core.coords import fit_longer_side, pixel_grid, pixel_to_normalized
 from core.errors import MatchscopeError
-from core.matchers.base import ConfiguredMatcher, grid_to_original
+from core.matchers.base import ConfiguredMatcher, Limit, grid_to_original
 from core.result import MatchResult, Provenance
 from core.run import RunControl
+
+MIN_GRID = 16
+"""Shortest side (px) of the working grid: smaller images are stretched to it (DIS refuses
+images under 12 px)."""
 
 _PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -42,13 +47,18 @@ class DenseFlowMatcher(ConfiguredMatcher):
         "min_certainty": "pixels below this certainty are never sampled",
         "seed": "random seed of the match sampling",
     }
+    conf_limits = {
+        "max_size": Limit(MIN_GRID),
+        "fb_sigma": Limit(0.0, above=True),
+        "num_samples": Limit(0),
+        "min_certainty": Limit(0.0, 1.0),
+        "seed": Limit(0),
+    }
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
         if self.conf["preset"] not in _PRESETS:
             raise MatchscopeError(f"dense-flow: preset must be one of {', '.join(_PRESETS)}")
-        if self.conf["fb_sigma"] <= 0 or self.conf["max_size"] < 8:
-            raise MatchscopeError("dense-flow: fb_sigma must be > 0 and max_size >= 8")
 
     def _flow(self, gray_from: np.ndarray, gray_to: np.ndarray) -> np.ndarray:
         dis = cv2.DISOpticalFlow_create(_PRESETS[self.conf["preset"]])
@@ -60,6 +70,7 @@ class DenseFlowMatcher(ConfiguredMatcher):
         control = control or RunControl()
         size_a, size_b = rgb_a.shape[:2], rgb_b.shape[:2]
         h, w = fit_longer_side(*size_a, self.conf["max_size"])
+        h, w = max(h, MIN_GRID), max(w, MIN_GRID)  # DIS needs room for its patches
         with control.stage("resize", 0.0):
             gray_a = cv2.resize(
                 cv2.cvtColor(rgb_a, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA

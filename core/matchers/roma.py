@@ -22,7 +22,7 @@ import numpy as np
 
 from core import weights as weight_files
 from core.errors import MatchscopeError
-from core.matchers.base import ConfiguredMatcher, grid_to_original
+from core.matchers.base import ConfiguredMatcher, Limit, grid_to_original
 from core.result import MatchResult, Provenance
 from core.run import RunControl
 
@@ -129,6 +129,13 @@ class RomaMatcher(ConfiguredMatcher):
         "download": "download missing weights into torch hub's cache (shows their licence)",
         "settings_dir": "an extra folder to search for weights (the app's settings)",
     }
+    conf_limits = {
+        "num_samples": Limit(0),
+        "sample_thresh": Limit(0.0, 1.0),
+        "seed": Limit(0),
+        "attention_block": Limit(-1),
+        "attention_head": Limit(-1),
+    }
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
@@ -146,8 +153,6 @@ class RomaMatcher(ConfiguredMatcher):
             raise MatchscopeError(f"precision {conf['precision']!r}: use fp32, bf16 or fp16")
         if conf["device"] not in ("auto", "cpu", "cuda") and not conf["device"].startswith("cuda:"):
             raise MatchscopeError(f"device {conf['device']!r}: use auto, cpu or cuda")
-        if conf["num_samples"] < 0:
-            raise MatchscopeError("num_samples must be >= 0")
         from core.models.vit import BACKBONES
 
         backbone = BACKBONES.get(conf["backbone"])
@@ -163,6 +168,10 @@ class RomaMatcher(ConfiguredMatcher):
         self.weights: dict[str, str] = {}
 
     # -- weights ------------------------------------------------------------------------------
+
+    @classmethod
+    def weight_files(cls, conf: dict) -> dict[str, str]:
+        return {f"roma_{cls.variant}": conf["roma_weights"], conf["backbone"]: conf["dino_weights"]}
 
     def _locate(self, name: str, explicit: str) -> Path:
         settings_dir = self.conf["settings_dir"] or None

@@ -12,7 +12,7 @@ import numpy as np
 
 from core.coords import fit_longer_side, rescale_pixels
 from core.errors import MatchscopeError
-from core.matchers.base import ConfiguredMatcher
+from core.matchers.base import ConfiguredMatcher, Limit
 from core.result import MatchResult, Provenance
 from core.run import RunControl
 
@@ -30,7 +30,7 @@ class SiftMatcher(ConfiguredMatcher):
         "max_iters": 10000,
     }
     conf_help = {
-        "max_keypoints": "most SIFT keypoints kept per image",
+        "max_keypoints": "most SIFT keypoints kept per image; 0 = all",
         "max_size": "longer image side (px) SIFT runs at; 0 = original size",
         "ratio": "Lowe's ratio test threshold (nearest / second nearest distance)",
         "mutual": "keep only mutual nearest neighbours",
@@ -39,6 +39,14 @@ class SiftMatcher(ConfiguredMatcher):
         "confidence": "RANSAC confidence",
         "max_iters": "most RANSAC iterations",
     }
+    conf_limits = {
+        "max_keypoints": Limit(0),
+        "max_size": Limit(0),
+        "ratio": Limit(0.0, 1.0, above=True),
+        "ransac_threshold": Limit(0.0, above=True),
+        "confidence": Limit(0.0, 1.0, above=True),
+        "max_iters": Limit(1),
+    }
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
@@ -46,8 +54,6 @@ class SiftMatcher(ConfiguredMatcher):
             self.conf["geometry"] = "none"
         if self.conf["geometry"] not in ("fundamental", "homography", "none"):
             raise MatchscopeError("sift: geometry must be fundamental, homography or none")
-        if not 0.0 < self.conf["ratio"] <= 1.0:
-            raise MatchscopeError("sift: ratio must lie in (0, 1]")
 
     def _detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(K, 2) keypoints in original pixels and (K, 128) float32 descriptors."""

@@ -312,3 +312,38 @@ def test_roma_reruns_with_intermediates_and_fills_the_docks(qtbot, pair, tmp_pat
     heads = [window.attention_view.head_box.itemText(i) for i in range(7)]
     assert heads == ["mean of heads", *(f"head {k}" for k in range(6))]
     assert window.attention_view.heatmap.image.shape == (8, 8)
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """No weights anywhere: an empty torch hub cache, no $MATCHSCOPE_WEIGHTS, fresh settings."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch" / ("long_folder_name/" * 6)))
+    monkeypatch.delenv("MATCHSCOPE_WEIGHTS", raising=False)
+
+
+def test_screenshot_failures_are_one_line_like_the_command_line(
+    qtbot, pair, tmp_path, capsys, no_weights
+):
+    shot = tmp_path / "shot.png"
+    assert run_gui(*pair, "roma", {}, screenshot=str(shot)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("matchscope: error: roma_outdoor weights not found")
+    assert "--download" in err[0] and not shot.exists()
+    assert run_gui(*pair, "tests.app.plugins:FailingMatcher", screenshot=str(shot)) == 1
+    err = capsys.readouterr().err
+    assert "matchscope: error: tests.app.plugins:FailingMatcher failed: RuntimeError" in err
+
+
+def test_missing_weights_in_the_window_offer_the_weights_folder(qtbot, pair, no_weights):
+    window = make_window(qtbot, "roma")
+    window.resize(1400, 700)
+    open_pair(window, pair)
+    qtbot.waitUntil(lambda: window.state.error != "", timeout=30000)
+    message = window.probe_panel.message
+    assert "roma_outdoor weights not found" in message.text()
+    assert "--download" not in message.text() and "Weights folder…" in message.text()
+    qtbot.wait(50)  # the layout settles
+    assert message.height() >= message.heightForWidth(message.width())  # nothing cut off

@@ -38,3 +38,15 @@ def wrong_shape(**settings):
             return IdentityMatcher().match(rgb_a[:-1], rgb_b)
 
     return Broken()
+
+
+def fails_on_small(min_side: int = 100, **settings):
+    """An identity matcher that raises (as a buggy plugin would) on images under ``min_side``."""
+
+    class Picky(IdentityMatcher):
+        def match(self, rgb_a, rgb_b):
+            if min(rgb_a.shape[:2]) < min_side:
+                raise ValueError(f"image under {min_side} px\nsecond line")
+            return super().match(rgb_a, rgb_b)
+
+    return Picky(**settings)

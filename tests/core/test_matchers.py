@@ -187,3 +187,40 @@ def test_tensors_from_a_users_matcher_become_numpy(texture):
     result = run_match(TensorMatcher(), from_array(texture), from_array(texture))
     assert isinstance(result.warp_ab, np.ndarray)
     assert isinstance(result.intermediates["feature"], np.ndarray)
+
+
+@pytest.mark.parametrize(
+    ("matcher", "settings", "needle"),
+    [
+        ("dense-flow", {"fb_sigma": float("nan")}, "fb_sigma must be a finite number"),
+        ("dense-flow", {"fb_sigma": 0.0}, "fb_sigma must be > 0"),
+        ("dense-flow", {"max_size": 10}, "max_size must be >= 16"),
+        ("dense-flow", {"min_certainty": 2.0}, "min_certainty must be >= 0 and <= 1"),
+        ("dense-flow", {"seed": -1}, "seed must be >= 0"),
+        ("sift", {"max_keypoints": -5}, "max_keypoints must be >= 0, not -5"),
+        ("sift", {"ratio": float("inf")}, "ratio must be a finite number"),
+        ("sift", {"ratio": 0.0}, "ratio must be > 0 and <= 1"),
+        ("sift", {"max_iters": 0}, "max_iters must be >= 1"),
+        ("roma", {"num_samples": -1}, "num_samples must be >= 0"),
+    ],
+)
+def test_option_values_are_checked(matcher, settings, needle):
+    with pytest.raises(MatchscopeError, match=needle):
+        create_matcher(matcher, settings)
+
+
+def test_an_unknown_option_names_the_matchers_that_take_it():
+    with pytest.raises(MatchscopeError) as info:
+        create_matcher("sift", {"num_samples": 5})
+    message = str(info.value)
+    assert "unknown option(s) num_samples" in message
+    assert "num_samples is an option of dense-flow, roma-outdoor, roma, roma-indoor" in message
+
+
+@pytest.mark.parametrize("size_hw", [(1, 1), (8, 8), (11, 11), (3, 200), (200, 5)])
+def test_dense_flow_on_tiny_images(size_hw):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (*size_hw, 3), dtype=np.uint8)
+    result = run_match(create_matcher("dense-flow"), from_array(image), from_array(image))
+    assert result.warp_ab.shape == (*size_hw, 2)
+    assert result.num_matches >= 1  # an image matched to itself agrees with itself
