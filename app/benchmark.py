@@ -50,13 +50,14 @@ class BenchmarkState:
     """Evented state of the Benchmarks dock.
 
     planned(): a new plan (pairs and header known; the pair errors are reset);
-    pair_scored(matcher, index, error): pair ``index`` scored (error ``inf`` when it failed);
+    pair_scored(matcher, index, error, failure): pair ``index`` scored (error ``inf`` and the
+    one-line ``failure`` when the matcher failed on it, else "");
     progress_changed(text, fraction); running_changed(bool);
     finished(outcome, message): "ok", "failed" or "cancelled", with a one-line message.
     """
 
     planned = Signal()
-    pair_scored = Signal(str, int, float)
+    pair_scored = Signal(str, int, float, str)
     progress_changed = Signal(str, float)
     running_changed = Signal(bool)
     finished = Signal(str, str)
@@ -98,7 +99,8 @@ class BenchmarkState:
         if progress.score is not None:
             index = progress.done - 1
             self.errors[progress.matcher][index] = progress.score.error
-            self.pair_scored.emit(progress.matcher, index, progress.score.error)
+            score = progress.score
+            self.pair_scored.emit(progress.matcher, index, score.error, score.failure)
         order = self.matcher_names.index(progress.matcher)
         fraction = (order + progress.done / max(progress.total, 1)) / len(self.matcher_names)
         text = f"{progress.matcher}: {progress.done}/{progress.total} pairs"
@@ -111,7 +113,8 @@ class BenchmarkState:
         from core.bench import report
 
         lines = [f"{plural(len(self.plan.pairs), 'pair')} of {results['dataset']} done"]
-        self._finish("ok", "\n".join(lines + report.skipped_lines(results)))
+        notes = report.failure_lines(results) + report.skipped_lines(results)
+        self._finish("ok", "\n".join(lines + notes))
         return True
 
     def set_failed(self, request_id: int, message: str) -> bool:

@@ -127,12 +127,13 @@ def _match_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="matchscope match",
         description="Match image A to image B and write DIR/result.npz and DIR/matches.png. "
-        "result.npz keys: warp_ab (H_A, W_A, 2) position in B's pixels of every "
-        "pixel of A, NaN where none; certainty_ab (H_A, W_A) in [0, 1]; matches (N, 4) "
-        "[xA, yA, xB, yB]; match_certainty (N,); meta (JSON provenance); "
+        "result.npz keys (compressed): matches (N, 4) [xA, yA, xB, yB]; match_certainty "
+        "(N,); meta (JSON provenance, with both image sizes); for dense matchers warp_ab "
+        "(H_A, W_A, 2, float32) position in B's pixels of every pixel of A, NaN where none, "
+        "and certainty_ab (H_A, W_A, float16) in [0, 1]; sparse ones (sift) have neither; "
         "grid_warp_ab (h, w, 2) and grid_certainty_ab (h, w) for matchers with an "
         "internal grid (normalised coordinates of B, RoMa's convention); warp_ba and "
-        "certainty_ba for symmetric matchers; intermediate/NAME debug arrays. Pixel "
+        "certainty_ba for symmetric dense matchers; intermediate/NAME debug arrays. Pixel "
         "centres: the top-left pixel's centre is (0, 0) (OpenCV).",
     )
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="image A and image B")

@@ -17,7 +17,7 @@ from core.bench.truth import GroundTruth, PixelTruth, ResultErrors
 from core.errors import MatchscopeError
 from core.figures import WarpPictures
 from core.imageio import LoadedImage, load_image
-from core.probe import ProbeReading, read_probe
+from core.probe import SNAP_RADIUS_PX, ProbeReading, read_probe
 from core.result import MatchResult
 from core.text import plural
 
@@ -50,6 +50,7 @@ class AppState:
         self._settings = {matcher: dict(settings or {})}
         self.result: MatchResult | None = None
         self.probe: ProbeReading | None = None
+        self.snap_radius = SNAP_RADIUS_PX  # pixels of A, from the zoom of the last click
         self.threshold = 0.5
         self.status = "Open two images to match."
         self.error = ""
@@ -212,11 +213,15 @@ class AppState:
 
     # probe and threshold ------------------------------------------------------------------------
 
-    def click_a(self, x: float, y: float) -> None:
-        """Probe pixel (x, y) of A; does nothing until there is a result."""
+    def click_a(self, x: float, y: float, snap_radius: float | None = None) -> None:
+        """Probe pixel (x, y) of A; does nothing until there is a result. Without a dense warp
+        there, the probe snaps to the nearest match within ``snap_radius`` pixels of A (what the
+        clicked view's zoom makes of a fixed distance on screen; None: the last click's)."""
+        if snap_radius is not None:
+            self.snap_radius = float(snap_radius)
         if self.result is None:
             return
-        self.probe = read_probe(self.result, x, y)
+        self.probe = read_probe(self.result, x, y, self.snap_radius)
         self.probe_truth = None
         if self.ground_truth is not None:
             probe = self.probe

@@ -404,12 +404,22 @@ class MainWindow(QMainWindow):
             self.pair_view.set_matches(
                 result.matches, result.match_certainty, errors.matches, truth.error_name
             )
-            sparse = " (sparse result: see the match lines)" if errors.dense is None else ""
+            sparse = " (at its matches: a sparse result)" if errors.dense is None else ""
             self.error_view.set_title(f"{truth.error_name} of A's warp{sparse}")
-        self.error_view.set_data(state.image_a.rgb, None if errors is None else errors.dense)
-        self.certainty_view.set_data(state.image_a.rgb, result.certainty_ab)
-        pictures = state.warp_pictures or warp_pictures(state.image_b.rgb, result.warp_ab)
-        self.warp_view.set_data(pictures, result.certainty_ab)
+        rgb_a, points = state.image_a.rgb, result.matches[:, :2]
+        if errors is not None and errors.dense is None:
+            self.error_view.set_points(rgb_a, points, errors.matches)
+        else:
+            self.error_view.set_data(rgb_a, None if errors is None else errors.dense)
+        if result.is_sparse:  # dots that stay visible at any zoom
+            self.certainty_view.set_points(rgb_a, points, result.match_certainty)
+            self.warp_view.set_matches(
+                result.size_a, state.image_b.rgb, result.matches, result.match_certainty
+            )
+        else:
+            self.certainty_view.set_data(rgb_a, result.certainty_ab)
+            pictures = state.warp_pictures or warp_pictures(state.image_b.rgb, result.warp_ab)
+            self.warp_view.set_data(pictures, result.certainty_ab)
         self.anchor_view.set_data(state.image_b.rgb, result)
         self.attention_view.set_data(state.image_a.rgb, result)
 

@@ -195,7 +195,7 @@ def _run(
         control = RunControl(progress=report, cancel=cancel)
         result = run_match(instance, image_a, image_b, control, matcher_name=matcher)
         truth_errors = None if ground_truth is None else ground_truth.errors_of(result)
-        pictures = warp_pictures(image_b.rgb, result.warp_ab)
+        pictures = None if result.is_sparse else warp_pictures(image_b.rgb, result.warp_ab)
         return Outcome(request_id, result, truth_errors=truth_errors, warp_pictures=pictures)
     except Cancelled:
         return Outcome(request_id, cancelled=True)

@@ -29,17 +29,24 @@ class ProbeReading:
         return self.source != "none"
 
 
-def read_probe(result: MatchResult, x: float, y: float, snap_radius: float = 12.0) -> ProbeReading:
+SNAP_RADIUS_PX = 12.0
+"""How far (pixels of A) a probe snaps to a match when no zoom says otherwise."""
+
+
+def read_probe(
+    result: MatchResult, x: float, y: float, snap_radius: float = SNAP_RADIUS_PX
+) -> ProbeReading:
     """The correspondence of A's pixel nearest to (x, y).
 
-    Where the dense warp has a value there, that is the answer; otherwise the nearest sampled
-    match within ``snap_radius`` pixels is taken and the probe snaps to it.
+    Where the dense warp has a value there, that is the answer; otherwise (and always for a
+    sparse result) the nearest match within ``snap_radius`` pixels of A is taken and the probe
+    snaps to it. A view passes the radius that a fixed distance on screen covers at its zoom.
     """
     height, width = result.size_a
-    col = int(np.clip(round(x), 0, width - 1))
-    row = int(np.clip(round(y), 0, height - 1))
-    target = result.warp_ab[row, col]
-    if np.all(np.isfinite(target)):
+    col = int(np.clip(round(x), 0, max(width - 1, 0)))
+    row = int(np.clip(round(y), 0, max(height - 1, 0)))
+    target = None if result.warp_ab is None else result.warp_ab[row, col]
+    if target is not None and np.all(np.isfinite(target)):
         return ProbeReading(
             float(col),
             float(row),
@@ -72,7 +79,7 @@ def anchor_distribution(
         raise KeyError(f"no {key} in this result: run RoMa with intermediates on")
     logits = result.intermediates[key]
     grid_h, grid_w, count = logits.shape
-    height, width = result.size_a if direction == "ab" else result.warp_ba.shape[:2]
+    height, width = result.size_a if direction == "ab" else result.size_b
     col = int(np.clip((x + 0.5) / width * grid_w, 0, grid_w - 1))
     row = int(np.clip((y + 0.5) / height * grid_h, 0, grid_h - 1))
     cell = logits[row, col].astype(np.float64)

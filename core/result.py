@@ -6,10 +6,13 @@ Shapes and units (pixel coordinates in OpenCV's convention, see :mod:`core.coord
 field                  shape             meaning
 =====================  ================  =====================================================
 warp_ab                (H_A, W_A, 2)     for each pixel of A, its position in B (B's original
-                                         pixels); NaN where there is no match
-certainty_ab           (H_A, W_A)        confidence of ``warp_ab`` in [0, 1]; 0 where no match
-warp_ba, certainty_ba  (H_B, W_B, ...)   the same from B to A (optional, symmetric matchers)
-matches                (N, 4)            sampled matches ``[xA, yA, xB, yB]`` in original pixels
+                                         pixels); NaN where there is no match; None for a
+                                         sparse result
+certainty_ab           (H_A, W_A)        confidence of ``warp_ab`` in [0, 1]; 0 where no match;
+                                         None exactly when ``warp_ab`` is
+warp_ba, certainty_ba  (H_B, W_B, ...)   the same from B to A (optional, symmetric dense
+                                         matchers; None for sparse results)
+matches                (N, 4)            matches ``[xA, yA, xB, yB]`` in original pixels
 match_certainty        (N,)              certainty of each match in [0, 1]
 grid_warp_ab           (h, w, 2)         for matchers with an internal grid: A->B warp on that
                                          grid in normalised coordinates of B (RoMa's convention)
@@ -17,15 +20,26 @@ grid_certainty_ab      (h, w)            certainty on that grid
 timings                {stage: seconds}  wall-clock time of each stage
 intermediates          {name: array}     named debug arrays; ``intermediate_docs[name]`` says
                                          their shape and units
-provenance             Provenance        matcher, settings, weight hashes, images, version
+provenance             Provenance        matcher, settings, weight hashes, images and their
+                                         sizes, version
 =====================  ================  =====================================================
+
+A **sparse** result (SIFT and other keypoint matchers) has only ``matches`` and
+``match_certainty``: no warp and no certainty map in either direction (``is_sparse``). Its image
+sizes come from the provenance, which :func:`core.run.run_match` fills in.
+
+In ``result.npz`` (:func:`save_result`) every array is deflate-compressed; warps
+(``warp_ab``, ``warp_ba``, ``grid_warp_ab``) are stored as float32 and the dense certainty maps
+(``certainty_ab``, ``certainty_ba``, ``grid_certainty_ab``) as float16 (a step of at most 2^-11
+in [0, 1]); :func:`load_result` returns all of them as float32.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,10 +68,10 @@ class Provenance:
 class MatchResult:
     """Dense and sparse correspondences from A to B; see the module docstring for shapes."""
 
-    warp_ab: np.ndarray
-    certainty_ab: np.ndarray
-    matches: np.ndarray
-    match_certainty: np.ndarray
+    warp_ab: np.ndarray | None = None
+    certainty_ab: np.ndarray | None = None
+    matches: np.ndarray | None = None  # required: validate() refuses None
+    match_certainty: np.ndarray | None = None  # required
     warp_ba: np.ndarray | None = None
     certainty_ba: np.ndarray | None = None
     grid_warp_ab: np.ndarray | None = None
@@ -68,20 +82,41 @@ class MatchResult:
     provenance: Provenance = field(default_factory=Provenance)
 
     @property
+    def is_sparse(self) -> bool:
+        """True when the result has only matches (no dense warp, no certainty map)."""
+        return self.warp_ab is None
+
+    @property
     def size_a(self) -> tuple[int, int]:
-        return int(self.warp_ab.shape[0]), int(self.warp_ab.shape[1])
+        """(H, W) of A: the warp's, or the provenance's for a sparse result."""
+        if self.warp_ab is not None:
+            return int(self.warp_ab.shape[0]), int(self.warp_ab.shape[1])
+        return tuple(int(v) for v in self.provenance.size_a)
+
+    @property
+    def size_b(self) -> tuple[int, int]:
+        """(H, W) of B: ``warp_ba``'s when there is one, else the provenance's."""
+        if self.warp_ba is not None:
+            return int(self.warp_ba.shape[0]), int(self.warp_ba.shape[1])
+        return tuple(int(v) for v in self.provenance.size_b)
 
     @property
     def num_matches(self) -> int:
         return int(self.matches.shape[0])
 
     def validate(self, size_a: tuple[int, int] | None = None) -> None:
-        """Raise ValueError naming the first field that breaks the documented contract."""
-        h, w = self.size_a
-        if size_a is not None and (h, w) != tuple(size_a):
-            raise ValueError(f"warp_ab is {h}x{w} but image A is {size_a[0]}x{size_a[1]}")
-        _expect(self.warp_ab, "warp_ab", (h, w, 2))
-        _expect(self.certainty_ab, "certainty_ab", (h, w))
+        """Raise ValueError naming the first field that breaks the documented contract;
+        ``size_a``: (H, W) of image A, which a dense warp must have."""
+        if (self.warp_ab is None) != (self.certainty_ab is None):
+            raise ValueError("warp_ab and certainty_ab come together (both None: sparse)")
+        if self.warp_ab is None and self.warp_ba is not None:
+            raise ValueError("warp_ba without warp_ab (a sparse result has neither)")
+        if self.warp_ab is not None:
+            _expect(self.warp_ab, "warp_ab", (None, None, 2))
+            h, w = self.warp_ab.shape[:2]
+            if size_a is not None and (h, w) != tuple(size_a):
+                raise ValueError(f"warp_ab is {h}x{w} but image A is {size_a[0]}x{size_a[1]}")
+            _expect(self.certainty_ab, "certainty_ab", (h, w))
         _expect(self.matches, "matches", (None, 4))
         _expect(self.match_certainty, "match_certainty", (self.matches.shape[0],))
         for name in ("certainty_ab", "match_certainty", "certainty_ba", "grid_certainty_ab"):
@@ -134,25 +169,49 @@ ARRAY_FIELDS = (  # every optional or required array of a MatchResult
     "grid_warp_ab",
     "grid_certainty_ab",
 )
+_STORED_DTYPES = {  # how result.npz stores the dense maps (load_result gives float32 back)
+    "warp_ab": np.float32,
+    "warp_ba": np.float32,
+    "grid_warp_ab": np.float32,
+    "certainty_ab": np.float16,
+    "certainty_ba": np.float16,
+    "grid_certainty_ab": np.float16,
+}
 _INTERMEDIATE_PREFIX = "intermediate/"
 
 
 def save_result(result: MatchResult, path: str | os.PathLike) -> None:
-    """Write ``result.npz`` (plain arrays + JSON ``meta``); the file appears only when complete."""
+    """Write ``result.npz``: plain arrays, deflate-compressed (dtypes: the module docstring),
+    and JSON ``meta``. The file appears only when complete, with the mode a new file gets from
+    the user's umask (as ``open`` gives)."""
     path = Path(path)
     arrays = {name: getattr(result, name) for name in ARRAY_FIELDS}
     arrays = {name: value for name, value in arrays.items() if value is not None}
+    for name, dtype in _STORED_DTYPES.items():
+        if name in arrays:
+            arrays[name] = np.asarray(arrays[name], dtype)
     for name, value in result.intermediates.items():
         arrays[_INTERMEDIATE_PREFIX + name] = np.asarray(value)
     arrays["meta"] = np.array(result.meta_json())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.partial"
+    # 0o666 here: the kernel applies the umask (mkstemp would give 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
+            _write_npz(handle, arrays)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_npz(handle, arrays: dict[str, np.ndarray]) -> None:
+    """What ``np.savez_compressed`` writes, at zlib level 1 (float warps compress about as
+    well as at its default level 6, in less time)."""
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def load_result(path: str | os.PathLike) -> MatchResult:
@@ -161,6 +220,9 @@ def load_result(path: str | os.PathLike) -> MatchResult:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
+        for name in _STORED_DTYPES:
+            if name in arrays:
+                arrays[name] = arrays[name].astype(np.float32)
         meta = json.loads(str(arrays.pop("meta")))
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(path, f"not a Matchscope result file ({exc})") from None

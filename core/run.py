@@ -78,6 +78,18 @@ def _as_numpy(result: MatchResult) -> MatchResult:
     return dataclasses.replace(result, **arrays, intermediates=intermediates)
 
 
+def _without_empty_warps(result: MatchResult) -> MatchResult:
+    """A result whose warps hold no finite position (a plugin's all-NaN "dense" arrays, as a
+    sparse matcher had to return before results could be sparse) as the sparse result it is:
+    the same matches, no warp or certainty map, a fraction of the file size."""
+    empty = result.warp_ab is not None and not np.isfinite(result.warp_ab).any()
+    if empty and (result.warp_ba is None or not np.isfinite(result.warp_ba).any()):
+        return dataclasses.replace(
+            result, warp_ab=None, certainty_ab=None, warp_ba=None, certainty_ba=None
+        )
+    return result
+
+
 def run_match(
     matcher,
     image_a: LoadedImage,
@@ -85,8 +97,10 @@ def run_match(
     control: RunControl | None = None,
     matcher_name: str = "",
 ) -> MatchResult:
-    """Match two loaded images, check the result's contract and fill in its provenance.
+    """Match two loaded images, check the result's contract and fill in its provenance
+    (with both images' sizes, which a sparse result has nowhere else).
 
+    A result whose warps are NaN everywhere is returned sparse (see ``_without_empty_warps``).
     ``matcher`` is any object with ``match(rgb_a, rgb_b[, control=...]) -> MatchResult`` where
     the images are (H, W, 3) uint8 RGB arrays.
     """
@@ -110,6 +124,7 @@ def run_match(
         raise MatchscopeError(
             f"matcher {matcher_name} broke the MatchResult contract: {exc}"
         ) from None
+    result = _without_empty_warps(result)
     for stage, seconds in control.timings.items():
         result.timings.setdefault(stage, seconds)
     result.timings["total"] = time.perf_counter() - start

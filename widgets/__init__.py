@@ -1,6 +1,8 @@
 """Reusable Qt views of core results, drawn with pyqtgraph; no model code and no app state.
 
-Views take numpy arrays through setters and report clicks as pixel positions of A. Images are
+Views take numpy arrays through setters and report clicks as pixel positions of A, with the
+radius in A's pixels that ``SNAP_SCREEN_PX`` screen pixels cover at the view's zoom (how far a
+click on a sparse result snaps to a match). Images are
 shown in pixel coordinates with OpenCV's convention (the centre of pixel (0, 0) at (0, 0), so a
 W x H image spans [-0.5, W - 0.5] x [-0.5, H - 0.5]), y down, aspect locked.
 """
@@ -17,6 +19,8 @@ from core.figures import certainty_lut, error_lut
 from core.probe import ProbeReading
 
 PROBE_PEN = pg.mkPen((255, 40, 40), width=2)
+SNAP_SCREEN_PX = 12.0
+"""A click snaps to a match this many screen pixels away, at any zoom."""
 
 
 def certainty_colormap() -> pg.ColorMap:
@@ -113,6 +117,11 @@ class ImagePanel:
         point = self.view.mapSceneToView(scene_pos)
         return point if rect.contains(point) else None
 
+    def snap_radius(self) -> float:
+        """How many of the image's pixels ``SNAP_SCREEN_PX`` screen pixels span at the zoom."""
+        pixel = self.view.viewPixelSize()
+        return SNAP_SCREEN_PX * max(pixel[0], pixel[1])
+
     def fit(self) -> None:
         rect = self.image_rect()
         if rect is not None:
@@ -127,7 +136,8 @@ class ImagePanel:
 def emit_clicks(
     canvas: pg.GraphicsLayoutWidget, panels: list[ImagePanel], signal: SignalInstance
 ) -> None:
-    """Emit ``signal(x, y)`` with the pixel position of left clicks on any of ``panels``."""
+    """Emit ``signal(x, y, snap_radius)`` on left clicks on any of ``panels``: the pixel
+    position and :meth:`ImagePanel.snap_radius` of the panel clicked."""
 
     def on_click(event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
@@ -135,7 +145,7 @@ def emit_clicks(
         for panel in panels:
             point = panel.pixel_at(event.scenePos())
             if point is not None:
-                signal.emit(point.x(), point.y())
+                signal.emit(point.x(), point.y(), panel.snap_radius())
                 return
 
     canvas.scene().sigMouseClicked.connect(on_click)

@@ -38,10 +38,11 @@ class AttentionView(QWidget):
     """CLS -> patch attention of A (``attention_a``, (heads, h16, w16)) over A in grey, one cell
     per coarse patch, with a colour bar from its min to its max and the probe marker.
 
-    ``clicked_a(x, y)`` reports a left click on the image in A's pixel coordinates.
+    ``clicked_a(x, y, snap_radius)`` reports a left click on the image in A's pixel coordinates
+    (see :func:`widgets.emit_clicks`).
     """
 
-    clicked_a = Signal(float, float)
+    clicked_a = Signal(float, float, float)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)

@@ -30,6 +30,8 @@ from core.bench import report
 
 PAIR_ERROR_TITLES = {"pose": "pose error °", "homography": "corner error px", "flow": "EPE px"}
 """What a pair's error is, by dataset kind (see :class:`core.bench.pairs.PairScore`)."""
+FAILURE_CHARS = 48
+"""A failed pair's cell shows at most this many characters of its message."""
 INDEX_ROLE = Qt.ItemDataRole.UserRole  # the pair's index in the plan, on each row's first item
 
 
@@ -211,13 +213,16 @@ class BenchmarkView(QWidget):
             for column in self._error_columns.values():
                 table.setItem(row, column, QTableWidgetItem("…"))
 
-    def set_pair_error(self, matcher: str, index: int, error: float) -> None:
-        """Pair ``index``'s error for ``matcher`` (``inf``: the matcher failed on it)."""
+    def set_pair_error(self, matcher: str, index: int, error: float, failure: str = "") -> None:
+        """Pair ``index``'s error for ``matcher`` (``inf``: the matcher failed on it, with the
+        one-line ``failure``: shown, shortened, and whole in the tooltip)."""
         item = QTableWidgetItem()
         if math.isfinite(error):
             item.setData(Qt.ItemDataRole.DisplayRole, round(error, 3))
         else:
-            item.setText("failed")
+            text = f"failed: {failure}" if failure else "failed"
+            item.setText(text if len(text) <= FAILURE_CHARS else text[: FAILURE_CHARS - 1] + "…")
+            item.setToolTip(failure)
         self.pairs_table.setItem(index, self._error_columns[matcher], item)
 
     def show_results(self, results: dict) -> None:

@@ -1,4 +1,5 @@
-"""`HeatmapView`: a per-pixel map of A (certainty, or true error) over A in grey."""
+"""`HeatmapView`: a per-pixel map of A (certainty, or true error) over A in grey, or for a
+sparse result the same values at its matches, as dots that keep their size at any zoom."""
 
 from __future__ import annotations
 
@@ -13,16 +14,23 @@ from core.probe import ProbeReading
 from widgets import ImagePanel, certainty_colormap, emit_clicks, error_colormap
 
 HEATMAP_OPACITY = 0.65
+POINT_SIZE_PX = 7
+"""Diameter (screen pixels) of a sparse result's dots."""
+COLOR_BINS = 64
+"""Dots are coloured in this many steps of the colour map."""
+UNKNOWN_BRUSH = (160, 160, 160, 200)
 
 
 class HeatmapView(QWidget):
     """An (H, W) map of A's pixels in colour (with a colour bar over ``levels``) blended over
-    A in grey, with the probe marker; NaN pixels show A only.
+    A in grey, with the probe marker; NaN pixels show A only. ``set_points`` shows values at
+    points of A instead (a sparse result), as dots of ``POINT_SIZE_PX`` screen pixels.
 
-    ``clicked_a(x, y)`` reports a left click on the image in A's pixel coordinates.
+    ``clicked_a(x, y, snap_radius)`` reports a left click on the image in A's pixel coordinates
+    (see :func:`widgets.emit_clicks`).
     """
 
-    clicked_a = Signal(float, float)
+    clicked_a = Signal(float, float, float)
 
     def __init__(
         self,
@@ -34,6 +42,7 @@ class HeatmapView(QWidget):
     ):
         super().__init__(parent)
         self.levels = levels
+        self.colormap = colormap
         self.canvas = pg.GraphicsLayoutWidget()
         self.panel = ImagePanel(self.canvas, 0, 0, title)
         self.heatmap = pg.ImageItem(axisOrder="row-major")
@@ -44,6 +53,9 @@ class HeatmapView(QWidget):
         )
         self.color_bar.setImageItem(self.heatmap)
         self.canvas.addItem(self.color_bar, row=1, col=1)
+        self.points = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE_PX, pen=None)
+        self.points.setZValue(5)  # over the image, under the probe marker
+        self.panel.view.addItem(self.points)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
@@ -53,12 +65,26 @@ class HeatmapView(QWidget):
         """A (H, W, 3) uint8 and its (H, W) map (NaN = none); either may be None."""
         gray = None if rgb_a is None else cv2.cvtColor(rgb_a, cv2.COLOR_RGB2GRAY)
         self.panel.set_image(gray)
+        self.points.clear()
         if values is None:
             self.heatmap.clear()
         else:
             self.heatmap.setImage(values, autoLevels=False, levels=self.levels)
             height, width = values.shape
             self.heatmap.setRect(-0.5, -0.5, width, height)
+
+    def set_points(self, rgb_a: np.ndarray, points: np.ndarray, values: np.ndarray) -> None:
+        """A (H, W, 3) uint8 with dots at (N, 2) pixels of A coloured by (N,) values on the
+        colour bar's levels (NaN grey); no per-pixel map."""
+        self.set_data(rgb_a, None)
+        low, high = self.levels
+        values = np.asarray(values, np.float64)
+        scaled = np.clip((np.nan_to_num(values) - low) / (high - low), 0.0, 1.0)
+        bins = np.where(np.isfinite(values), np.round(scaled * (COLOR_BINS - 1)), COLOR_BINS)
+        colors = self.colormap.map(np.linspace(0.0, 1.0, COLOR_BINS), mode="byte")
+        palette = [pg.mkBrush(*color) for color in colors.tolist()] + [pg.mkBrush(UNKNOWN_BRUSH)]
+        brushes = [palette[index] for index in bins.astype(int)]  # few symbols to render
+        self.points.setData(pos=np.asarray(points, np.float64).reshape(-1, 2), brush=brushes)
 
     def set_title(self, text: str) -> None:
         self.panel.title.setText(text)

@@ -257,10 +257,11 @@ def _to_scene(view: pg.ViewBox, points: np.ndarray) -> np.ndarray:
 class PairView(QWidget):
     """A | B in one GraphicsLayoutWidget, with match lines, probe markers and a colour bar.
 
-    ``clicked_a(x, y)`` reports a left click on image A in A's pixel coordinates.
+    ``clicked_a(x, y, snap_radius)`` reports a left click on image A in A's pixel coordinates
+    (see :func:`widgets.emit_clicks`).
     """
 
-    clicked_a = Signal(float, float)
+    clicked_a = Signal(float, float, float)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)

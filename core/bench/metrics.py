@@ -24,10 +24,13 @@ convention: the centre of the top-left pixel is (0, 0)). AUC and PCK values are 
   errors); PCK@1/3/5 px is the fraction of a pair's matches whose B position lies within that
   distance of where the true homography maps their A position.
 * **Optical flow**: the end-point error (EPE, px) between the predicted and the true position
-  in B of a pixel of A (``true = pixel + flow``); over the pixels where the ground truth is known
-  and the matcher gives a position (``warp_ab``) for dense matchers, and over the matches (the
-  ground truth interpolated bilinearly at their A positions) for sparse ones. PCK@1/3/5 px is the
-  fraction of those errors below each threshold.
+  in B of a pixel of A (``true = pixel + flow``). Dense results (a ``warp_ab``) are scored over
+  every pixel whose ground truth is known: the EPE is the mean over the pixels the warp predicts
+  (not NaN), PCK@1/3/5 px the fraction of *all* those pixels whose error is below each
+  threshold (a pixel without a prediction is not correct), and the coverage the fraction of
+  them that is predicted; so leaving pixels out lowers the PCK, and the coverage says how many
+  the EPE is over. Sparse results are scored over their matches (the ground truth interpolated
+  bilinearly at their A positions): EPE and PCK over the matches whose truth is known.
 """
 
 from __future__ import annotations
@@ -42,8 +45,6 @@ the mean of their ``fx`` and ``fy``."""
 HOMOGRAPHY_THRESHOLDS_PX = (3, 5, 10)
 PCK_THRESHOLDS_PX = (1, 3, 5)
 HOMOGRAPHY_RANSAC_PX = 3.0
-DENSE_COVERAGE = 0.5
-"""A result whose ``warp_ab`` is finite on at least this fraction of A's pixels is dense."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,21 +238,18 @@ def homography_match_errors(H_gt: np.ndarray, matches: np.ndarray) -> np.ndarray
 # Optical flow
 
 
-def is_dense(warp_ab: np.ndarray) -> bool:
-    """True when ``warp_ab`` (H, W, 2) gives a position for at least half of A's pixels."""
-    return bool(np.isfinite(warp_ab).all(axis=-1).mean() >= DENSE_COVERAGE)
-
-
 def dense_flow_errors(warp_ab: np.ndarray, flow_gt: np.ndarray) -> np.ndarray:
     """(M,) end-point errors (px) of ``warp_ab`` (H, W, 2; B pixels, NaN = none) against the
-    true flow (H, W, 2; NaN = unknown), over the pixels where both are known."""
+    true flow (H, W, 2; NaN = unknown) at the M pixels whose truth is known; ``inf`` where the
+    warp predicts nothing (so :func:`fraction_below` counts those pixels as wrong)."""
     if warp_ab.shape != flow_gt.shape:
         raise ValueError(f"warp {warp_ab.shape} and flow {flow_gt.shape} differ in shape")
     height, width = flow_gt.shape[:2]
     ys, xs = np.mgrid[0:height, 0:width]
     truth = np.stack([xs, ys], axis=-1) + flow_gt.astype(np.float64)
-    known = np.isfinite(truth).all(axis=-1) & np.isfinite(warp_ab).all(axis=-1)
-    return np.linalg.norm(warp_ab[known] - truth[known], axis=-1)
+    known = np.isfinite(truth).all(axis=-1)
+    errors = np.linalg.norm(warp_ab[known] - truth[known], axis=-1)
+    return np.where(np.isfinite(errors), errors, np.inf)
 
 
 def sample_flow(flow_gt: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -19,8 +19,11 @@ flow, its dense warp) are scored with :mod:`core.bench.metrics`:
 * **homography**: MAGSAC++ at 3 px, mean corner error, AUC@3/5/10 px over pairs, PCK@1/3/5 px
   of the matches averaged over pairs; ``mean_corner_error_px`` is the mean over the pairs where
   a homography was found (the others count as failures in the AUC and are ``null`` per pair).
-* **flow**: EPE and PCK@1/3/5 px per pair (dense matchers: over every pixel with a known true
-  flow; sparse ones: over their matches), averaged over pairs.
+* **flow**: EPE, PCK@1/3/5 px and coverage per pair, averaged over pairs. A result with a warp
+  is scored densely, a sparse one (``MatchResult.is_sparse``) over its matches, whatever their
+  number; dense results: EPE over the predicted pixels with a known true flow, PCK over every
+  pixel with a known true flow (one without a prediction is wrong), ``coverage`` the predicted
+  fraction of those (the mean over the pairs scored densely; ``null`` for sparse matchers).
 
 ``seconds_per_pair`` is the mean wall-clock time of ``run_match`` (loading the images and
 scoring excluded). ``peak_mb`` is the most memory one match needed, over the matcher's pairs:
@@ -33,11 +36,13 @@ the matcher's working memory, its result, and weights it loads during a match (R
 first pair), but not what the process held before (Python, libraries such as torch that another
 matcher of the same run imported, the two images); GPU memory is not in it. MB are 2^20 bytes.
 
-A matcher whose weights are missing (when it is built or on its first pair, as RoMa), or that
-fails on the first pair with a one-line error, is reported as ``{"skipped": reason}`` and the
-others still run; a wrong option stops the benchmark (exit status 2); a failure on a later pair
-counts as a failed pair.
-Infinite and undefined numbers are written to JSON as ``null``.
+A matcher whose weights are missing (when it is built, or on its first pair as RoMa) is
+reported as ``{"skipped": reason}`` and the others still run; a wrong option stops the benchmark
+(exit status 2). Any other exception of a matcher on a pair (a plugin's ``RuntimeError``, a
+broken result contract, running out of memory) fails that pair only: it counts with an infinite
+error, its one-line message is the pair's ``error_message`` and the run goes on, also for a
+matcher that fails on every pair. Infinite and undefined numbers are written to JSON as
+``null`` (a failed pair's ``error`` is ``null``).
 """
 
 from __future__ import annotations
@@ -82,11 +87,16 @@ class PairScore:
     run_errors: pose errors (degrees) of each RANSAC run.
     pck: homography and flow, the fraction of matches or pixels within each of
         :data:`core.bench.metrics.PCK_THRESHOLDS_PX`.
+    coverage: flow scored densely, the fraction of the pixels with a known true flow that the
+        warp predicts; NaN otherwise.
+    failure: the one-line message of the matcher's exception on this pair ("" if it ran).
     """
 
     error: float
     run_errors: tuple[float, ...] = ()
     pck: tuple[float, ...] = ()
+    coverage: float = math.nan
+    failure: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,22 +175,26 @@ def score_homography(pair: Pair, matches: np.ndarray, size_a: tuple[int, int]) -
     return PairScore(error, pck=tuple(metrics.fraction_below(distances, metrics.PCK_THRESHOLDS_PX)))
 
 
-def score_flow(pair: Pair, warp_ab: np.ndarray, matches: np.ndarray) -> PairScore:
-    """EPE and PCK against the pair's ``.flo``: of ``warp_ab`` (H, W, 2) when it is dense,
-    else of the (N, 4) matches."""
+def score_flow(pair: Pair, result) -> PairScore:
+    """EPE, PCK and coverage against the pair's ``.flo`` of a
+    :class:`~core.result.MatchResult`: of its warp, or of its matches when it is sparse."""
     flow = read_flo(pair.flow_path)
-    if flow.shape[:2] != warp_ab.shape[:2]:
+    height, width = result.size_a
+    if flow.shape[:2] != (height, width):
         raise InputError(
             pair.flow_path,
-            f"flow is {flow.shape[1]}x{flow.shape[0]} but {pair.name_a} is "
-            f"{warp_ab.shape[1]}x{warp_ab.shape[0]}",
+            f"flow is {flow.shape[1]}x{flow.shape[0]} but {pair.name_a} is {width}x{height}",
         )
-    if metrics.is_dense(warp_ab):
-        errors = metrics.dense_flow_errors(warp_ab, flow)
+    coverage = math.nan
+    if result.is_sparse:
+        errors = metrics.sparse_flow_errors(np.asarray(result.matches, np.float64), flow)
     else:
-        errors = metrics.sparse_flow_errors(matches, flow)
-    epe = float(errors.mean()) if errors.size else math.inf
-    return PairScore(epe, pck=tuple(metrics.fraction_below(errors, metrics.PCK_THRESHOLDS_PX)))
+        errors = metrics.dense_flow_errors(result.warp_ab, flow)
+        coverage = float(np.isfinite(errors).mean()) if errors.size else 0.0
+    predicted = errors[np.isfinite(errors)]
+    epe = float(predicted.mean()) if predicted.size else math.inf
+    pck = tuple(metrics.fraction_below(errors, metrics.PCK_THRESHOLDS_PX))
+    return PairScore(epe, pck=pck, coverage=coverage)
 
 
 def score_pair(dataset: Dataset, pair: Pair, result, protocol: PoseProtocol | None) -> PairScore:
@@ -190,7 +204,7 @@ def score_pair(dataset: Dataset, pair: Pair, result, protocol: PoseProtocol | No
         return score_pose(pair, matches, (result.size_a, result.provenance.size_b), protocol)
     if dataset.kind == HOMOGRAPHY:
         return score_homography(pair, matches, result.size_a)
-    return score_flow(pair, result.warp_ab, matches)
+    return score_flow(pair, result)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,10 +217,12 @@ def _keyed(thresholds, values) -> dict[str, float]:
     }
 
 
-def failed_score(protocol: PoseProtocol | None) -> PairScore:
-    """The score of a pair the matcher failed on: infinite errors, no PCK."""
+def failed_score(protocol: PoseProtocol | None, failure: str) -> PairScore:
+    """The score of a pair the matcher failed on (with the one-line ``failure``): infinite
+    errors, no PCK."""
     runs = protocol.runs if protocol is not None else 1
-    return PairScore(math.inf, (math.inf,) * runs, (0.0,) * len(metrics.PCK_THRESHOLDS_PX))
+    pck = (0.0,) * len(metrics.PCK_THRESHOLDS_PX)
+    return PairScore(math.inf, (math.inf,) * runs, pck, failure=failure)
 
 
 def _finite_mean(values) -> float | None:
@@ -234,7 +250,8 @@ def summarise(kind: str, scores: list[PairScore]) -> dict:
             "mean_corner_error_px": _finite_mean(errors),
             "pck": _mean_pck(scores),
         }
-    return {"epe": _finite_mean(errors), "pck": _mean_pck(scores)}
+    coverage = _finite_mean([score.coverage for score in scores])
+    return {"epe": _finite_mean(errors), "pck": _mean_pck(scores), "coverage": coverage}
 
 
 def _json_number(value: float) -> float | None:
@@ -245,6 +262,14 @@ def _mean_seconds(seconds) -> float | None:
     """Mean of the timed pairs (NaN marks a failed pair)."""
     timed = [value for value in seconds if math.isfinite(value)]
     return float(np.mean(timed)) if timed else None
+
+
+def _pair_entry(pair: Pair, score: PairScore) -> dict:
+    """A pair's JSON entry; a failed one (``error`` null) has its ``error_message``."""
+    entry = {"a": pair.name_a, "b": pair.name_b, "error": _json_number(score.error)}
+    if score.failure:
+        entry["error_message"] = score.failure
+    return entry
 
 
 def matcher_entry(
@@ -258,10 +283,7 @@ def matcher_entry(
         **summarise(dataset.kind, scores),
         "seconds_per_pair": _mean_seconds(seconds),
         "peak_mb": peak / MB,
-        "per_pair": [
-            {"a": pair.name_a, "b": pair.name_b, "error": _json_number(score.error)}
-            for pair, score in zip(pairs, scores, strict=True)
-        ],
+        "per_pair": [_pair_entry(pair, score) for pair, score in zip(pairs, scores, strict=True)],
     }
     if dataset.sequences:
         entry["sequences"] = {}
@@ -283,6 +305,17 @@ def matcher_entry(
 def one_line(error: Exception) -> str:
     """An error's message, first clause only, on one line."""
     return " ".join(str(error).split(";")[0].split())
+
+
+def failure_message(error: Exception) -> str:
+    """One line for any exception of a matcher: our errors' first clause; for others (a
+    plugin's bug) the exception's type and the first line of its message."""
+    if isinstance(error, MatchscopeError):
+        return one_line(error)
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    first_line = (str(error).strip().splitlines() or [""])[0].strip()
+    return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
 
 
 def build_matchers(settings: dict[str, dict]) -> dict[str, object]:
@@ -328,9 +361,11 @@ def bench_matcher(
 ) -> dict:
     """Run ``matcher`` (called ``name``) over ``pairs``; its JSON entry. ``on_progress`` hears
     of the start and of every pair; setting ``cancel`` (from any thread) stops the run between
-    two stages of a match with :class:`~core.errors.Cancelled`."""
+    two stages of a match with :class:`~core.errors.Cancelled`. Missing weights on the first
+    pair skip the matcher; any other exception of the matcher fails its pair only."""
     from core.bench.roma_speed import PeakMemory, current_rss, release_memory
     from core.run import RunControl, run_match
+    from core.weights import WeightsNotFound
 
     report = on_progress or (lambda progress: None)
     scores, seconds, peak = [], [], 0
@@ -346,12 +381,12 @@ def bench_matcher(
                 result = run_match(matcher, image_a, image_b, control, matcher_name=name)
         except Cancelled:
             raise
-        except MatchscopeError as exc:
-            if index == 0:
+        except Exception as exc:  # a user's matcher may raise anything
+            if index == 0 and isinstance(exc, WeightsNotFound):
                 return {"skipped": one_line(exc)}
-            scores.append(failed_score(protocol))
+            scores.append(failed_score(protocol, failure_message(exc)))
             seconds.append(math.nan)
-            failure = f"{name}: {pair.name_a} {pair.name_b} failed: {one_line(exc)}"
+            failure = f"{name}: {pair.name_a} {pair.name_b} failed: {scores[-1].failure}"
             report(BenchProgress(name, index + 1, len(pairs), pair, scores[-1], failure))
             continue
         peak = max(peak, memory.bytes - before)

@@ -69,7 +69,8 @@ def metric_columns(kind: str) -> list[tuple[str, Callable[[dict], str]]]:
     if kind == HOMOGRAPHY:
         auc = _threshold_columns("AUC", "auc_px", metrics.HOMOGRAPHY_THRESHOLDS_PX, "px")
         return [*auc, ("corner err px", lambda entry: _pixels(entry["mean_corner_error_px"])), *pck]
-    return [("EPE px", lambda entry: _pixels(entry["epe"])), *pck]
+    coverage = ("coverage", lambda entry: _fraction(entry["coverage"]))
+    return [("EPE px", lambda entry: _pixels(entry["epe"])), *pck, coverage]
 
 
 def _ran(results: dict) -> dict[str, dict]:
@@ -121,6 +122,23 @@ def skipped_lines(results: dict) -> list[str]:
     ]
 
 
+def failure_lines(results: dict) -> list[str]:
+    """One line per matcher and distinct failure message: how many pairs failed so, and the
+    first of them."""
+    lines = []
+    for name, entry in _ran(results).items():
+        failed: dict[str, list[dict]] = {}
+        for pair in entry["per_pair"]:
+            if "error_message" in pair:
+                failed.setdefault(pair["error_message"], []).append(pair)
+        for message, pairs in failed.items():
+            first = f"{pairs[0]['a']} {pairs[0]['b']}"
+            lines.append(
+                f"{name}: {len(pairs)} of {entry['pairs']} pairs failed (first: {first}): {message}"
+            )
+    return lines
+
+
 def header_lines(
     dataset: Dataset, pairs: int, protocol: PoseProtocol | None, settings: dict[str, dict]
 ) -> list[str]:
@@ -146,7 +164,11 @@ def protocol_text(kind: str, protocol: PoseProtocol | None) -> str:
             "corners, AUC@3/5/10 px over pairs, PCK@1/3/5 px of the matches"
         )
     if kind == FLOW:
-        return "EPE and PCK@1/3/5 px (dense matchers: warp_ab at known pixels; sparse: matches)"
+        return (
+            "dense results: EPE over the predicted pixels with known flow, PCK@1/3/5 px over "
+            "every pixel with known flow (unpredicted = wrong), coverage = predicted fraction; "
+            "sparse results: EPE and PCK@1/3/5 px over the matches"
+        )
     scale = "stored size"
     if protocol.eval_side is not None:
         scale = f"{protocol.eval_side[0]} side scaled to {protocol.eval_side[1]} px"
@@ -184,13 +206,14 @@ def print_table(rows: list[list[str]]) -> None:
 
 
 def print_results(results: dict) -> None:
-    """The comparison table (rich if installed), per-sequence table, skipped matchers."""
+    """The comparison table (rich if installed), per-sequence table, failed pairs, skipped
+    matchers."""
     if result_kind(results) is not None:
         print_table(table_rows(results))
         sequences = sequence_rows(results)
         if len(sequences) > 1:
             print_table(sequences)
-    for line in skipped_lines(results):
+    for line in failure_lines(results) + skipped_lines(results):
         print(line)
 
 
@@ -271,15 +294,17 @@ def _figure_links(folder: Path | None, relative_to: Path) -> list[str]:
 def section_lines(
     results: dict, header: list[str], figures: Path | None, relative_to: Path
 ) -> list[str]:
-    """A dataset's report in Markdown: settings, tables, skipped matchers, figures."""
+    """A dataset's report in Markdown: settings, tables, failed pairs, skipped matchers,
+    figures."""
     lines = [*(f"- {line}" for line in header), ""]
     if result_kind(results) is not None:
         lines += [*markdown_table(table_rows(results)), ""]
         sequences = sequence_rows(results)
         if len(sequences) > 1:
             lines += ["Per sequence:", "", *markdown_table(sequences), ""]
-    lines += [f"- {line}" for line in skipped_lines(results)]
-    if skipped_lines(results):
+    notes = failure_lines(results) + skipped_lines(results)
+    lines += [f"- {line}" for line in notes]
+    if notes:
         lines.append("")
     return lines + _figure_links(figures, relative_to)
 

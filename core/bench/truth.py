@@ -124,8 +124,9 @@ class GroundTruth:
         )
 
     def errors_of(self, result) -> ResultErrors:
-        """The errors of a :class:`~core.result.MatchResult` (``dense`` when it is dense)."""
-        dense = self.dense_errors(result.warp_ab) if metrics.is_dense(result.warp_ab) else None
+        """The errors of a :class:`~core.result.MatchResult`: ``dense`` for every result with a
+        warp, however few pixels it predicts; None for sparse ones."""
+        dense = None if result.is_sparse else self.dense_errors(result.warp_ab)
         return ResultErrors(self.match_errors(result.matches).astype(np.float32), dense)
 
     def _epipolar_distances(self, points_a: np.ndarray, points_b: np.ndarray) -> np.ndarray:

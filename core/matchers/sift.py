@@ -2,7 +2,8 @@
 
 Certainty of a match: ``s = 1 - ratio / ratio_threshold`` in [0, 1] measures how distinct the
 nearest neighbour is; geometric inliers get ``0.5 + 0.5 s`` (in [0.5, 1]) and outliers
-``0.25 s`` (in [0, 0.25]), so a threshold of 0.5 keeps exactly the verified matches.
+``0.25 s`` (in [0, 0.25]), so a threshold of 0.5 keeps exactly the verified matches. Results
+are sparse: matches only, no warp or certainty map.
 """
 
 from __future__ import annotations
@@ -126,13 +127,7 @@ class SiftMatcher(ConfiguredMatcher):
         distinct = np.clip(1.0 - ratio / self.conf["ratio"], 0.0, 1.0)
         certainty = np.where(inlier, 0.5 + 0.5 * distinct, 0.25 * distinct).astype(np.float32)
         matches = np.concatenate([pts_a, pts_b], axis=1).astype(np.float32)
-        warp_ab, cert_ab = _sparse_warp(rgb_a.shape[:2], pts_a, pts_b, certainty)
-        warp_ba, cert_ba = _sparse_warp(rgb_b.shape[:2], pts_b, pts_a, certainty)
-        return MatchResult(
-            warp_ab=warp_ab,
-            certainty_ab=cert_ab,
-            warp_ba=warp_ba,
-            certainty_ba=cert_ba,
+        return MatchResult(  # sparse: no warp, no certainty map
             matches=matches,
             match_certainty=certainty,
             intermediates={
@@ -149,16 +144,3 @@ class SiftMatcher(ConfiguredMatcher):
             },
             provenance=Provenance(matcher=self.name, settings=dict(self.conf)),
         )
-
-
-def _sparse_warp(size_hw, pts_from, pts_to, certainty):
-    """A dense (H, W, 2) warp that is NaN except at the (rounded) matched pixels."""
-    height, width = size_hw
-    warp = np.full((height, width, 2), np.nan, np.float32)
-    cert = np.zeros((height, width), np.float32)
-    cols = np.clip(np.round(pts_from[:, 0]).astype(int), 0, width - 1)
-    rows = np.clip(np.round(pts_from[:, 1]).astype(int), 0, height - 1)
-    order = np.argsort(certainty)  # the most certain match wins a shared pixel
-    warp[rows[order], cols[order]] = pts_to[order]
-    cert[rows[order], cols[order]] = certainty[order]
-    return warp, cert

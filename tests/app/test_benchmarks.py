@@ -138,6 +138,29 @@ def test_a_flow_pair_shows_its_epe_map(qtbot, flow_folder):
     assert window.error_dock.isVisible()
 
 
+@pytest.mark.parametrize("matcher", ["tests.core.plugin_matchers:partial", SIFT])
+def test_the_true_error_dock_shows_a_dense_map_at_any_coverage_and_sparse_dots(
+    qtbot, flow_folder, matcher
+):
+    window = make_window(qtbot, matcher)
+    results = run_benchmark(qtbot, window, flow_folder, [matcher])
+    click_cell(qtbot, window.benchmark_view.pairs_table, 0, 0)
+    state = window.state
+    qtbot.waitUntil(lambda: state.result is not None and not state.running, timeout=20_000)
+    view, title = window.error_view, window.error_view.panel.title.text
+    if matcher == SIFT:  # sparse: its errors at its matches, and no map
+        assert state.truth_errors.dense is None and view.heatmap.image is None
+        assert len(view.points.points()) == state.result.num_matches
+        assert "sparse" in title and results["matchers"][SIFT]["coverage"] is None
+        assert len(window.certainty_view.points.points()) == state.result.num_matches
+        return
+    coverage = results["matchers"][matcher]["coverage"]
+    assert 0.0 < coverage < 0.2  # the top tenth of A, where the flow is known
+    np.testing.assert_array_equal(view.heatmap.image, state.truth_errors.dense)
+    assert np.isfinite(view.heatmap.image).any() and "sparse" not in title
+    assert len(view.points.points()) == 0
+
+
 def test_a_pose_pair_draws_the_epipolar_line(qtbot, pose_folder):
     window = make_window(qtbot, SIFT)
     run_benchmark(qtbot, window, pose_folder, [SIFT])
@@ -233,3 +256,20 @@ def test_a_matcher_without_weights_is_marked_skipped(qtbot, homography_folder):
     assert "weights not found" in table.item(0, column).toolTip()
     assert f"{needs_weights}: skipped" in view.message.text()
     assert view.summary_table.rowCount() == 1  # only sift ran
+
+
+def test_a_matcher_failing_on_every_pair_shows_its_messages(qtbot, homography_folder):
+    exploding = "tests.core.plugin_matchers:exploding"
+    window = make_window(qtbot, exploding)
+    results = run_benchmark(qtbot, window, homography_folder, [SIFT, exploding])
+    entry = results["matchers"][exploding]
+    assert "skipped" not in entry and entry["pairs"] == 3
+    view = window.benchmark_view
+    table = view.pairs_table
+    column = table.columnCount() - 1
+    for row in range(table.rowCount()):
+        item = table.item(row, column)
+        assert item.text().startswith("failed: RuntimeError: plugin exploded on call")
+        assert item.toolTip() == entry["per_pair"][row]["error_message"]
+    assert f"{exploding}: 1 of 3 pairs failed" in view.message.text()
+    assert view.summary_table.rowCount() == 2  # it ran, with its failures

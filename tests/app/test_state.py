@@ -11,6 +11,7 @@ import pytest
 
 from app.state import AppState
 from core.imageio import from_array
+from core.result import MatchResult, Provenance
 from tests.app.plugins import shift_result
 from tests.conftest import REPO
 
@@ -141,15 +142,28 @@ def test_a_pair_loads_whole_or_not_at_all(state, tmp_path):
     assert state.image_a.size_hw == (8, 10) and changes == [()] and state.error == ""
 
 
+def sparse_result() -> MatchResult:
+    return MatchResult(
+        matches=np.array([[3, 4, 9, 8], [50, 30, 56, 34]], np.float32),
+        match_certainty=np.array([0.6, 0.9], np.float32),
+        provenance=Provenance(size_a=(40, 60), size_b=(40, 60)),
+    )
+
+
 def test_a_sparse_result_starts_the_probe_at_its_surest_match(state):
-    result = shift_result(40, 60, 6.0, 4.0)
-    result.warp_ab[:] = np.nan  # sparse: no dense warp anywhere
-    result.certainty_ab[:] = 0.0
-    result.matches = np.array([[3, 4, 9, 8], [50, 30, 56, 34]], np.float32)
-    result.match_certainty = np.array([0.6, 0.9], np.float32)
-    state.set_result(state.begin_request(), result)
+    state.set_result(state.begin_request(), sparse_result())
     probe = state.probe
     assert (probe.xa, probe.ya, probe.xb, probe.yb, probe.source) == (50, 30, 56, 34, "match")
+
+
+def test_a_click_snaps_within_the_radius_the_view_gives(state):
+    state.set_result(state.begin_request(), sparse_result())
+    state.click_a(3.0, 14.0, snap_radius=5.0)  # 10 px from the match at (3, 4)
+    assert not state.probe.has_match
+    state.click_a(3.0, 14.0, snap_radius=12.0)  # zoomed out: 12 px on screen span more of A
+    assert (state.probe.xa, state.probe.ya, state.probe.source) == (3, 4, "match")
+    state.click_a(3.0, 14.0)  # no radius (e.g. a new result): the last click's
+    assert state.probe.source == "match" and state.snap_radius == 12.0
 
 
 def test_a_pair_with_ground_truth_gives_errors_and_the_truth_at_the_probe(state):

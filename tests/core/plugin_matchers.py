@@ -28,6 +28,26 @@ def identity(**settings):
     return IdentityMatcher(**settings)
 
 
+class PartialMatcher(IdentityMatcher):
+    """The identity warp on the top ``rows`` fraction of A only (NaN below): a dense result
+    with a low coverage."""
+
+    def __init__(self, rows: float = 0.1):
+        super().__init__()
+        self.rows = float(rows)
+
+    def match(self, rgb_a, rgb_b):
+        result = IdentityMatcher.match(self, rgb_a, rgb_b)
+        cut = round(self.rows * rgb_a.shape[0])
+        result.warp_ab[cut:] = np.nan
+        result.certainty_ab[cut:] = 0.0
+        return result
+
+
+def partial(**settings):
+    return PartialMatcher(**settings)
+
+
 def not_a_matcher(**settings):
     return object()
 
@@ -50,3 +70,20 @@ def fails_on_small(min_side: int = 100, **settings):
             return super().match(rgb_a, rgb_b)
 
     return Picky(**settings)
+
+
+class Exploding:
+    """Raises on every pair ``fail_every`` calls (1: always), as a buggy plugin would."""
+
+    def __init__(self, fail_every: int = 1):
+        self.fail_every, self.calls = int(fail_every), 0
+
+    def match(self, rgb_a, rgb_b):
+        self.calls += 1
+        if self.calls % self.fail_every == 0:
+            raise RuntimeError(f"plugin exploded on call {self.calls}\nsecond line")
+        return IdentityMatcher().match(rgb_a, rgb_b)
+
+
+def exploding(**settings):
+    return Exploding(**settings)

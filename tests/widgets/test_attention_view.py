@@ -56,7 +56,7 @@ def test_a_real_click_reports_the_pixel_of_a_and_the_probe_is_marked(view, qtbot
     pos = view.canvas.mapFromScene(view.panel.view.mapViewToScene(QPointF(37, 121)))
     with qtbot.waitSignal(view.clicked_a, timeout=2000) as clicked:
         qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos)
-    x, y = clicked.args
+    x, y, _ = clicked.args
     assert abs(x - 37) < 0.5 and abs(y - 121) < 0.5
 
     view.set_probe(ProbeReading(37.0, 121.0, 43.0, 125.0, 0.5, "warp"))

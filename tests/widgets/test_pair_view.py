@@ -8,7 +8,8 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from core.probe import ProbeReading
+from core.probe import ProbeReading, read_probe
+from core.result import MatchResult, Provenance
 from widgets.pair_view import PairView
 
 H, W = 160, 200
@@ -57,7 +58,7 @@ def test_a_real_click_reports_the_pixel_of_a(view, qtbot):
     pos = widget_pos(view, view.view_a, 37, 121)
     with qtbot.waitSignal(view.clicked_a, timeout=2000) as clicked:
         qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos)
-    x, y = clicked.args
+    x, y, _ = clicked.args
     assert abs(x - 37) < 0.5 and abs(y - 121) < 0.5
 
     with qtbot.assertNotEmitted(view.clicked_a, wait=100):  # B is not A
@@ -137,3 +138,25 @@ def test_probe_marks_follow_each_views_transform(view):
     assert len(view.lines.probe_ends) == 1
     view.set_probe(None)
     assert view.lines.probe_ends == []
+
+
+def test_clicks_snap_to_a_sparse_match_within_screen_pixels_at_any_zoom(view, qtbot):
+    """The probe snaps to a match SNAP_SCREEN_PX screen pixels away, zoomed out or in."""
+    from widgets import SNAP_SCREEN_PX
+
+    result = MatchResult(
+        matches=np.array([[100, 80, 110, 84]], np.float32),
+        match_certainty=np.ones(1, np.float32),
+        provenance=Provenance(size_a=(H, W), size_b=(H, W)),
+    )
+    readings = []
+    view.clicked_a.connect(lambda x, y, radius: readings.append(read_probe(result, x, y, radius)))
+    for shown in (QRectF(-0.5, -0.5, W, H), QRectF(90, 70, 20, 20)):  # whole, then zoomed in
+        view.view_a.setRange(shown, padding=0)
+        paint(view)
+        match = QPointF(widget_pos(view, view.view_a, 100, 80))
+        for offset, snaps in ((0.6 * SNAP_SCREEN_PX, True), (1.5 * SNAP_SCREEN_PX, False)):
+            pos = (match + QPointF(offset, 0)).toPoint()
+            qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+            assert readings[-1].has_match == snaps, (shown, offset)
+        assert (readings[-2].xa, readings[-2].ya) == (100, 80)

@@ -196,12 +196,12 @@ def test_dense_flow_errors_by_hand():
     warp = (np.stack([xs, ys], axis=-1) + flow).astype(np.float32)
     warp[3, 4] = [0.0, 0.0]  # predicted where the truth is unknown: not counted
     warp[0, 0] += [3.0, 4.0]  # off by 5 px
-    warp[1, 1] = np.nan  # no prediction: not counted
+    warp[1, 1] = np.nan  # no prediction where the truth is known: an infinite error
     errors = metrics.dense_flow_errors(warp, flow)
-    assert len(errors) == 18
-    assert errors.mean() == pytest.approx(5 / 18)
-    assert metrics.fraction_below(errors, [1, 6]) == pytest.approx([17 / 18, 1.0])
-    assert metrics.is_dense(warp) and not metrics.is_dense(np.full((4, 5, 2), np.nan))
+    assert len(errors) == 19 and np.isinf(errors).sum() == 1
+    assert errors[np.isfinite(errors)].mean() == pytest.approx(5 / 18)
+    # PCK counts every pixel with a known truth: the unpredicted one is not correct
+    assert metrics.fraction_below(errors, [1, 6]) == pytest.approx([17 / 19, 18 / 19])
 
 
 def test_sparse_flow_errors_interpolate_the_truth():

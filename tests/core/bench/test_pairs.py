@@ -4,12 +4,19 @@ reports, skipped matchers and the exit status of bad input."""
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.cli import main
-from core.bench.pairs import matcher_settings, run_order
+from core.bench.datasets import open_dataset
+from core.bench.pairs import matcher_settings, run_order, score_flow
+from core.coords import pixel_grid
 from core.errors import MatchscopeError
+from core.result import MatchResult, Provenance
+from core.weights import WeightFile, WeightsNotFound
 from tests.core.bench import layouts
 
 POSE_KEYS = ["pairs", "kind", "auc", "seconds_per_pair", "peak_mb", "per_pair"]
@@ -23,12 +30,14 @@ HOMOGRAPHY_KEYS = [
     "peak_mb",
     "per_pair",
 ]
-FLOW_KEYS = ["pairs", "kind", "epe", "pck", "seconds_per_pair", "peak_mb", "per_pair"]
+FLOW_KEYS = ["pairs", "kind", "epe", "pck", "coverage", "seconds_per_pair", "peak_mb", "per_pair"]
+EXPLODING = "tests.core.plugin_matchers:exploding"
 
 
 class _NeedsWeights:
     def match(self, rgb_a, rgb_b):
-        raise MatchscopeError("demo weights not found: no demo.pth anywhere; download it")
+        demo = WeightFile("demo", "demo.pth", "https://example.org/demo.pth", "MIT", "", "demo")
+        raise WeightsNotFound(demo, [("test", Path("/nowhere"))])
 
 
 def needs_weights(**settings):
@@ -166,8 +175,66 @@ def test_a_matcher_without_weights_is_skipped(capsys, tmp_path, homography_folde
         "tests.core.bench.test_pairs:needs_weights", "--matcher", "sift",
     )  # fmt: skip
     skipped = results["matchers"]["tests.core.bench.test_pairs:needs_weights"]
-    assert skipped == {"skipped": "demo weights not found: no demo.pth anywhere"}
+    assert skipped == {"skipped": "demo weights not found: no demo.pth in /nowhere (test)"}
     assert results["matchers"]["sift"]["pairs"] == 1
+
+
+def test_a_raising_matcher_fails_its_pairs_and_the_run_goes_on(capsys, tmp_path, pose_folder):
+    report = tmp_path / "report"
+    code, out, err = bench(
+        capsys, "--dataset", pose_folder, "--matcher", EXPLODING, "--matcher", "sift",
+        "--json", tmp_path / "out.json", "--report", report,
+    )  # fmt: skip
+    assert code == 0, err
+    results = json.loads((tmp_path / "out.json").read_text())["matchers"]
+    exploded = results[EXPLODING]
+    assert exploded["pairs"] == 2 and exploded["auc"] == {"5": 0.0, "10": 0.0, "20": 0.0}
+    assert exploded["seconds_per_pair"] is None
+    assert [pair["error"] for pair in exploded["per_pair"]] == [None, None]  # inf: null
+    messages = [pair["error_message"] for pair in exploded["per_pair"]]
+    assert messages == [f"RuntimeError: plugin exploded on call {n}" for n in (1, 2)]
+    assert results["sift"]["per_pair"][0]["error"] is not None  # the next matcher still ran
+    assert "error_message" not in results["sift"]["per_pair"][0]
+    line = f"{EXPLODING}: 1 of 2 pairs failed (first: "
+    assert line in out and "RuntimeError: plugin exploded on call 1" in out
+    assert "failed: RuntimeError: plugin exploded on call 2" in err  # above the progress bars
+    assert "Traceback" not in err
+    assert "plugin exploded on call 1" in (report / "report.md").read_text()
+
+
+def test_a_matcher_failing_on_one_pair_keeps_its_other_scores(capsys, tmp_path, pose_folder):
+    results = run_json(
+        capsys, tmp_path, "--dataset", pose_folder, "--matcher", EXPLODING,
+        "--set", "fail_every=2",
+    )  # fmt: skip
+    first, second = results["matchers"][EXPLODING]["per_pair"]
+    assert "error_message" not in first  # matched (2 matches: too few for a pose, no message)
+    assert second["error"] is None and second["error_message"].startswith("RuntimeError")
+
+
+def test_flow_scores_a_dense_result_over_every_pixel_with_truth(flow_folder, scene_flow):
+    """A warp predicting the top tenth of A exactly: its EPE is over those pixels, its PCK over
+    all the pixels with a known flow (the others are not correct), and its coverage says so."""
+    pair = open_dataset(flow_folder).pairs[0]
+    height, width = scene_flow.shape[:2]
+    warp = pixel_grid(height, width) + scene_flow
+    warp[height // 10 :] = np.nan
+    known = np.isfinite(scene_flow).all(axis=-1)
+    predicted = np.isfinite(warp).all(axis=-1) & known
+    matches = np.array([[5.0, 5.0, 0.0, 0.0]], np.float32)  # far off
+    dense = MatchResult(warp, np.ones((height, width), np.float32), matches, np.ones(1))
+    score = score_flow(pair, dense)
+    assert score.error < 0.01
+    assert score.coverage == pytest.approx(predicted.sum() / known.sum())
+    assert score.pck == pytest.approx((score.coverage,) * 3, abs=1e-6)
+    assert 0.0 < score.coverage < 0.5  # once scored as sparse (by its one bad match) here
+    sparse = MatchResult(
+        matches=matches,
+        match_certainty=np.ones(1, np.float32),
+        provenance=Provenance(size_a=(height, width)),
+    )
+    score = score_flow(pair, sparse)  # its matches, however few
+    assert score.error > 5.0 and score.pck == (0.0, 0.0, 0.0) and math.isnan(score.coverage)
 
 
 def test_settings_go_to_the_matchers_that_have_them():

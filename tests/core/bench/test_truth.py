@@ -84,3 +84,21 @@ def test_a_pure_rotation_is_a_homography(tmp_path, scene_views):
 def test_errors_of_no_matches():
     truth = GroundTruth("homography", homography=np.eye(3))
     assert truth.match_errors(np.zeros((0, 4))).shape == (0,)
+
+
+def test_a_dense_result_keeps_its_error_map_at_any_coverage():
+    """Dense or sparse is what the result is, not how many pixels it predicts."""
+    from core.result import MatchResult
+
+    truth = GroundTruth("homography", homography=np.eye(3))
+    warp = np.full((20, 30, 2), np.nan, np.float32)
+    warp[:2, :3] = pixel_grid(20, 30)[:2, :3] + 1.0  # 1 % of the pixels, off by sqrt(2)
+    matches = np.array([[1.0, 1.0, 2.0, 2.0]], np.float32)
+    dense = MatchResult(warp, np.zeros((20, 30), np.float32), matches, np.ones(1, np.float32))
+    errors = truth.errors_of(dense)
+    assert errors.dense is not None and np.isfinite(errors.dense).sum() == 6
+    np.testing.assert_allclose(errors.dense[:2, :3], np.sqrt(2), atol=1e-6)
+    sparse = MatchResult(matches=matches, match_certainty=np.ones(1, np.float32))
+    errors = truth.errors_of(sparse)
+    assert errors.dense is None
+    np.testing.assert_allclose(errors.matches, np.sqrt(2), atol=1e-6)
