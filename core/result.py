@@ -29,9 +29,10 @@ A **sparse** result (SIFT and other keypoint matchers) has only ``matches`` and
 sizes come from the provenance, which :func:`core.run.run_match` fills in.
 
 In ``result.npz`` (:func:`save_result`) every array is deflate-compressed; warps
-(``warp_ab``, ``warp_ba``, ``grid_warp_ab``) are stored as float32 and the dense certainty maps
-(``certainty_ab``, ``certainty_ba``, ``grid_certainty_ab``) as float16 (a step of at most 2^-11
-in [0, 1]); :func:`load_result` returns all of them as float32.
+(``warp_ab``, ``warp_ba``, ``grid_warp_ab``) and the model's own grid certainty
+(``grid_certainty_ab``, small, and compared with the reference to 1e-4) are stored as float32,
+the full-resolution certainty maps (``certainty_ab``, ``certainty_ba``) as float16 (a step of
+at most 2^-11 in [0, 1]); :func:`load_result` returns all of them as float32.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ _STORED_DTYPES = {  # how result.npz stores the dense maps (load_result gives fl
     "grid_warp_ab": np.float32,
     "certainty_ab": np.float16,
     "certainty_ba": np.float16,
-    "grid_certainty_ab": np.float16,
+    "grid_certainty_ab": np.float32,
 }
 _INTERMEDIATE_PREFIX = "intermediate/"
 
