@@ -258,7 +258,7 @@ class RomaMatcher(ConfiguredMatcher):
                         attenuate=self.conf["attenuate"],
                         capture=capture,
                         attention=attention,
-                        checkpoint=control.check,
+                        checkpoint=control.checkpoint(0.1, 0.9),
                     )
                 except torch.OutOfMemoryError:
                     raise MatchscopeError(

@@ -69,6 +69,11 @@ from torch import Tensor, nn
 
 from core.errors import InputError, MatchscopeError
 
+Checkpoint = Callable[[str, float], None]
+"""``checkpoint(step, fraction)``, called by a forward pass before each of its steps with the
+step's name (``"block 3/24"``) and the fraction of the pass's work done so far, in [0, 1); it may
+raise to stop the pass (cancellation). Forwards given ``checkpoint=None`` make no calls."""
+
 DINOV2_LICENCE = "DINOv2 weights: Apache-2.0 (facebookresearch/dinov2)"
 DINOV3_LICENCE = "DINOv3 weights: DINOv3 License (facebookresearch/dinov3, ai.meta.com/dinov3)"
 
@@ -428,17 +433,25 @@ class VisionTransformer(nn.Module):
     # -- forward --------------------------------------------------------------------------
 
     def forward(
-        self, images: Tensor, attention_block: int | None = None, attention_head: int | None = None
+        self,
+        images: Tensor,
+        attention_block: int | None = None,
+        attention_head: int | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> dict[str, Tensor]:
         """images (B, 3, H, W) -> ``patch_tokens`` (B, C, h, w) and ``cls_token`` (B, C).
 
         With ``attention_block`` set, also ``cls_attention`` (B, heads or 1, h, w) of that block
-        (and head), computed in the same pass (see :meth:`cls_attention`).
+        (and head), computed in the same pass (see :meth:`cls_attention`). ``checkpoint`` is
+        called before each block (:data:`Checkpoint`; the blocks count as equal work).
         """
         x, (h, w), rope = self.embed(images)
         out: dict[str, Tensor] = {}
         target = None if attention_block is None else self._block_index(attention_block)
+        depth = len(self.blocks)
         for index, block in enumerate(self.blocks):
+            if checkpoint is not None:
+                checkpoint(f"block {index + 1}/{depth}", index / depth)
             if index == target:
                 probs = self._cls_probs(block, x, rope, attention_head)
                 out["cls_attention"] = self._patch_part(probs, h, w)
