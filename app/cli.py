@@ -18,7 +18,7 @@ SUBCOMMANDS = {
     "match": "match an image pair (or a list of pairs) and write result.npz + matches.png",
     "matchers": "list the matchers and every option they take",
     "bench": "benchmarks: roma-speed (our RoMa against romatch), pairs (accuracy against "
-    "ground truth)",
+    "ground truth), cancel (seconds from Cancel to stop)",
 }
 
 
@@ -169,7 +169,7 @@ def _matchers_parser() -> argparse.ArgumentParser:
 
 
 def _bench_parser() -> argparse.ArgumentParser:
-    from core.bench import pairs, roma_speed
+    from core.bench import cancel, pairs, roma_speed
 
     parser = _Parser(
         prog="matchscope bench",
@@ -199,6 +199,16 @@ def _bench_parser() -> argparse.ArgumentParser:
         ".flo, MegaDepth/ScanNet-1500 scene-info .npz); an unknown one exits with status 2.",
     )
     pairs.add_arguments(accuracy)
+    latency = benchmarks.add_parser(
+        "cancel",
+        help="seconds from Cancel until a RoMa run stops (and a plugin is abandoned)",
+        description="Run RoMa with seeded random weights on the pair as the window does (in a "
+        "thread of its own), once in full and then cancelled at --points instants, and print "
+        "the seconds from cancel until the run stops: the median and the maximum over every "
+        "instant of the full run and over the cancelled runs, against checking between stages "
+        "only; then how long a plugin that ignores cancel takes to be abandoned.",
+    )
+    cancel.add_arguments(latency)
     return parser
 
 
@@ -345,11 +355,13 @@ def _run_matchers(argv: list[str]) -> int:
 def _run_bench(argv: list[str]) -> int:
     import shlex
 
-    from core.bench import pairs, roma_speed
+    from core.bench import cancel, pairs, roma_speed
 
     args = _bench_parser().parse_args(argv)
     if args.benchmark == "pairs":
         pairs.run(args, command=shlex.join(["python", "main.py", "bench", *argv]))
+    elif args.benchmark == "cancel":
+        cancel.run(args)
     else:
         roma_speed.run(args)
     return 0
