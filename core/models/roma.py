@@ -69,14 +69,15 @@ exactly as the reference computes them: on smooth real images the GP's solve has
 number near 1e4 and would turn rounding differences into flipped anchor argmaxes.
 
 **Progress and cancellation.** ``Roma.forward(..., checkpoint=f)`` calls
-``f(step, fraction)`` (:data:`core.models.vit.Checkpoint`) before every VGG convolution, ViT
-block, decoder block and refiner block, and at the start of each step (the VGG, the backbone,
+``f(step, fraction)`` (:data:`core.models.vit.Checkpoint`) before every VGG convolution, each
+half (attention, FFN) of every ViT and decoder block, every refiner block and every row of a
+local correlation's window, and at the start of each step (the VGG, the backbone,
 the decoder with the projection and the GP, each refiner): step names are like ``"coarse:
 backbone block 12/24"``, ``"coarse: refiner s4 block 3/9"``, ``"upsample: VGG conv 5/16"``.
 ``fraction`` is the share of the pass's multiply-adds done before that point, estimated from the
 shapes (:meth:`Roma.step_costs`; at 560 / 864 the backbone is about a third, as the FLOP count
 of ``bench roma-speed``), so it grows steadily. ``f`` may raise to stop the pass; the longest
-stretch without a call is one block or convolution (about a second at 864 px on two CPU cores).
+stretch without a call is about a second at 560 / 864 on two CPU cores (``bench cancel``).
 Without ``checkpoint`` nothing is estimated or called.
 """
 
@@ -84,6 +85,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -352,8 +354,11 @@ class DecoderBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, 4 * dim)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, checkpoint: Callable[[], None] | None = None) -> Tensor:
+        """``checkpoint()`` is called between the attention and the MLP halves."""
         x = x + self.attn(self.norm1(x))
+        if checkpoint is not None:
+            checkpoint()
         return x + self.mlp(self.norm2(x))
 
 
@@ -370,14 +375,19 @@ class AnchorDecoder(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """(B, gp_dim, h, w), (B, C, h, w) -> logits (B, anchors, h, w), certainty (B, 1, h, w).
 
-        ``checkpoint`` is called before each block."""
+        ``checkpoint`` is called before each block and between its two halves."""
         x = torch.cat((gp_embedding, feat_a), dim=1)
         batch, _, h, w = x.shape
         tokens = x.flatten(2).transpose(1, 2)
+        depth = len(self.blocks)
         for index, block in enumerate(self.blocks):
-            if checkpoint is not None:
-                checkpoint(f"block {index + 1}/{len(self.blocks)}", index / len(self.blocks))
-            tokens = block(tokens)
+            if checkpoint is None:
+                tokens = block(tokens)
+                continue
+            name = f"block {index + 1}/{depth}"
+            checkpoint(name, index / depth)
+            half = (index + 0.5) / depth
+            tokens = block(tokens, lambda name=name, half=half: checkpoint(f"{name} MLP", half))
         out = self.to_out(tokens)
         out = out.transpose(1, 2).reshape(batch, -1, h, w)
         return out[:, :-1], out[:, -1:]
@@ -412,7 +422,13 @@ def anchor_probabilities(logits: Tensor) -> Tensor:
 # Refinement
 
 
-def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int) -> Tensor:
+def local_correlation(
+    feat_a: Tensor,
+    feat_b: Tensor,
+    warp: Tensor,
+    radius: int,
+    checkpoint: Callable[[str], None] | None = None,
+) -> Tensor:
     """Correlation of A's features with B's around the warp: (B, (2r + 1)^2, h, w).
 
     ``feat_a``, ``feat_b`` (B, C, h, w) on grids of the same size, ``warp`` (B, 2, h, w)
@@ -421,6 +437,7 @@ def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int)
     ``local_correlation``, computed with shared bilinear weights (module docstring, "Speed"):
     B's features, zero-padded by ``side = 2 r + 2`` cells, become rows of a table; for each of
     the ``side^2`` integer offsets one row gather (into a reused buffer) and one dot product.
+    ``checkpoint(step)`` is called before each row of offsets.
     """
     batch, channels, h, w = feat_a.shape
     if feat_b.shape[-2:] != (h, w):
@@ -447,6 +464,8 @@ def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int)
     dots = torch.empty(base.shape[0], side, side, device=feat_a.device, dtype=torch.float32)
     with _no_autocast(feat_a.device):  # autocast would send these dot products to a slow bmm
         for i in range(side):
+            if checkpoint is not None:
+                checkpoint(f"correlation {i + 1}/{side}")
             for j in range(side):
                 torch.add(base, i * padded_w + j, out=index)
                 torch.index_select(table, 0, index, out=gathered)
@@ -509,8 +528,9 @@ class Refiner(nn.Module):
         centres = cell_centres(h, w, feat_a.device).permute(2, 0, 1)[None]
         embedding = self.disp_emb(40 / 32 * scale_factor * (warp - centres))
         parts = [feat_a, warped_b, embedding]
-        if self.corr_radius:
-            parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius))
+        if self.corr_radius:  # not counted in the progress: it stays at the refiner's start
+            correlate = None if checkpoint is None else (lambda name: checkpoint(name, 0.0))
+            parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius, correlate))
         x = torch.empty(
             (feat_a.shape[0], sum(part.shape[1] for part in parts), h, w),
             dtype=torch.promote_types(feat_a.dtype, embedding.dtype),

@@ -284,8 +284,12 @@ def test_progress_covers_every_step_in_order_without_changing_the_numbers():
     assert torch.equal(out.warp, plain.warp) and torch.equal(out.certainty, plain.certainty)
     names = [step for step, _ in calls]
     assert [name for name in names if name in STEPS] == STEPS  # each step starts once, in order
-    assert sum(name.startswith("coarse: backbone block") for name in names) == 12
-    assert "coarse: VGG conv 12/12" in names and "coarse: decoder block 5/5" in names
+    assert sum(name.startswith("coarse: backbone block") for name in names) == 2 * 12
+    assert "coarse: backbone block 12/12 FFN" in names and "coarse: VGG conv 12/12" in names
+    assert (
+        "coarse: decoder block 5/5 MLP" in names
+        and "coarse: refiner s16 correlation 16/16" in names
+    )
     assert "upsample: refiner s2 block 9/9" in names
     fractions = [fraction for _, fraction in calls]
     assert fractions[0] == 0.0 and fractions == sorted(fractions) and fractions[-1] < 1.0
@@ -294,14 +298,14 @@ def test_progress_covers_every_step_in_order_without_changing_the_numbers():
 @pytest.mark.parametrize(
     ("stop_at", "module", "ran"),
     [
-        ("coarse: backbone block 5/12", "backbone", 4),  # four of the twelve blocks
+        ("coarse: backbone block 5/12 FFN", "backbone", 5),  # 5 attention halves, 4 FFNs
         ("upsample: refiner s4 block 3/9", "refiner4", 9 + 2),  # coarse pass, then two
     ],
 )
 def test_a_raising_checkpoint_stops_the_pass_inside_a_stage(stop_at, module, ran):
     model = random_roma("dinov2_vits14", seed=1)
     blocks = {
-        "backbone": list(model.backbone.blocks),
+        "backbone": [block.attn for block in model.backbone.blocks],
         "refiner4": [
             model.decoder.conv_refiner["4"].block1,
             *model.decoder.conv_refiner["4"].hidden_blocks,
