@@ -69,11 +69,11 @@ exactly as the reference computes them: on smooth real images the GP's solve has
 number near 1e4 and would turn rounding differences into flipped anchor argmaxes.
 
 **Progress and cancellation.** ``Roma.forward(..., checkpoint=f)`` calls
-``f(step, fraction)`` (:data:`core.models.vit.Checkpoint`) before every VGG convolution, each
+``f(step, fraction)`` (:data:`core.models.progress.Checkpoint`) before every VGG convolution, each
 half (attention, FFN) of every ViT and decoder block, every refiner block and every row of a
 local correlation's window, and at the start of each step (the VGG, the backbone,
 the decoder with the projection and the GP, each refiner): step names are like ``"coarse:
-backbone block 12/24"``, ``"coarse: refiner s4 block 3/9"``, ``"upsample: VGG conv 5/16"``.
+backbone block 12/24"``, ``"coarse: refiner s4 block 3/9"``, ``"upsample: VGG conv 5/12"``.
 ``fraction`` is the share of the pass's multiply-adds done before that point, estimated from the
 shapes (:meth:`Roma.step_costs`; at 560 / 864 the backbone is about a third, as the FLOP count
 of ``bench roma-speed``), so it grows steadily. ``f`` may raise to stop the pass; the longest
@@ -92,14 +92,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.models.vit import (
-    Attention,
-    Checkpoint,
-    Mlp,
-    VisionTransformer,
-    check_state_dict,
-    read_checkpoint,
-)
+from core.models.progress import Checkpoint, Progress, begin, starts
+from core.models.vit import Attention, Mlp, VisionTransformer, check_state_dict, read_checkpoint
 
 TRAINING_RESOLUTION = 560  # the displacement embedding is scaled by sqrt(h w) / 560
 VGG19_STAGES = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512))
@@ -189,48 +183,9 @@ def conv_bn(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> Tensor:
     )
 
 
-def _starts(costs: list[float]) -> list[float]:
-    """The fraction of ``sum(costs)`` done before each item."""
-    total, done, starts = sum(costs) or 1.0, 0.0, []
-    for cost in costs:
-        starts.append(done / total)
-        done += cost
-    return starts
-
-
 def _block_macs(tokens: int, dim: int, hidden: int) -> float:
     """Multiply-adds of one transformer block over ``tokens`` tokens (projections, attention)."""
     return tokens * (4 * dim * dim + 2 * dim * hidden) + 2 * tokens * tokens * dim
-
-
-class _Progress:
-    """Splits one forward pass's :data:`Checkpoint` into one per step.
-
-    ``costs`` {step: estimated multiply-adds}, in the order the steps run. ``begin(step)`` calls
-    the checkpoint at the step's start and returns the step's own checkpoint, whose names get
-    the step's as a prefix and whose fractions map into the step's share of the whole.
-    """
-
-    def __init__(self, checkpoint: Checkpoint, costs: dict[str, float]):
-        self.checkpoint = checkpoint
-        self.costs = costs
-        self.total = sum(costs.values()) or 1.0
-        self.done = 0.0
-
-    def begin(self, step: str) -> Checkpoint:
-        start, share = self.done / self.total, self.costs[step] / self.total
-        self.done += self.costs[step]
-        outer = self.checkpoint
-
-        def checkpoint(name: str, fraction: float) -> None:
-            outer(f"{step} {name}" if name else step, start + share * fraction)
-
-        checkpoint("", 0.0)
-        return checkpoint
-
-
-def _begin(progress: _Progress | None, step: str) -> Checkpoint | None:
-    return None if progress is None else progress.begin(step)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,7 +234,7 @@ class VGG19Pyramid(nn.Module):
         stride = 1
         x = images.contiguous(memory_format=torch.channels_last)
         layers = list(self.layers)
-        starts = None if checkpoint is None else _starts(self.conv_costs())
+        offsets = None if checkpoint is None else starts(self.conv_costs())
         convs = 0
         for index, layer in enumerate(layers):
             if isinstance(layer, nn.MaxPool2d):
@@ -287,8 +242,8 @@ class VGG19Pyramid(nn.Module):
                 stride *= 2
                 x = layer(x)
             elif isinstance(layer, nn.Conv2d):  # conv, BN, ReLU
-                if starts is not None:
-                    checkpoint(f"conv {convs + 1}/{len(starts)}", starts[convs])
+                if offsets is not None:
+                    checkpoint(f"conv {convs + 1}/{len(offsets)}", offsets[convs])
                 convs += 1
                 x = F.relu(conv_bn(x, layer, layers[index + 1]), inplace=True)
         pyramid[stride] = x
@@ -354,11 +309,15 @@ class DecoderBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, 4 * dim)
 
-    def forward(self, x: Tensor, checkpoint: Callable[[], None] | None = None) -> Tensor:
-        """``checkpoint()`` is called between the attention and the MLP halves."""
-        x = x + self.attn(self.norm1(x))
-        if checkpoint is not None:
-            checkpoint()
+    def forward(self, x: Tensor) -> Tensor:
+        return self.feed_forward(self.attend(x))
+
+    def attend(self, x: Tensor) -> Tensor:
+        """The attention half: ``x + attn(norm1(x))``."""
+        return x + self.attn(self.norm1(x))
+
+    def feed_forward(self, x: Tensor) -> Tensor:
+        """The MLP half: ``x + mlp(norm2(x))``."""
         return x + self.mlp(self.norm2(x))
 
 
@@ -384,10 +343,10 @@ class AnchorDecoder(nn.Module):
             if checkpoint is None:
                 tokens = block(tokens)
                 continue
-            name = f"block {index + 1}/{depth}"
-            checkpoint(name, index / depth)
-            half = (index + 0.5) / depth
-            tokens = block(tokens, lambda name=name, half=half: checkpoint(f"{name} MLP", half))
+            checkpoint(f"block {index + 1}/{depth}", index / depth)
+            tokens = block.attend(tokens)
+            checkpoint(f"block {index + 1}/{depth} MLP", (index + 0.5) / depth)
+            tokens = block.feed_forward(tokens)
         out = self.to_out(tokens)
         out = out.transpose(1, 2).reshape(batch, -1, h, w)
         return out[:, :-1], out[:, -1:]
@@ -594,7 +553,7 @@ class RomaDecoder(nn.Module):
         captured: dict[str, Tensor] | None = None,
         capture: frozenset[str] = frozenset(),
         prefix: str = "coarse",
-        progress: _Progress | None = None,
+        progress: Progress | None = None,
     ) -> dict[int, tuple[Tensor, Tensor]]:
         """Match pyramids {scale: (B, C, h_s, w_s)} -> {scale: (warp, certainty logit)}.
 
@@ -617,7 +576,7 @@ class RomaDecoder(nn.Module):
         out: dict[int, tuple[Tensor, Tensor]] = {}
         for scale in scales:
             refiner = f"{prefix}: refiner s{scale}"
-            step = _begin(progress, f"{prefix}: decoder" if scale == 16 else refiner)
+            step = begin(progress, f"{prefix}: decoder" if scale == 16 else refiner)
             # not folded: the GP's solve amplifies rounding differences in these features ~1e4x
             proj = self.proj[str(scale)]
             feat_a, feat_b = proj(feats_a[scale]), proj(feats_b[scale])
@@ -632,7 +591,7 @@ class RomaDecoder(nn.Module):
                     if "anchors" in capture:
                         captured["anchor_logits"] = logits
                         captured["coarse_warp"] = flow
-                step = _begin(progress, refiner)
+                step = begin(progress, refiner)
             delta, delta_certainty = self.conv_refiner[str(scale)](
                 feat_a, feat_b, flow, scale_factor, step
             )
@@ -689,14 +648,14 @@ class Roma(nn.Module):
         captured: dict[str, Tensor] | None = None,
         capture: frozenset[str] = frozenset(),
         attention: tuple[int, int | None] | None = None,
-        progress: _Progress | None = None,
+        progress: Progress | None = None,
     ) -> dict[int, Tensor]:
         """(B, 3, H, W) -> VGG pyramid {1, 2, 4, 8} and, with ``coarse``, backbone tokens {16}.
 
         ``progress`` has the steps ``"coarse: VGG"`` and ``"coarse: backbone"`` (``"upsample:
         VGG"`` without ``coarse``)."""
         prefix = "coarse" if coarse else "upsample"
-        pyramid = self.encoder.cnn(images, _begin(progress, f"{prefix}: VGG"))
+        pyramid = self.encoder.cnn(images, begin(progress, f"{prefix}: VGG"))
         if coarse:
             block, head = attention if attention is not None else (None, None)
             with torch.no_grad():
@@ -704,7 +663,7 @@ class Roma(nn.Module):
                     images,
                     attention_block=block,
                     attention_head=head,
-                    checkpoint=_begin(progress, "coarse: backbone"),
+                    checkpoint=begin(progress, "coarse: backbone"),
                 )
             pyramid[16] = tokens["patch_tokens"]
             if captured is not None:
@@ -747,7 +706,7 @@ class Roma(nn.Module):
         if checkpoint is not None:
             upsample_hw = None if upsample_a is None else tuple(upsample_a.shape[-2:])
             costs = self.step_costs(tuple(images_a.shape[-2:]), upsample_hw, count, symmetric)
-            progress = _Progress(checkpoint, costs)
+            progress = Progress(checkpoint, costs)
         pyramid = self.encode(
             torch.cat((images_a, images_b)), captured=captured, capture=capture,
             attention=attention if "attention" in capture else None, progress=progress,

@@ -68,11 +68,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.errors import InputError, MatchscopeError
-
-Checkpoint = Callable[[str, float], None]
-"""``checkpoint(step, fraction)``, called by a forward pass before each of its steps with the
-step's name (``"block 3/24"``) and the fraction of the pass's work done so far, in [0, 1); it may
-raise to stop the pass (cancellation). Forwards given ``checkpoint=None`` make no calls."""
+from core.models.progress import Checkpoint
 
 DINOV2_LICENCE = "DINOv2 weights: Apache-2.0 (facebookresearch/dinov2)"
 DINOV3_LICENCE = "DINOv3 weights: DINOv3 License (facebookresearch/dinov3, ai.meta.com/dinov3)"
