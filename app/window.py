@@ -495,8 +495,8 @@ class MainWindow(QMainWindow):
         self.state.set_status(f"Benchmark: {message}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancel a running match or benchmark and wait (2 s at most) for their threads before
-        the window goes; a thread still busy then finishes unseen."""
+        """Cancel a running match or benchmark and wait (the runners' ``abandon_after``, 2 s, at
+        most) for their threads before the window goes; a thread still busy finishes unseen."""
         self.bench_runner.shutdown()
         self.runner.shutdown()
         super().closeEvent(event)

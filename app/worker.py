@@ -137,13 +137,14 @@ class _Runner(QObject):
         self._jobs = [job for job in self._jobs if job.running]
         return not self._jobs
 
-    def shutdown(self, timeout: float = ABANDON_AFTER_S) -> bool:
-        """Cancel, forget the run and wait up to ``timeout`` s for the threads; False if some
-        are still busy (they are daemons: they do not keep the app from exiting)."""
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Cancel, forget the run and wait up to ``timeout`` s (default ``abandon_after``) for
+        the threads; False if some are still busy (daemons: they do not keep the app from
+        exiting)."""
         if self._job is not None:
             self._job.cancel(abandon=False)
         self._request_id = self._job = None
-        return self.wait(timeout)
+        return self.wait(self.abandon_after if timeout is None else timeout)
 
     def _report(self, kind: str, request_id: int, payload: object) -> None:
         """A report of the latest run, in the GUI thread."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
+import shiboken6
 from PySide6.QtCore import QObject, QPointF, Qt, Signal
 
 from app.gui import run_gui
@@ -192,6 +194,22 @@ def test_closing_while_running_cancels_the_worker(qtbot, pair):
     assert not window.runner.is_running
     assert window.runner.wait(0.0)  # shutdown waited for the thread
     assert window.state.result is None
+
+
+def test_closing_does_not_wait_long_for_a_plugin_that_ignores_cancel(qtbot, pair):
+    window = make_window(qtbot, STUBBORN, {"seconds": 2.0})
+    window.runner.abandon_after = 0.3  # the default is 2 s
+    open_pair(window, pair)
+    qtbot.waitUntil(lambda: window.runner.is_running, timeout=2000)
+    start = time.monotonic()
+    window.close()
+    runner = window.runner
+    assert time.monotonic() - start < 1.0 and not runner.is_running
+    assert not runner.wait(0.0)  # still sleeping, in the background
+    window.deleteLater()  # the window goes before the plugin ends: its late report is dropped
+    qtbot.waitUntil(lambda: not shiboken6.isValid(runner), timeout=2000)
+    assert runner.wait(3.0)
+    qtbot.wait(50)  # the late report reaches the event loop, and nothing crashes
 
 
 def test_screenshot_mode_saves_the_window_and_exits(qtbot, pair, tmp_path, capsys):
