@@ -176,7 +176,8 @@ def _bench_parser() -> argparse.ArgumentParser:
         description="Measure the engine. roma-speed: our RoMa against romatch (the reference) "
         "with the same random weights, each in its own process: seconds per pair, peak memory, "
         "GFLOP, GFLOP/s, speedup and warp agreement. pairs: matchers against a dataset's ground "
-        "truth (pose AUC, homography corner error, flow EPE and PCK), time and peak memory.",
+        "truth (pose AUC, homography corner error, flow EPE and PCK), time and peak memory. "
+        "cancel: seconds from Cancel until a RoMa run stops.",
     )
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     speed = benchmarks.add_parser(
