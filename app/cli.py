@@ -19,7 +19,7 @@ SUBCOMMANDS = {
     "match": "match an image pair (or a list of pairs) and write result.npz + matches.png",
     "matchers": "list the matchers and every option they take",
     "bench": "benchmarks: roma-speed (our RoMa against romatch), pairs (accuracy against "
-    "ground truth)",
+    "ground truth), cancel (seconds from Cancel to stop)",
 }
 
 
@@ -172,14 +172,15 @@ def _matchers_parser() -> argparse.ArgumentParser:
 
 
 def _bench_parser() -> argparse.ArgumentParser:
-    from core.bench import pairs, roma_speed
+    from core.bench import cancel, pairs, roma_speed
 
     parser = _Parser(
         prog="matchscope bench",
         description="Measure the engine. roma-speed: our RoMa against romatch (the reference) "
         "with the same random weights, each in its own process: seconds per pair, peak memory, "
         "GFLOP, GFLOP/s, speedup and warp agreement. pairs: matchers against a dataset's ground "
-        "truth (pose AUC, homography corner error, flow EPE and PCK), time and peak memory.",
+        "truth (pose AUC, homography corner error, flow EPE and PCK), time and peak memory. "
+        "cancel: seconds from Cancel until a RoMa run stops.",
     )
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     speed = benchmarks.add_parser(
@@ -202,6 +203,16 @@ def _bench_parser() -> argparse.ArgumentParser:
         ".flo, MegaDepth/ScanNet-1500 scene-info .npz); an unknown one exits with status 2.",
     )
     pairs.add_arguments(accuracy)
+    latency = benchmarks.add_parser(
+        "cancel",
+        help="seconds from Cancel until a RoMa run stops (and a plugin is abandoned)",
+        description="Run RoMa with seeded random weights on the pair as the window does (in a "
+        "thread of its own), once in full and then cancelled at --points instants, and print "
+        "the seconds from cancel until the run stops: the median and the maximum over every "
+        "instant of the full run and over the cancelled runs, against checking between stages "
+        "only; then how long a plugin that ignores cancel takes to be abandoned.",
+    )
+    cancel.add_arguments(latency)
     return parser
 
 
@@ -389,12 +400,14 @@ def _json_path(path: str | None, benchmark: str) -> str | None:
 def _run_bench(argv: list[str]) -> int:
     import shlex
 
-    from core.bench import pairs, roma_speed
+    from core.bench import cancel, pairs, roma_speed
 
     args = _bench_parser().parse_args(argv)
     args.json = _json_path(args.json, args.benchmark)
     if args.benchmark == "pairs":
         pairs.run(args, command=shlex.join(["python", "main.py", "bench", *argv]))
+    elif args.benchmark == "cancel":
+        cancel.run(args)
     else:
         roma_speed.run(args)
     return 0

@@ -56,6 +56,8 @@ class AppState:
         self.error = ""
         self.request_id = 0
         self.running = False
+        self.cancelling = False  # Cancel was pressed; the run has not stopped yet
+        self.fraction = 0.0  # of the running run done, as last reported
         self.weights_dir = ""  # the app's settings folder for model weights ("" = none)
         # model matchers keep anchors, attention, ... (on when the settings ask for them)
         self.keep_intermediates = bool(self.settings.get("intermediates", False))
@@ -160,13 +162,27 @@ class AppState:
         self.request_id += 1
         self.set_error("")
         self._set_running(True)
+        self.cancelling = False
         self.set_status(f"Matching with {self.matcher}…")
+        self.fraction = 0.0
         self.progress_changed.emit("start", 0.0)
         return self.request_id
 
     def set_progress(self, request_id: int, stage: str, fraction: float) -> None:
-        if request_id == self.request_id and self.running:
+        """Progress of run ``request_id``; dropped when stale or once cancelling."""
+        if request_id == self.request_id and self.running and not self.cancelling:
+            self.fraction = fraction
             self.progress_changed.emit(stage, fraction)
+
+    def set_cancelling(self) -> bool:
+        """The user asked the running run to stop: "Cancelling…" until `set_cancelled`.
+        False (and nothing changes) when nothing runs or it is already cancelling."""
+        if not self.running or self.cancelling:
+            return False
+        self.cancelling = True
+        self.set_status("Cancelling…")
+        self.progress_changed.emit("Cancelling…", self.fraction)
+        return True
 
     def set_result(
         self,
@@ -202,12 +218,19 @@ class AppState:
         self.run_finished.emit("failed")
         return True
 
-    def set_cancelled(self, request_id: int) -> bool:
-        """Run ``request_id`` stopped on the user's request; False when stale."""
+    def set_cancelled(self, request_id: int, abandoned: bool = False) -> bool:
+        """Run ``request_id`` stopped on the user's request (``abandoned``: the matcher did not
+        stop in time and finishes unseen in the background); False when stale."""
         if request_id != self.request_id or not self.running:
             return False
         self._set_running(False)
-        self.set_status("Matching cancelled.")
+        if abandoned:
+            self.set_status(
+                f"Matching cancelled: {self.matcher} did not stop, so it was left to finish in "
+                "the background; its result will be ignored."
+            )
+        else:
+            self.set_status("Matching cancelled.")
         self.run_finished.emit("cancelled")
         return True
 
@@ -248,6 +271,8 @@ class AppState:
             self.set_status(f"Error: {message}")
 
     def _set_running(self, running: bool) -> None:
+        if not running:
+            self.cancelling = False
         if running != self.running:
             self.running = running
             self.running_changed.emit(running)

@@ -196,7 +196,7 @@ class MainWindow(QMainWindow):
         self.weights_action.setToolTip(
             "A folder searched for model weights (roma_outdoor.pth, dinov2_vitl14_pretrain.pth)"
         )
-        self.cancel_action = self._action("Cancel", self.runner.cancel, QKeySequence("Escape"))
+        self.cancel_action = self._action("Cancel", self.cancel_match, QKeySequence("Escape"))
         self.cancel_action.setEnabled(False)
         self.matcher_combo = QComboBox()
         self.matcher_combo.addItems(matcher_names())
@@ -300,6 +300,7 @@ class MainWindow(QMainWindow):
             state.set_error("open two images first")
             return
         request_id = state.begin_request()
+        self.cancel_action.setEnabled(True)  # also when a cancelling run is replaced
         self.runner.start(
             request_id,
             state.matcher,
@@ -308,6 +309,13 @@ class MainWindow(QMainWindow):
             state.image_b,
             state.ground_truth,
         )
+
+    def cancel_match(self) -> None:
+        """Ask the running match to stop: "Cancelling…" at once, idle once it has stopped (or
+        been abandoned, after the runner's ``abandon_after`` seconds)."""
+        if self.state.set_cancelling():
+            self.cancel_action.setEnabled(False)
+            self.runner.cancel()
 
     def choose_weights_dir(self) -> None:
         """Pick the folder searched for model weights; remembered in the app's settings."""
@@ -476,7 +484,7 @@ class MainWindow(QMainWindow):
 
     def _on_run_finished(self, outcome: Outcome) -> None:
         if outcome.cancelled:
-            self.state.set_cancelled(outcome.request_id)
+            self.state.set_cancelled(outcome.request_id, outcome.abandoned)
         elif outcome.error:
             self.state.set_failed(outcome.request_id, outcome.error)
         else:
@@ -505,8 +513,8 @@ class MainWindow(QMainWindow):
         self.state.set_status(f"Benchmark: {message}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancel a running match or benchmark and wait for the workers before the window
-        goes."""
-        self.bench_runner.cancel()
+        """Cancel a running match or benchmark and wait (the runners' ``abandon_after``, 2 s, at
+        most) for their threads before the window goes; a thread still busy finishes unseen."""
+        self.bench_runner.shutdown()
         self.runner.shutdown()
         super().closeEvent(event)

@@ -1,21 +1,29 @@
 """Matching and benchmarks off the GUI thread: one `MatchRunner` and one `BenchmarkRunner` per
-window, one superqt worker per run.
+window, one thread per run (a :class:`core.run.Job`).
 
 Every run carries the request id the app state gave it. Progress is reported from the worker
 thread through a Qt signal (so it reaches the GUI thread queued); cancellation is a
-``threading.Event`` that the matcher checks between stages. Outcomes of runs other than the latest
-are dropped. Every failure, including any exception from a user's plugin, becomes a message.
+``threading.Event`` that the matcher checks between stages (RoMa also inside its model). A run
+that has not stopped ``abandon_after`` seconds (2) after Cancel is abandoned: it ends as
+cancelled at once, its thread finishes in the background and its late outcome is dropped.
+Outcomes of runs other than the latest are dropped. Every failure, including any exception
+from a user's plugin, becomes a message.
+
+Each run has its own daemon thread rather than a thread of Qt's pool: the pool would keep an
+abandoned run's thread (and, having as many threads as cores, soon every thread), and Qt waits
+for its threads when the application exits. Reports travel through one `_Mailbox` that is never
+deleted, so a thread that ends after its window is gone has a live object to emit from.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
-from superqt.utils import create_worker
+from PySide6.QtCore import QObject, Signal, Slot
 
 from app.benchmark import BenchmarkOptions
 from core.bench.pairs import BenchProgress, benchmark, plan_benchmark
@@ -25,7 +33,7 @@ from core.figures import WarpPictures, warp_pictures
 from core.imageio import LoadedImage
 from core.matchers import create_matcher
 from core.result import MatchResult
-from core.run import RunControl, run_match
+from core.run import ABANDON_AFTER_S, Job, RunControl, run_match
 from core.weights import WeightsNotFound
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,7 @@ class Outcome:
     result: MatchResult | None = None
     error: str = ""
     cancelled: bool = False
+    abandoned: bool = False  # cancelled, but the matcher did not stop: left to finish unseen
     truth_errors: ResultErrors | None = None  # the result against the pair's ground truth
     warp_pictures: WarpPictures | None = None  # what the Warp view shows of the result
 
@@ -51,64 +60,107 @@ class BenchOutcome:
     results: dict | None = None
     error: str = ""
     cancelled: bool = False
+    abandoned: bool = False
+
+
+class _Mailbox(QObject):
+    """Carries ``(runner token, kind, request id, payload)`` from worker threads to the GUI."""
+
+    posted = Signal(object, str, int, object)
+
+
+_MAILBOX: _Mailbox | None = None
+
+
+def _mailbox() -> _Mailbox:
+    """The one mailbox, made in the GUI thread by the first runner and never deleted."""
+    global _MAILBOX
+    if _MAILBOX is None:
+        _MAILBOX = _Mailbox()
+    return _MAILBOX
 
 
 class _Runner(QObject):
-    """One run at a time in a superqt worker: the latest request id and its cancel event.
+    """One run at a time, each in its own `Job`: the latest request id and its job.
 
     ``finished(outcome)`` is emitted in the GUI thread, only for the latest run; what the
-    worker reports on the way goes through ``_from_worker(kind, request_id, payload)`` to
-    :meth:`_report`, also only for the latest run.
+    worker reports on the way goes to :meth:`_report`, also only for the latest run.
+    ``outcome_type`` makes the outcome of an abandoned run.
     """
 
     finished = Signal(object)
-    _from_worker = Signal(str, int, object)
+    outcome_type: type = Outcome
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, abandon_after: float = ABANDON_AFTER_S):
         super().__init__(parent)
+        self.abandon_after = abandon_after
         self._request_id: int | None = None
-        self._cancel = threading.Event()
-        self._from_worker.connect(self._forward)
+        self._job: Job | None = None
+        self._jobs: list[Job] = []  # every job whose thread may still run
+        self._token = object()  # names this runner's reports in the mailbox
+        self._mailbox = _mailbox()
+        self._mailbox.posted.connect(self._on_posted)
 
     @property
     def is_running(self) -> bool:
         return self._request_id is not None
 
     def _launch(self, request_id: int, function: Callable, *args) -> None:
-        """Run ``function(request_id, *args, cancel_event, report)`` in a worker; it returns
-        the outcome. A running run is cancelled first."""
-        self.cancel()
+        """Run ``function(request_id, *args, cancel_event, report)`` in a new job; it returns
+        the outcome. A running run is cancelled first (its outcome is then stale)."""
+        if self._job is not None:
+            self._job.cancel(abandon=False)
         self._request_id = request_id
-        self._cancel = threading.Event()
-        worker = create_worker(
-            function,
-            request_id,
-            *args,
-            self._cancel,
-            self._from_worker.emit,
-            _start_thread=False,
-            _ignore_errors=True,
+        token, mailbox = self._token, self._mailbox
+
+        def post(kind: str, request_id: int, payload: object) -> None:
+            mailbox.posted.emit(token, kind, request_id, payload)
+
+        self._jobs = [job for job in self._jobs if job.running]
+        self._job = Job(
+            lambda cancel: function(request_id, *args, cancel, post),
+            lambda outcome: post("end", request_id, outcome),
+            self.abandon_after,
         )
-        worker.returned.connect(self._on_returned)
-        worker.start()
+        self._jobs.append(self._job)
 
     def cancel(self) -> None:
-        """Ask the running run to stop at its next stage boundary (returns at once)."""
-        self._cancel.set()
+        """Ask the running run to stop at its next check (returns at once); one that has not
+        stopped after ``abandon_after`` seconds is abandoned (finished: cancelled)."""
+        if self._job is not None:
+            self._job.cancel()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds in all for every run's thread; whether all ended."""
+        deadline = time.monotonic() + timeout
+        for job in self._jobs:
+            job.join(max(deadline - time.monotonic(), 0.0))
+        self._jobs = [job for job in self._jobs if job.running]
+        return not self._jobs
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Cancel, forget the run and wait up to ``timeout`` s (default ``abandon_after``) for
+        the threads; False if some are still busy (daemons: they do not keep the app from
+        exiting)."""
+        if self._job is not None:
+            self._job.cancel(abandon=False)
+        self._request_id = self._job = None
+        return self.wait(self.abandon_after if timeout is None else timeout)
 
     def _report(self, kind: str, request_id: int, payload: object) -> None:
         """A report of the latest run, in the GUI thread."""
 
-    @Slot(str, int, object)
-    def _forward(self, kind: str, request_id: int, payload: object) -> None:
-        if request_id == self._request_id:
+    @Slot(object, str, int, object)
+    def _on_posted(self, token: object, kind: str, request_id: int, payload: object) -> None:
+        if token is not self._token or request_id != self._request_id:
+            return
+        if kind != "end":
             self._report(kind, request_id, payload)
-
-    @Slot(object)
-    def _on_returned(self, outcome) -> None:
-        if outcome.request_id == self._request_id:
-            self._request_id = None
-            self.finished.emit(outcome)
+            return
+        self._request_id = self._job = None
+        if payload is None:  # abandoned
+            payload = self.outcome_type(request_id, cancelled=True, abandoned=True)
+        self.finished.emit(payload)
 
 
 class MatchRunner(_Runner):
@@ -132,12 +184,6 @@ class MatchRunner(_Runner):
         With ``ground_truth``, the result's errors against it are computed there too."""
         self._launch(request_id, _run, matcher, settings, image_a, image_b, ground_truth)
 
-    def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel and wait for worker threads to end; False if they are still busy."""
-        self.cancel()
-        self._request_id = None
-        return QThreadPool.globalInstance().waitForDone(timeout_ms)
-
     def _report(self, kind: str, request_id: int, payload: object) -> None:
         stage, fraction = payload
         self.progress.emit(request_id, stage, fraction)
@@ -153,6 +199,7 @@ class BenchmarkRunner(_Runner):
 
     planned = Signal(int, object)
     progress = Signal(int, object)
+    outcome_type = BenchOutcome
 
     def start(self, request_id: int, options: BenchmarkOptions) -> None:
         """Benchmark in a worker thread; a running benchmark is cancelled first."""
@@ -196,6 +243,7 @@ def _run(
         result = run_match(instance, image_a, image_b, control, matcher_name=matcher)
         truth_errors = None if ground_truth is None else ground_truth.errors_of(result)
         pictures = None if result.is_sparse else warp_pictures(image_b.rgb, result.warp_ab)
+        control.check("finish")
         return Outcome(request_id, result, truth_errors=truth_errors, warp_pictures=pictures)
     except Cancelled:
         return Outcome(request_id, cancelled=True)

@@ -1,4 +1,5 @@
-"""Running a matcher: progress, cooperative cancellation, stage timings and provenance."""
+"""Running a matcher: progress, cooperative cancellation, stage timings and provenance, and
+`Job`: one run in its own thread, abandoned when it does not stop on cancel."""
 
 from __future__ import annotations
 
@@ -18,13 +19,17 @@ from core.result import ARRAY_FIELDS, MatchResult
 ProgressCallback = Callable[[str, float], None]
 """Called with (stage name, fraction of the whole run done in [0, 1])."""
 
+ABANDON_AFTER_S = 2.0
+"""Seconds a cancelled `Job` gets to stop before it is abandoned."""
+
 
 class RunControl:
     """Progress reporting, cancellation and timing for one matcher run.
 
     A matcher wraps each stage in ``with control.stage(name, fraction):``. Entering a stage
     raises :class:`Cancelled` if ``cancel`` was set (from any thread), reports progress, and
-    records the stage's wall-clock seconds in ``timings``.
+    records the stage's wall-clock seconds in ``timings``. Long work inside a stage (a model's
+    forward pass) calls a :meth:`checkpoint` between its steps.
     """
 
     def __init__(
@@ -41,6 +46,17 @@ class RunControl:
     def report(self, stage: str, fraction: float) -> None:
         if self.progress is not None:
             self.progress(stage, min(max(fraction, 0.0), 1.0))
+
+    def checkpoint(self, start: float, end: float) -> Callable[[str, float], None]:
+        """``checkpoint(step, done)`` for work that spans ``start`` to ``end`` of the run (with
+        ``done`` in [0, 1] of that work): raises :class:`Cancelled` if cancel was set, else
+        reports ``step`` at ``start + done * (end - start)``."""
+
+        def checkpoint(step: str, done: float) -> None:
+            self.check(step)
+            self.report(step, start + done * (end - start))
+
+        return checkpoint
 
     @contextmanager
     def stage(self, name: str, fraction: float) -> Iterator[None]:
@@ -136,3 +152,61 @@ def run_match(
     prov.pixel_mapping = {"a": image_a.mapping, "b": image_b.mapping}
     control.report("done", 1.0)
     return result
+
+
+class Job:
+    """``work(cancel)`` in a daemon thread of its own; ``on_end`` hears how it ended, once.
+
+    ``work`` gets a :class:`threading.Event` that :meth:`cancel` sets, returns an outcome and
+    never raises. ``on_end(outcome)`` is called from the job's thread with what ``work``
+    returned, or, if ``work`` has not returned ``abandon_after`` seconds after :meth:`cancel`,
+    from a timer thread with None: the job is abandoned, its thread runs on in the background
+    and what it returns later is dropped. Being a daemon, a thread that never returns does not
+    hold up the process's exit.
+    """
+
+    def __init__(
+        self,
+        work: Callable[[threading.Event], object],
+        on_end: Callable[[object], None],
+        abandon_after: float = ABANDON_AFTER_S,
+    ):
+        self.cancel_event = threading.Event()
+        self.abandon_after = abandon_after
+        self._on_end = on_end
+        self._ended = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._thread = threading.Thread(
+            target=lambda: self._end(work(self.cancel_event)), name="matchscope-job", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether the job's thread is still working (also after it was abandoned)."""
+        return self._thread.is_alive()
+
+    def cancel(self, abandon: bool = True) -> None:
+        """Ask ``work`` to stop; with ``abandon``, give up on it after ``abandon_after`` s."""
+        self.cancel_event.set()
+        with self._lock:
+            if not abandon or self._ended or self._timer is not None:
+                return
+            self._timer = threading.Timer(self.abandon_after, self._end, (None,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the thread to end; whether it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _end(self, outcome: object) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+            if self._timer is not None:
+                self._timer.cancel()
+        self._on_end(outcome)

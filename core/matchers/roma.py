@@ -255,6 +255,9 @@ class RomaMatcher(ConfiguredMatcher):
             capture = {"backbone", "attention", "anchors", "refiners"}
             head = self.conf["attention_head"]
             attention = (self.conf["attention_block"], None if head < 0 else head)
+        # cancel checks and progress inside the pass; not in a compiled one (CUDA, fast),
+        # where each call would break the graph
+        checkpoint = None if self.conf["compile"] else control.checkpoint(0.1, 0.9)
         with control.stage("match", 0.1), torch.inference_mode():
             with autocast_context(device, self.conf["precision"]):
                 try:
@@ -267,7 +270,7 @@ class RomaMatcher(ConfiguredMatcher):
                         attenuate=self.conf["attenuate"],
                         capture=capture,
                         attention=attention,
-                        checkpoint=control.check,
+                        checkpoint=checkpoint,
                     )
                 except torch.OutOfMemoryError:
                     raise MatchscopeError(

@@ -67,6 +67,18 @@ feature copy. The VGG and the refiners run in channels-last memory layout with t
 folded into the preceding convolution (eval mode). The projections and the GP are kept
 exactly as the reference computes them: on smooth real images the GP's solve has a condition
 number near 1e4 and would turn rounding differences into flipped anchor argmaxes.
+
+**Progress and cancellation.** ``Roma.forward(..., checkpoint=f)`` calls
+``f(step, fraction)`` (:data:`core.models.progress.Checkpoint`) before every VGG convolution, each
+half (attention, FFN) of every ViT and decoder block, every refiner block and every row of a
+local correlation's window, and at the start of each step (the VGG, the backbone,
+the decoder with the projection and the GP, each refiner): step names are like ``"coarse:
+backbone block 12/24"``, ``"coarse: refiner s4 block 3/9"``, ``"upsample: VGG conv 5/12"``.
+``fraction`` is the share of the pass's multiply-adds done before that point, estimated from the
+shapes (:meth:`Roma.step_costs`; at 560 / 864 the backbone is about a third, as the FLOP count
+of ``bench roma-speed``), so it grows steadily. ``f`` may raise to stop the pass; the longest
+stretch without a call is about a second at 560 / 864 on two CPU cores (``bench cancel``).
+Without ``checkpoint`` nothing is estimated or called.
 """
 
 from __future__ import annotations
@@ -80,6 +92,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.models.progress import Checkpoint, Progress, begin, starts
 from core.models.vit import Attention, Mlp, VisionTransformer, check_state_dict, read_checkpoint
 
 TRAINING_RESOLUTION = 560  # the displacement embedding is scaled by sqrt(h w) / 560
@@ -170,6 +183,11 @@ def conv_bn(x: Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> Tensor:
     )
 
 
+def _block_macs(tokens: int, dim: int, hidden: int) -> float:
+    """Multiply-adds of one transformer block over ``tokens`` tokens (projections, attention)."""
+    return tokens * (4 * dim * dim + 2 * dim * hidden) + 2 * tokens * tokens * dim
+
+
 # ---------------------------------------------------------------------------------------------
 # Encoders
 
@@ -197,18 +215,36 @@ class VGG19Pyramid(nn.Module):
                 channels = width
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, images: Tensor) -> dict[int, Tensor]:
-        """(B, 3, H, W) -> {stride: (B, C_stride, H / stride, W / stride)} for 1, 2, 4, 8."""
+    def conv_costs(self) -> list[float]:
+        """Multiply-adds of each convolution, in order, per pixel of the input image."""
+        costs, area = [], 1.0
+        for layer in self.layers:
+            if isinstance(layer, nn.MaxPool2d):
+                area /= 4
+            elif isinstance(layer, nn.Conv2d):
+                taps = layer.kernel_size[0] * layer.kernel_size[1]
+                costs.append(area * taps * layer.in_channels * layer.out_channels)
+        return costs
+
+    def forward(self, images: Tensor, checkpoint: Checkpoint | None = None) -> dict[int, Tensor]:
+        """(B, 3, H, W) -> {stride: (B, C_stride, H / stride, W / stride)} for 1, 2, 4, 8.
+
+        ``checkpoint`` is called before each convolution (fractions by :meth:`conv_costs`)."""
         pyramid: dict[int, Tensor] = {}
         stride = 1
         x = images.contiguous(memory_format=torch.channels_last)
         layers = list(self.layers)
+        offsets = None if checkpoint is None else starts(self.conv_costs())
+        convs = 0
         for index, layer in enumerate(layers):
             if isinstance(layer, nn.MaxPool2d):
                 pyramid[stride] = x
                 stride *= 2
                 x = layer(x)
             elif isinstance(layer, nn.Conv2d):  # conv, BN, ReLU
+                if offsets is not None:
+                    checkpoint(f"conv {convs + 1}/{len(offsets)}", offsets[convs])
+                convs += 1
                 x = F.relu(conv_bn(x, layer, layers[index + 1]), inplace=True)
         pyramid[stride] = x
         return pyramid
@@ -274,7 +310,14 @@ class DecoderBlock(nn.Module):
         self.mlp = Mlp(dim, 4 * dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(self.norm1(x))
+        return self.feed_forward(self.attend(x))
+
+    def attend(self, x: Tensor) -> Tensor:
+        """The attention half: ``x + attn(norm1(x))``."""
+        return x + self.attn(self.norm1(x))
+
+    def feed_forward(self, x: Tensor) -> Tensor:
+        """The MLP half: ``x + mlp(norm2(x))``."""
         return x + self.mlp(self.norm2(x))
 
 
@@ -286,11 +329,25 @@ class AnchorDecoder(nn.Module):
         self.blocks = nn.Sequential(*(DecoderBlock(dim, heads) for _ in range(depth)))
         self.to_out = nn.Linear(dim, anchor_res**2 + 1)
 
-    def forward(self, gp_embedding: Tensor, feat_a: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, gp_dim, h, w), (B, C, h, w) -> logits (B, anchors, h, w), certainty (B, 1, h, w)."""
+    def forward(
+        self, gp_embedding: Tensor, feat_a: Tensor, checkpoint: Checkpoint | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """(B, gp_dim, h, w), (B, C, h, w) -> logits (B, anchors, h, w), certainty (B, 1, h, w).
+
+        ``checkpoint`` is called before each block and between its two halves."""
         x = torch.cat((gp_embedding, feat_a), dim=1)
         batch, _, h, w = x.shape
-        out = self.to_out(self.blocks(x.flatten(2).transpose(1, 2)))
+        tokens = x.flatten(2).transpose(1, 2)
+        depth = len(self.blocks)
+        for index, block in enumerate(self.blocks):
+            if checkpoint is None:
+                tokens = block(tokens)
+                continue
+            checkpoint(f"block {index + 1}/{depth}", index / depth)
+            tokens = block.attend(tokens)
+            checkpoint(f"block {index + 1}/{depth} MLP", (index + 0.5) / depth)
+            tokens = block.feed_forward(tokens)
+        out = self.to_out(tokens)
         out = out.transpose(1, 2).reshape(batch, -1, h, w)
         return out[:, :-1], out[:, -1:]
 
@@ -324,7 +381,13 @@ def anchor_probabilities(logits: Tensor) -> Tensor:
 # Refinement
 
 
-def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int) -> Tensor:
+def local_correlation(
+    feat_a: Tensor,
+    feat_b: Tensor,
+    warp: Tensor,
+    radius: int,
+    checkpoint: Callable[[str], None] | None = None,
+) -> Tensor:
     """Correlation of A's features with B's around the warp: (B, (2r + 1)^2, h, w).
 
     ``feat_a``, ``feat_b`` (B, C, h, w) on grids of the same size, ``warp`` (B, 2, h, w)
@@ -333,6 +396,7 @@ def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int)
     ``local_correlation``, computed with shared bilinear weights (module docstring, "Speed"):
     B's features, zero-padded by ``side = 2 r + 2`` cells, become rows of a table; for each of
     the ``side^2`` integer offsets one row gather (into a reused buffer) and one dot product.
+    ``checkpoint(step)`` is called before each row of offsets.
     """
     batch, channels, h, w = feat_a.shape
     if feat_b.shape[-2:] != (h, w):
@@ -359,6 +423,8 @@ def local_correlation(feat_a: Tensor, feat_b: Tensor, warp: Tensor, radius: int)
     dots = torch.empty(base.shape[0], side, side, device=feat_a.device, dtype=torch.float32)
     with _no_autocast(feat_a.device):  # autocast would send these dot products to a slow bmm
         for i in range(side):
+            if checkpoint is not None:
+                checkpoint(f"correlation {i + 1}/{side}")
             for j in range(side):
                 torch.add(base, i * padded_w + j, out=index)
                 torch.index_select(table, 0, index, out=gathered)
@@ -397,10 +463,23 @@ class Refiner(nn.Module):
         self.disp_emb = nn.Conv2d(2, spec.displacement_dim, kernel_size=1)
         self.corr_radius = spec.corr_radius
 
+    def macs_per_cell(self) -> float:
+        """Multiply-adds of the convolutions per grid cell (the correlation is not counted)."""
+        width = self.block1[0].in_channels
+        taps = self.block1[0].kernel_size[0] * self.block1[0].kernel_size[1]
+        return (1 + len(self.hidden_blocks)) * (taps * width + width * width) + 3 * width
+
     def forward(
-        self, feat_a: Tensor, feat_b: Tensor, warp: Tensor, scale_factor: float
+        self,
+        feat_a: Tensor,
+        feat_b: Tensor,
+        warp: Tensor,
+        scale_factor: float,
+        checkpoint: Checkpoint | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """(B, C, h, w) x 2, warp (B, 2, h, w) -> displacement (B, 2, h, w), logit (B, 1, h, w)."""
+        """(B, C, h, w) x 2, warp (B, 2, h, w) -> displacement (B, 2, h, w), logit (B, 1, h, w).
+
+        ``checkpoint`` is called before each block."""
         _, _, h, w = feat_a.shape
         warped_b = F.grid_sample(
             feat_b, warp.permute(0, 2, 3, 1).to(feat_b.dtype), align_corners=False
@@ -408,8 +487,9 @@ class Refiner(nn.Module):
         centres = cell_centres(h, w, feat_a.device).permute(2, 0, 1)[None]
         embedding = self.disp_emb(40 / 32 * scale_factor * (warp - centres))
         parts = [feat_a, warped_b, embedding]
-        if self.corr_radius:
-            parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius))
+        if self.corr_radius:  # not counted in the progress: it stays at the refiner's start
+            correlate = None if checkpoint is None else (lambda name: checkpoint(name, 0.0))
+            parts.append(local_correlation(feat_a, feat_b, warp, self.corr_radius, correlate))
         x = torch.empty(
             (feat_a.shape[0], sum(part.shape[1] for part in parts), h, w),
             dtype=torch.promote_types(feat_a.dtype, embedding.dtype),
@@ -420,7 +500,11 @@ class Refiner(nn.Module):
         for part in parts:  # concatenated straight into channels-last memory
             x[:, start : start + part.shape[1]] = part
             start += part.shape[1]
-        x = self.hidden_blocks(self.block1(x))
+        blocks = (self.block1, *self.hidden_blocks)
+        for index, block in enumerate(blocks):
+            if checkpoint is not None:
+                checkpoint(f"block {index + 1}/{len(blocks)}", index / len(blocks))
+            x = block(x)
         with _no_autocast(x.device):
             out = self.out_conv(x.float())
         return out[:, :2].contiguous(), out[:, 2:].contiguous()
@@ -469,12 +553,14 @@ class RomaDecoder(nn.Module):
         captured: dict[str, Tensor] | None = None,
         capture: frozenset[str] = frozenset(),
         prefix: str = "coarse",
+        progress: Progress | None = None,
     ) -> dict[int, tuple[Tensor, Tensor]]:
         """Match pyramids {scale: (B, C, h_s, w_s)} -> {scale: (warp, certainty logit)}.
 
         Without ``start`` this is the coarse pass (scales 16 to 1, anchors at 16); with
         ``start = (warp, logit)`` it is the upsample pass (scales 8 to 1) from that warp.
         Returns the warp (B, 2, h_s, w_s) and logit (B, 1, h_s, w_s) after each refiner.
+        ``progress`` has the steps ``"{prefix}: decoder"`` and ``"{prefix}: refiner sS"``.
         """
         scales = [scale for scale in (16, 8, 4, 2, 1) if scale in feats_a]
         if start is not None:
@@ -489,12 +575,14 @@ class RomaDecoder(nn.Module):
             )
         out: dict[int, tuple[Tensor, Tensor]] = {}
         for scale in scales:
+            refiner = f"{prefix}: refiner s{scale}"
+            step = begin(progress, f"{prefix}: decoder" if scale == 16 else refiner)
             # not folded: the GP's solve amplifies rounding differences in these features ~1e4x
             proj = self.proj[str(scale)]
             feat_a, feat_b = proj(feats_a[scale]), proj(feats_b[scale])
             if scale == 16:
                 gp = self.gps["16"](feat_a, feat_b)
-                logits, certainty = self.embedding_decoder(gp.to(feat_a.dtype), feat_a)
+                logits, certainty = self.embedding_decoder(gp.to(feat_a.dtype), feat_a, step)
                 flow = anchors_to_warp(logits)
                 certainty = certainty.float()
                 if captured is not None:
@@ -503,8 +591,9 @@ class RomaDecoder(nn.Module):
                     if "anchors" in capture:
                         captured["anchor_logits"] = logits
                         captured["coarse_warp"] = flow
+                step = begin(progress, refiner)
             delta, delta_certainty = self.conv_refiner[str(scale)](
-                feat_a, feat_b, flow, scale_factor
+                feat_a, feat_b, flow, scale_factor, step
             )
             displacement = torch.stack(
                 (delta[:, 0] / (4 * full_w), delta[:, 1] / (4 * full_h)), dim=1
@@ -559,13 +648,23 @@ class Roma(nn.Module):
         captured: dict[str, Tensor] | None = None,
         capture: frozenset[str] = frozenset(),
         attention: tuple[int, int | None] | None = None,
+        progress: Progress | None = None,
     ) -> dict[int, Tensor]:
-        """(B, 3, H, W) -> VGG pyramid {1, 2, 4, 8} and, with ``coarse``, backbone tokens {16}."""
-        pyramid = self.encoder.cnn(images)
+        """(B, 3, H, W) -> VGG pyramid {1, 2, 4, 8} and, with ``coarse``, backbone tokens {16}.
+
+        ``progress`` has the steps ``"coarse: VGG"`` and ``"coarse: backbone"`` (``"upsample:
+        VGG"`` without ``coarse``)."""
+        prefix = "coarse" if coarse else "upsample"
+        pyramid = self.encoder.cnn(images, begin(progress, f"{prefix}: VGG"))
         if coarse:
             block, head = attention if attention is not None else (None, None)
             with torch.no_grad():
-                tokens = self.backbone(images, attention_block=block, attention_head=head)
+                tokens = self.backbone(
+                    images,
+                    attention_block=block,
+                    attention_head=head,
+                    checkpoint=begin(progress, "coarse: backbone"),
+                )
             pyramid[16] = tokens["patch_tokens"]
             if captured is not None:
                 if "backbone" in capture:
@@ -585,16 +684,16 @@ class Roma(nn.Module):
         attenuate: bool = True,
         capture: frozenset[str] | set[str] = frozenset(),
         attention: tuple[int, int | None] | None = None,
-        checkpoint: Callable[[str], None] | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> RomaOutput:
         """Match ImageNet-normalised images (N, 3, h, w) (sides multiples of the patch size).
 
         ``upsample_a``, ``upsample_b`` (N, 3, H, W): the same images at the upsample
         resolution, or None for the coarse pass only. ``capture`` names intermediates to keep
         (:data:`CAPTURABLE`); ``attention = (block, head or None)`` adds the CLS attention.
-        ``checkpoint(stage)`` is called before each pass (it may raise to cancel the run).
+        ``checkpoint(step, fraction)`` is called between steps (module docstring, "Progress and
+        cancellation"); it may raise to cancel the run.
         """
-        checkpoint = checkpoint or (lambda stage: None)
         capture = frozenset(capture)
         unknown = capture - CAPTURABLE
         if unknown:
@@ -603,10 +702,14 @@ class Roma(nn.Module):
             raise ValueError(f"images differ in shape: {images_a.shape} vs {images_b.shape}")
         captured: dict[str, Tensor] = {}
         count = images_a.shape[0]
-        checkpoint("coarse pass")
+        progress = None
+        if checkpoint is not None:
+            upsample_hw = None if upsample_a is None else tuple(upsample_a.shape[-2:])
+            costs = self.step_costs(tuple(images_a.shape[-2:]), upsample_hw, count, symmetric)
+            progress = Progress(checkpoint, costs)
         pyramid = self.encode(
             torch.cat((images_a, images_b)), captured=captured, capture=capture,
-            attention=attention if "attention" in capture else None,
+            attention=attention if "attention" in capture else None, progress=progress,
         )  # fmt: skip
         feats_a, feats_b = _pair_up(pyramid, count, symmetric)
         h, w = images_a.shape[-2:]
@@ -616,14 +719,14 @@ class Roma(nn.Module):
             scale_factor=math.sqrt(h * w / TRAINING_RESOLUTION**2),
             captured=captured,
             capture=capture,
+            progress=progress,
         )
         del feats_a, feats_b, pyramid
         coarse_certainty = passes[16][1]
         flow, certainty = passes[1]
         if upsample_a is not None and upsample_b is not None:
-            checkpoint("upsample pass")
             h, w = upsample_a.shape[-2:]
-            fine = self.encode(torch.cat((upsample_a, upsample_b)), coarse=False)
+            fine = self.encode(torch.cat((upsample_a, upsample_b)), coarse=False, progress=progress)
             feats_a, feats_b = _pair_up(fine, count, symmetric)
             passes = self.decoder(
                 feats_a,
@@ -633,6 +736,7 @@ class Roma(nn.Module):
                 captured=captured,
                 capture=capture,
                 prefix="upsample",
+                progress=progress,
             )
             flow, certainty = passes[1]
         if attenuate:
@@ -643,6 +747,45 @@ class Roma(nn.Module):
         outside = (warp.abs() > 1).any(dim=-1)
         certainty = certainty.masked_fill(outside, 0.0)
         return RomaOutput(warp.clamp(-1, 1), certainty, captured)
+
+    def step_costs(
+        self,
+        coarse_hw: tuple[int, int],
+        upsample_hw: tuple[int, int] | None,
+        pairs: int = 1,
+        symmetric: bool = True,
+    ) -> dict[str, float]:
+        """Estimated multiply-adds of each step of :meth:`forward`, in the order they run.
+
+        Convolutions and matrix products only (the GP's solve, the local correlation and
+        element-wise work are left out): what progress is weighted by. ``pairs`` is ``N``.
+        """
+        config, vit = self.config, self.backbone.config
+        images, queries = 2 * pairs, pairs * (2 if symmetric else 1)
+        vgg = sum(self.encoder.cnn.conv_costs())
+        h, w = coarse_hw
+        cells = (h // vit.patch_size) * (w // vit.patch_size)
+        tokens = cells + vit.num_prefix_tokens
+        dim = config.decoder_dim
+        decoder = config.decoder_depth * _block_macs(cells, dim, 4 * dim)
+        costs = {
+            "coarse: VGG": images * h * w * vgg,
+            "coarse: backbone": images
+            * vit.depth
+            * _block_macs(tokens, vit.embed_dim, vit.ffn_hidden),
+            "coarse: decoder": queries * (decoder + cells * dim * (config.anchor_res**2 + 1)),
+        }
+        passes = [("coarse", coarse_hw, (16, 8, 4, 2, 1))]
+        if upsample_hw is not None:
+            passes.append(("upsample", upsample_hw, (8, 4, 2, 1)))
+        for name, (height, width), scales in passes:
+            if name == "upsample":
+                costs["upsample: VGG"] = images * height * width * vgg
+            for scale in scales:
+                grid = cells if scale == 16 else (height // scale) * (width // scale)
+                refiner = self.decoder.conv_refiner[str(scale)]
+                costs[f"{name}: refiner s{scale}"] = queries * grid * refiner.macs_per_cell()
+        return costs
 
 
 def _pair_up(

@@ -68,6 +68,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.errors import InputError, MatchscopeError
+from core.models.progress import Checkpoint
 
 DINOV2_LICENCE = "DINOv2 weights: Apache-2.0 (facebookresearch/dinov2)"
 DINOV3_LICENCE = "DINOv3 weights: DINOv3 License (facebookresearch/dinov3, ai.meta.com/dinov3)"
@@ -299,7 +300,14 @@ class Block(nn.Module):
         self.ls2 = LayerScale(dim)
 
     def forward(self, x: Tensor, rope: Rope | None = None) -> Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x), rope))
+        return self.feed_forward(self.attend(x, rope))
+
+    def attend(self, x: Tensor, rope: Rope | None = None) -> Tensor:
+        """The attention half: ``x + ls1 * attn(norm1(x))``."""
+        return x + self.ls1(self.attn(self.norm1(x), rope))
+
+    def feed_forward(self, x: Tensor) -> Tensor:
+        """The FFN half: ``x + ls2 * ffn(norm2(x))``."""
         return x + self.ls2(self.mlp(self.norm2(x)))
 
 
@@ -428,21 +436,34 @@ class VisionTransformer(nn.Module):
     # -- forward --------------------------------------------------------------------------
 
     def forward(
-        self, images: Tensor, attention_block: int | None = None, attention_head: int | None = None
+        self,
+        images: Tensor,
+        attention_block: int | None = None,
+        attention_head: int | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> dict[str, Tensor]:
         """images (B, 3, H, W) -> ``patch_tokens`` (B, C, h, w) and ``cls_token`` (B, C).
 
         With ``attention_block`` set, also ``cls_attention`` (B, heads or 1, h, w) of that block
-        (and head), computed in the same pass (see :meth:`cls_attention`).
+        (and head), computed in the same pass (see :meth:`cls_attention`). ``checkpoint`` is
+        called before each block and between its attention and FFN halves (:data:`Checkpoint`;
+        each half counts as half a block).
         """
         x, (h, w), rope = self.embed(images)
         out: dict[str, Tensor] = {}
         target = None if attention_block is None else self._block_index(attention_block)
+        depth = len(self.blocks)
         for index, block in enumerate(self.blocks):
             if index == target:
                 probs = self._cls_probs(block, x, rope, attention_head)
                 out["cls_attention"] = self._patch_part(probs, h, w)
-            x = block(x, rope)
+            if checkpoint is None:
+                x = block(x, rope)
+                continue
+            checkpoint(f"block {index + 1}/{depth}", index / depth)
+            x = block.attend(x, rope)
+            checkpoint(f"block {index + 1}/{depth} FFN", (index + 0.5) / depth)
+            x = block.feed_forward(x)
         x = self.norm(x)
         prefix = self.config.num_prefix_tokens
         batch, _, dim = x.shape

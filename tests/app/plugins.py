@@ -52,6 +52,17 @@ class SlowMatcher:
         return shift_result(*rgb_a.shape[:2], 0.0, 0.0)
 
 
+class StubbornMatcher:
+    """Sleeps ``seconds`` without ever checking for cancellation, then answers `shift_result`."""
+
+    def __init__(self, seconds: float = 3.0):
+        self.seconds = seconds
+
+    def match(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> MatchResult:
+        time.sleep(self.seconds)
+        return shift_result(*rgb_a.shape[:2], 0.0, 0.0)
+
+
 class FailingMatcher:
     """Raises ``error`` ("runtime" or "memory") from inside match(), as a buggy plugin would."""
 

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtCore import Qt
 
 from app.cli import main
 from app.state import AppState
@@ -191,7 +191,7 @@ def test_cancel_stops_the_benchmark_and_the_app_goes_on(qtbot, homography_folder
     qtbot.waitUntil(lambda: not window.bench_state.running, timeout=5000)
     assert "cancelled" in view.message.text()
     assert window.bench_state.results is None and view.run_button.isEnabled()
-    assert QThreadPool.globalInstance().waitForDone(5000)
+    assert window.bench_runner.wait(5.0)
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,20 @@ def test_failures_and_cancellation_are_reported(state):
     assert finished == [("failed",), ("cancelled",)]
 
 
+def test_cancelling_shows_at_once_and_holds_back_progress_until_the_run_stops(state):
+    assert not state.set_cancelling()  # nothing runs
+    progress = record(state.progress_changed)
+    request = state.begin_request()
+    state.set_progress(request, "match", 0.4)
+    assert state.set_cancelling() and not state.set_cancelling()
+    assert state.status == "Cancelling…" and state.running and state.cancelling
+    state.set_progress(request, "coarse: backbone block 3/24", 0.5)  # still on its way out
+    assert progress == [("start", 0.0), ("match", 0.4), ("Cancelling…", 0.4)]
+    assert state.set_cancelled(request, abandoned=True)
+    assert not state.running and not state.cancelling and "did not stop" in state.status
+    assert not state.set_result(request, shift_result(40, 60, 1.0, 1.0))  # its late result
+
+
 def test_each_matcher_keeps_its_settings(state):
     state.set_matcher("sift")
     assert state.settings == {}

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QObject, QPointF, Qt, QThreadPool, Signal
+import shiboken6
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
 
 from app.gui import run_gui
 from app.state import AppState
 from app.window import MainWindow
+from app.worker import MatchRunner
 
 SHIFT = (6, 4)  # B shows A's pixel (x, y) at (x + 6, y + 4)
 FAST_FLOW = {"max_size": 200, "num_samples": 400, "preset": "fast"}
 SLOW = "tests.app.plugins:SlowMatcher"
+STUBBORN = "tests.app.plugins:StubbornMatcher"
 
 
 @pytest.fixture
@@ -125,12 +129,40 @@ def test_cancel_stops_the_run_and_leaves_no_result(qtbot, pair):
     assert window.cancel_action.isEnabled()
     assert "sleep" in window.progress.format()
 
-    window.cancel_action.trigger()
+    qtbot.keyClick(window, Qt.Key.Key_Escape)  # Esc is Cancel
+    assert window.statusBar().currentMessage() == "Cancelling…"  # at once, before it stops
+    assert window.progress.format().startswith("Cancelling…")
+    assert window.state.running and not window.cancel_action.isEnabled()
     qtbot.waitUntil(lambda: not window.state.running, timeout=3000)
     assert "cancelled" in window.statusBar().currentMessage().lower()
+    assert window.progress.format() == "idle"
     assert window.state.result is None and not window.cancel_action.isEnabled()
-    assert len(stages) < 50
-    assert QThreadPool.globalInstance().waitForDone(3000)
+    assert len(stages) < 50 and stages[-1] == "Cancelling…"  # later progress is dropped
+    assert window.runner.wait(3.0)
+
+
+def test_a_plugin_that_ignores_cancel_is_abandoned_and_its_late_result_dropped(qtbot, pair):
+    assert MatchRunner().abandon_after == 2.0
+    window = make_window(qtbot, STUBBORN, {"seconds": 1.5})
+    window.runner.abandon_after = 0.3  # the default is 2 s
+    results = []
+    window.state.result_changed.connect(results.append)
+    open_pair(window, pair)
+    qtbot.waitUntil(lambda: window.runner.is_running, timeout=2000)
+    window.cancel_action.trigger()
+    assert window.statusBar().currentMessage() == "Cancelling…"
+    qtbot.waitUntil(lambda: not window.state.running, timeout=1500)  # after 0.3 s, not 1.5 s
+    assert "did not stop" in window.statusBar().currentMessage()
+    assert not window.runner.is_running and window.progress.format() == "idle"
+
+    window.state.set_matcher("tests.app.plugins:ShiftMatcher")  # the window is free again
+    window.run_match()
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=3000)
+    shift = window.state.result
+    assert window.runner.wait(3.0)  # the abandoned run has finished in the background
+    qtbot.wait(100)  # its late result would have arrived by now
+    assert window.state.result is shift and results[-1] is shift
+    assert "matches with tests.app.plugins:ShiftMatcher" in window.statusBar().currentMessage()
 
 
 @pytest.mark.parametrize(
@@ -160,8 +192,24 @@ def test_closing_while_running_cancels_the_worker(qtbot, pair):
     qtbot.waitUntil(lambda: window.runner.is_running, timeout=2000)
     window.close()
     assert not window.runner.is_running
-    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    assert window.runner.wait(0.0)  # shutdown waited for the thread
     assert window.state.result is None
+
+
+def test_closing_does_not_wait_long_for_a_plugin_that_ignores_cancel(qtbot, pair):
+    window = make_window(qtbot, STUBBORN, {"seconds": 2.0})
+    window.runner.abandon_after = 0.3  # the default is 2 s
+    open_pair(window, pair)
+    qtbot.waitUntil(lambda: window.runner.is_running, timeout=2000)
+    start = time.monotonic()
+    window.close()
+    runner = window.runner
+    assert time.monotonic() - start < 1.0 and not runner.is_running
+    assert not runner.wait(0.0)  # still sleeping, in the background
+    window.deleteLater()  # the window goes before the plugin ends: its late report is dropped
+    qtbot.waitUntil(lambda: not shiboken6.isValid(runner), timeout=2000)
+    assert runner.wait(3.0)
+    qtbot.wait(50)  # the late report reaches the event loop, and nothing crashes
 
 
 def test_screenshot_mode_saves_the_window_and_exits(qtbot, pair, tmp_path, capsys):

@@ -143,26 +143,24 @@ def test_weights_are_found_in_matchscope_weights(weights, monkeypatch, no_weight
     assert set(result.provenance.weights) == {"roma_outdoor.pth", "dinov2_vits14_pretrain.pth"}
 
 
-def test_cancel_between_passes(weights):
+def test_progress_moves_through_the_model_and_cancel_stops_inside_it(weights):
     cancel = threading.Event()
     seen = []
 
     def progress(stage, fraction):
-        seen.append(stage)
+        seen.append((stage, fraction))
+        if stage == "upsample: VGG conv 3/12":
+            cancel.set()
 
     control = RunControl(progress=progress, cancel=cancel)
-    matcher = roma(weights)
-    original = control.check
-
-    def check(stage=""):
-        if stage == "upsample pass":
-            cancel.set()
-        original(stage)
-
-    control.check = check
-    with pytest.raises(Cancelled, match="upsample pass"):
-        matcher.match(load_image(DEMO_A).rgb, load_image(DEMO_B).rgb, control=control)
-    assert "match" in seen
+    with pytest.raises(Cancelled, match="upsample: VGG conv 4/12"):
+        roma(weights).match(load_image(DEMO_A).rgb, load_image(DEMO_B).rgb, control=control)
+    stages = [stage for stage, _ in seen]
+    fractions = [fraction for _, fraction in seen]
+    assert stages[:3] == ["load weights", "preprocess", "match"]
+    assert "coarse: backbone block 12/12" in stages and "coarse: refiner s4 block 9/9" in stages
+    assert fractions == sorted(fractions) and 0.1 <= fractions[3] and fractions[-1] < 0.9
+    assert stages[-1] == "upsample: VGG conv 3/12"  # nothing ran after the next check
 
 
 @pytest.mark.parametrize(

@@ -242,6 +242,106 @@ def test_roma_on_a_dinov3_backbone_builds_and_matches():
 
 
 # ---------------------------------------------------------------------------------------------
+# Progress and cancellation inside the forward pass
+
+
+STEPS = [
+    "coarse: VGG",
+    "coarse: backbone",
+    "coarse: decoder",
+    *(f"coarse: refiner s{scale}" for scale in (16, 8, 4, 2, 1)),
+    "upsample: VGG",
+    *(f"upsample: refiner s{scale}" for scale in (8, 4, 2, 1)),
+]
+
+
+class StopAt(Exception):
+    pass
+
+
+def run_with_checkpoint(model, stop_at: str | None = None):
+    """A pass at 56 / 64 px with a checkpoint that records its calls and raises at ``stop_at``."""
+    calls = []
+
+    def checkpoint(step, fraction):
+        calls.append((step, fraction))
+        if step == stop_at:
+            raise StopAt(step)
+
+    a, b = images(56, 1), images(56, 2)
+    with torch.inference_mode():
+        out = model(a, b, upsample_a=images(64, 3), upsample_b=images(64, 4), checkpoint=checkpoint)
+    return out, calls
+
+
+def test_progress_covers_every_step_in_order_without_changing_the_numbers():
+    model = random_roma("dinov2_vits14", seed=1)
+    out, calls = run_with_checkpoint(model)
+    with torch.inference_mode():
+        plain = model(
+            images(56, 1), images(56, 2), upsample_a=images(64, 3), upsample_b=images(64, 4)
+        )
+    assert torch.equal(out.warp, plain.warp) and torch.equal(out.certainty, plain.certainty)
+    names = [step for step, _ in calls]
+    assert [name for name in names if name in STEPS] == STEPS  # each step starts once, in order
+    assert sum(name.startswith("coarse: backbone block") for name in names) == 2 * 12
+    assert "coarse: backbone block 12/12 FFN" in names and "coarse: VGG conv 12/12" in names
+    assert (
+        "coarse: decoder block 5/5 MLP" in names
+        and "coarse: refiner s16 correlation 16/16" in names
+    )
+    assert "upsample: refiner s2 block 9/9" in names
+    fractions = [fraction for _, fraction in calls]
+    assert fractions[0] == 0.0 and fractions == sorted(fractions) and fractions[-1] < 1.0
+
+
+@pytest.mark.parametrize(
+    ("stop_at", "module", "ran"),
+    [
+        ("coarse: backbone block 5/12 FFN", "backbone", 5),  # 5 attention halves, 4 FFNs
+        ("upsample: refiner s4 block 3/9", "refiner4", 9 + 2),  # coarse pass, then two
+    ],
+)
+def test_a_raising_checkpoint_stops_the_pass_inside_a_stage(stop_at, module, ran):
+    model = random_roma("dinov2_vits14", seed=1)
+    blocks = {
+        "backbone": [block.attn for block in model.backbone.blocks],
+        "refiner4": [
+            model.decoder.conv_refiner["4"].block1,
+            *model.decoder.conv_refiner["4"].hidden_blocks,
+        ],
+    }[module]
+    count = [0]
+    hooks = [
+        block.register_forward_hook(lambda *_: count.__setitem__(0, count[0] + 1))
+        for block in blocks
+    ]
+    try:
+        with pytest.raises(StopAt):
+            run_with_checkpoint(model, stop_at)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert count[0] == ran
+
+
+def test_progress_weights_follow_the_flop_count():
+    """At 560 / 864 the estimate is close to FlopCounterMode's 6.57 TFLOP (README) and to
+    DESIGN.md's split: VGG 1.5, refiners at 4 and 8 about 0.8 each."""
+    with torch.device("meta"):
+        model = Roma(build_backbone("dinov2_vitl14", device="meta"))
+    costs = model.step_costs((560, 560), (864, 864))
+    assert list(costs) == STEPS
+    tflop = {step: 2 * macs / 1e12 for step, macs in costs.items()}
+    assert 6.0 < sum(tflop.values()) < 7.0
+    assert tflop["coarse: VGG"] + tflop["upsample: VGG"] == pytest.approx(1.5, abs=0.1)
+    for scale in (4, 8):
+        both = tflop[f"coarse: refiner s{scale}"] + tflop[f"upsample: refiner s{scale}"]
+        assert both == pytest.approx(0.8, abs=0.1)
+    assert 1.8 < tflop["coarse: backbone"] < 2.6  # linear layers 1.9, attention on top
+
+
+# ---------------------------------------------------------------------------------------------
 # Checkpoints
 
 
