@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.benchmark import BenchmarkOptions
 from core.bench.pairs import BenchProgress, benchmark, plan_benchmark
 from core.bench.truth import GroundTruth, ResultErrors
-from core.errors import Cancelled, MatchscopeError
+from core.errors import Cancelled, MatchscopeError, failure_message
 from core.figures import WarpPictures, warp_pictures
 from core.imageio import LoadedImage
 from core.matchers import create_matcher
@@ -210,16 +210,13 @@ class BenchmarkRunner(_Runner):
 
 
 def _failure(what: str, exc: BaseException) -> str:
-    """The one-line message of a run that raised ``exc`` (``what`` names the run)."""
+    """The one-line message of a run that raised ``exc`` (``what`` names the run); unexpected
+    exceptions are logged with their traceback."""
     if isinstance(exc, WeightsNotFound):  # the window cannot --download: offer its folder
         return f"{exc.message(download=False)}, or pick its folder with Weights folder… (toolbar)"
-    if isinstance(exc, MatchscopeError):
-        return str(exc)
-    if isinstance(exc, MemoryError):
-        return f"{what}: out of memory"
-    log.exception("%s failed", what, exc_info=exc)
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{what} failed: {type(exc).__name__}: {first_line}"
+    if not isinstance(exc, MatchscopeError | MemoryError):
+        log.exception("%s failed", what, exc_info=exc)
+    return failure_message(what, exc)
 
 
 def _run(

@@ -82,6 +82,7 @@ rescaling keeps (a shift of the principal point by ``0.5 (1 - s)`` px, about 0.2
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import pickle
 import re
 import zipfile
@@ -456,7 +457,7 @@ def _turned(image: LoadedImage, quarter_turns: int) -> LoadedImage:
     if quarter_turns % 4 == 0:
         return image
     rgb = np.ascontiguousarray(np.rot90(image.rgb, quarter_turns))
-    return LoadedImage(rgb, image.path, image.source_mode, image.exif_orientation)
+    return dataclasses.replace(image, rgb=rgb)
 
 
 # ---------------------------------------------------------------------------------------------

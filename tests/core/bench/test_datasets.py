@@ -23,7 +23,7 @@ from core.bench.datasets import (
 )
 from core.bench.pairs import score_pose
 from core.errors import InputError
-from core.imageio import save_image
+from core.imageio import LoadedImage, save_image
 from tests.core.bench import layouts
 
 
@@ -136,6 +136,13 @@ def test_rotated_views_keep_the_projection(turns):
     assert projected[:2] / projected[2] == pytest.approx([col, row])
     assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
     assert K_turned[0, 1] == 0 and K_turned[1, 0] == 0
+
+
+def test_a_turned_image_keeps_its_provenance():
+    image = LoadedImage(np.zeros((2, 3, 3), np.uint8), "a.png", "I;16", 1, "12-bit data")
+    turned = datasets._turned(image, 1)
+    assert turned.size_hw == (3, 2)
+    assert (turned.path, turned.source_mode, turned.mapping) == ("a.png", "I;16", "12-bit data")
 
 
 def test_superglue_rotation_turns_the_image_and_its_ground_truth(tmp_path, scene_views):
