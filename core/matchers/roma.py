@@ -85,6 +85,8 @@ class RomaMatcher(ConfiguredMatcher):
 
     name = "roma-outdoor"
     variant = "outdoor"
+    # romatch's sample_thresh: above it a match counts as sure (all equally likely drawn)
+    display_threshold = 0.05
     default_conf = {
         "roma_weights": "",
         "dino_weights": "",
@@ -292,15 +294,17 @@ class RomaMatcher(ConfiguredMatcher):
             )
             pairs.append(torch.cat((warp[1], centres), dim=-1))
         candidates = torch.stack(pairs).reshape(-1, 4)
+        # each candidate's own (attenuated) grid certainty: certainty[0] for A->B, [1] for B->A
+        candidate_certainty = certainty[: len(pairs)].reshape(-1)
         generator = torch.Generator().manual_seed(self.conf["seed"])
-        picked, picked_certainty = balanced_sample(
+        index = balanced_sample(
             candidates,
-            certainty[: len(pairs)].reshape(-1),
+            candidate_certainty,
             self.conf["num_samples"],
             thresh=self.conf["sample_thresh"],
             generator=generator,
         )
-        picked = picked.double().numpy()
+        picked = candidates[index].double().numpy()
         matches = np.concatenate(
             (
                 normalized_to_pixel(picked[:, :2], size_a[1], size_a[0]),
@@ -313,7 +317,7 @@ class RomaMatcher(ConfiguredMatcher):
             warp_ab=warp_ab,
             certainty_ab=certainty_ab,
             matches=matches,
-            match_certainty=picked_certainty.float().numpy().clip(0, 1),
+            match_certainty=candidate_certainty[index].numpy().clip(0, 1),
             warp_ba=warp_ba,
             certainty_ba=certainty_ba,
             grid_warp_ab=grid_ab,

@@ -38,3 +38,9 @@ def wrong_shape(**settings):
             return IdentityMatcher().match(rgb_a[:-1], rgb_b)
 
     return Broken()
+
+
+class SureMatcher(IdentityMatcher):
+    """`IdentityMatcher` whose matches are drawn from certainty 0.9 on."""
+
+    display_threshold = 0.9

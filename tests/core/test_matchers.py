@@ -8,7 +8,12 @@ import pytest
 
 from core.errors import Cancelled, MatchscopeError
 from core.imageio import from_array, load_image
-from core.matchers import create_matcher, matcher_names
+from core.matchers import (
+    DEFAULT_DISPLAY_THRESHOLD,
+    create_matcher,
+    display_threshold,
+    matcher_names,
+)
 from core.run import RunControl, run_match
 from core.synthetic import homography_pair, random_homography
 
@@ -187,3 +192,31 @@ def test_tensors_from_a_users_matcher_become_numpy(texture):
     result = run_match(TensorMatcher(), from_array(texture), from_array(texture))
     assert isinstance(result.warp_ab, np.ndarray)
     assert isinstance(result.intermediates["feature"], np.ndarray)
+
+
+@pytest.mark.parametrize(
+    ("matcher", "expected"),
+    [
+        ("sift", 0.5),
+        ("dense-flow", 0.6),
+        ("roma", 0.05),
+        ("roma-indoor", 0.05),
+        ("tests.core.plugin_matchers:SureMatcher", 0.9),
+        ("tests.core.plugin_matchers:identity", DEFAULT_DISPLAY_THRESHOLD),  # none of its own
+        ("tests.core.plugin_matchers:missing", DEFAULT_DISPLAY_THRESHOLD),  # run reports it
+        ("no.such.module:factory", DEFAULT_DISPLAY_THRESHOLD),
+    ],
+)
+def test_display_threshold_of_each_matcher(matcher, expected):
+    assert display_threshold(matcher) == expected
+    if ":" not in matcher:  # the same from the matcher object
+        assert display_threshold(create_matcher(matcher)) == expected
+
+
+def test_display_threshold_of_objects_and_bad_values():
+    sure = create_matcher("tests.core.plugin_matchers:SureMatcher")
+    assert display_threshold(sure) == 0.9
+    assert display_threshold(create_matcher("tests.core.plugin_matchers:identity")) == 0.5
+    for bad in (1.5, -0.1, "0.3", True, None):
+        sure.display_threshold = bad
+        assert display_threshold(sure) == DEFAULT_DISPLAY_THRESHOLD
