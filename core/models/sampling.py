@@ -14,8 +14,9 @@ indices of the drawn matches, so that a caller reports each match's own certaint
 
 The reference computes the density from ``torch.cdist(x, x)``: a ``(4 num, 4 num)`` matrix,
 3.2 GB in fp16 at ``num = 10000``. :func:`kernel_density` sums the same kernels block of rows
-by block of rows, never holds more than :data:`DENSITY_BUDGET` kernel values at once, and is
-about 25 times faster on 2 CPU cores (``bench roma-speed`` measures it), because:
+by block of rows and never holds more than :data:`DENSITY_BUDGET` kernel values at once; and
+:func:`balanced_sample` draws 25 to 30 times faster than the reference on 2 CPU cores
+(``bench roma-speed`` measures both side by side), because:
 
 * Kernels beyond a radius ``r`` are left out, where ``M exp(-r^2 / (2 std^2))`` is one unit of
   rounding of the density's dtype (``r`` is about 7 std for 20000 points in fp32). The points
@@ -23,7 +24,7 @@ about 25 times faster on 2 CPU cores (``bench roma-speed`` measures it), because
   points within ``r`` of that box are its columns. Each density is at least 1, so what is
   left out is below its rounding error. On the candidates of a smooth warp (a 2-D surface in
   4-D) about a quarter of the pairs fall that near a block.
-* Each of those pairs' kernel is computed once and added to both points' densities.
+* The kernel of each such pair is computed once and added to both points' densities.
 * It runs in numpy on one thread: numpy's ``exp`` is about twice as fast as torch's on one
   core, and keeps its speed where it underflows (torch's CPU ``exp`` is 5 to 20 times slower
   there, and most far pairs underflow); with many small blocks, torch's second OpenMP thread
@@ -44,7 +45,7 @@ Shapes (``N`` matches, ``M`` points, ``D`` coordinates, ``n`` samples):
 name           shape     meaning
 =============  ========  =====================================================================
 matches        (N, 4)    ``(xA, yA, xB, yB)`` in normalised coordinates, [-1, 1]
-certainty      (N,)      non-negative sampling weight of each match
+certainty      (N,)      non-negative certainty of each match (thresholded: sampling weight)
 points         (M, D)    the points whose density :func:`kernel_density` estimates
 =============  ========  =====================================================================
 """
