@@ -149,9 +149,10 @@ def _match_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threshold",
         type=float,
-        default=0.0,
+        default=None,
         metavar="C",
-        help="matches.png draws matches with certainty >= C (default 0)",
+        help="matches.png draws matches with certainty >= C (default: the matcher's display "
+        "threshold, as the window's slider: sift 0.5, dense-flow 0.6, roma 0.05)",
     )
     parser.add_argument(
         "--max-lines",
@@ -274,11 +275,13 @@ def _check_out(out: Path) -> None:
 def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) -> str:
     from core.figures import draw_matches
     from core.imageio import load_image, save_image
+    from core.matchers import display_threshold
     from core.result import save_result
     from core.run import run_match
 
     image_a, image_b = load_image(path_a), load_image(path_b)
     result = run_match(matcher, image_a, image_b, matcher_name=name)
+    threshold = display_threshold(matcher) if args.threshold is None else args.threshold
     try:
         out.mkdir(parents=True, exist_ok=True)
         save_result(result, out / "result.npz")
@@ -288,16 +291,17 @@ def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) 
                 image_b.rgb,
                 result.matches,
                 result.match_certainty,
-                threshold=args.threshold,
+                threshold=threshold,
                 max_lines=args.max_lines,
                 title=name,
             )
             save_image(out / "matches.png", figure)
     except OSError as exc:
         raise MatchscopeError(f"{out}: cannot write the results ({exc.strerror or exc})") from None
-    kept = int((result.match_certainty >= 0.5).sum())
+    kept = int((result.match_certainty >= threshold).sum())
     return (
-        f"{name}: {plural(result.num_matches, 'match')} ({kept} with certainty >= 0.5) in "
+        f"{name}: {plural(result.num_matches, 'match')} ({kept} with certainty >= "
+        f"{threshold:g}) in "
         f"{result.timings['total']:.2f} s -> {out}"
     )
 

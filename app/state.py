@@ -1,6 +1,7 @@
 """`AppState`: the one evented model the window and every view listen to (no Qt).
 
-It holds the image pair, the matcher, the latest result, the probe, the certainty threshold,
+It holds the image pair, the matcher, the latest result, the probe, the certainty threshold
+(set to the matcher's display threshold whenever a matcher is chosen),
 whether model matchers keep their intermediates, and a status line. A pair opened from a
 benchmark also carries its ground truth: then each result comes with its errors against it
 (`truth_errors`) and the probe with the truth at its pixel (`probe_truth`). Runs are identified by a
@@ -17,6 +18,7 @@ from core.bench.truth import GroundTruth, PixelTruth, ResultErrors
 from core.errors import MatchscopeError
 from core.figures import WarpPictures
 from core.imageio import LoadedImage, load_image
+from core.matchers import display_threshold
 from core.probe import SNAP_RADIUS_PX, ProbeReading, read_probe
 from core.result import MatchResult
 from core.text import plural
@@ -51,7 +53,7 @@ class AppState:
         self.result: MatchResult | None = None
         self.probe: ProbeReading | None = None
         self.snap_radius = SNAP_RADIUS_PX  # pixels of A, from the zoom of the last click
-        self.threshold = 0.5
+        self.threshold = display_threshold(matcher)
         self.status = "Open two images to match."
         self.error = ""
         self.request_id = 0
@@ -142,12 +144,14 @@ class AppState:
         return image
 
     def set_matcher(self, name: str, settings: dict | None = None) -> None:
-        """Choose the matcher; ``settings`` None keeps what this matcher had before."""
+        """Choose the matcher (a new one brings its display threshold); ``settings`` None keeps
+        what this matcher had before."""
         if settings is not None:
             self._settings[name] = dict(settings)
         if name != self.matcher:
             self.matcher = name
             self.matcher_changed.emit(name)
+            self.set_threshold(display_threshold(name))
 
     # runs ---------------------------------------------------------------------------------------
 

@@ -262,6 +262,7 @@ class MainWindow(QMainWindow):
         views = (self.pair_view, self.certainty_view, self.error_view, self.warp_view)
         for view in (*views, self.attention_view):
             view.clicked_a.connect(state.click_a)
+        self._on_threshold_changed(state.threshold)  # the matcher's display threshold
         self._connect_benchmarks()
 
     def _connect_benchmarks(self) -> None:

@@ -33,6 +33,33 @@ def pair(tmp_path, texture):
     return tmp_path / "a.png", tmp_path / "b.png"
 
 
+@pytest.mark.parametrize(
+    ("args", "threshold"),
+    [
+        (["--matcher", "dense-flow"], 0.6),
+        (["--matcher", "tests.core.plugin_matchers:SureMatcher"], 0.9),
+        (["--matcher", "dense-flow", "--threshold", "0.2"], 0.2),
+    ],
+)
+def test_matches_png_draws_from_the_matchers_display_threshold(
+    tmp_path, pair, monkeypatch, capsys, args, threshold
+):
+    """In process, to see the threshold handed to the figure (the window's slider default)."""
+    import core.figures
+    from app.cli import main
+
+    drawn = []
+
+    def draw_matches(*figure_args, threshold, **kwargs):
+        drawn.append(threshold)
+        return np.zeros((8, 8, 3), np.uint8)
+
+    monkeypatch.setattr(core.figures, "draw_matches", draw_matches)
+    assert main(["match", *map(str, pair), "--out", str(tmp_path / "out"), *args]) == 0
+    assert drawn == [threshold]
+    assert f"with certainty >= {threshold:g})" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("matcher", ["sift", "dense-flow"])
 def test_match_writes_documented_result(tmp_path, pair, matcher):
     out = tmp_path / "out"

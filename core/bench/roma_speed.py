@@ -43,6 +43,9 @@ Method
   amp dtype there); on CUDA it gets the matching amp dtype (fp32: autocast off).
 * **Warp agreement** is the fraction of grid cells whose warps, in normalised coordinates of
   the other image, differ by at most 1e-3 in both x and y: over A->B and, when symmetric, B->A.
+* **Balanced sampling** (the matches drawn from the warp, RoMa's ``threshold_balanced``): the
+  parent times ours and romatch's, taking turns, on the candidates of our worker's warp
+  (:mod:`core.bench.sampling_speed`), drawing ``--num-samples`` matches.
 
 Usage (small resolutions for a quick look; the defaults, the released 560 and 864, take far
 longer and several GB per worker on a CPU)::
@@ -139,6 +142,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch.compile ours (meant for CUDA; the warm-up runs take the compile time)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (0)")
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        default=5000,
+        metavar="N",
+        help="matches drawn by the timed balanced sampling (default 5000, as the matcher)",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="timed matches (default 1)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed matches first (1)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
@@ -162,6 +172,7 @@ class Settings:
     warmup: int = 1
     backbone: str = REFERENCE_BACKBONE
     compile: bool = False
+    num_samples: int = 5000
 
     @property
     def output_grid(self) -> tuple[int, int]:
@@ -201,6 +212,7 @@ class Settings:
             "repeats": self.repeats,
             "warmup": self.warmup,
             "backbone": self.backbone,
+            "num_samples": self.num_samples,
         }
 
 
@@ -229,6 +241,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise MatchscopeError(f"--upsample-res {args.upsample_res}: sides must divide by 8")
     if args.repeats < 1 or args.warmup < 0:
         raise MatchscopeError("--repeats must be >= 1 and --warmup >= 0")
+    if args.num_samples < 1:
+        raise MatchscopeError("--num-samples must be >= 1")
     return Settings(
         coarse_res=coarse,
         upsample_res=upsample,
@@ -241,6 +255,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         warmup=args.warmup,
         backbone=args.backbone,
         compile=args.compile,
+        num_samples=args.num_samples,
     )
 
 
@@ -785,8 +800,11 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return None if numerator is None or not denominator else numerator / denominator
 
 
-def summarise(settings: Settings, reports: dict, grids: dict, flops: FlopCount) -> dict:
-    """The JSON summary (:data:`JSON_KEYS` first, then extras); None where not measured."""
+def summarise(
+    settings: Settings, reports: dict, grids: dict, flops: FlopCount, sampling: dict | None = None
+) -> dict:
+    """The JSON summary (:data:`JSON_KEYS` first, then extras, ``sampling`` from
+    :func:`core.bench.sampling_speed.measure_sampling`); None where not measured."""
     ours, reference = reports.get("ours", {}), reports.get("reference", {})
     ours_s, reference_s = ours.get("mean_s"), reference.get("mean_s")
     gflop = flops.flops / 1e9 if flops.flops is not None else None
@@ -812,6 +830,7 @@ def summarise(settings: Settings, reports: dict, grids: dict, flops: FlopCount) 
         "peak_memory_method": next((r["peak_method"] for r in reports.values()), None),
         "flop_method": flops.method or None,
         "flop_notes": list(flops.notes),
+        "sampling": sampling,
     }
     if both:
         for name in ("warp", "certainty"):
@@ -840,7 +859,22 @@ def run_benchmark(settings: Settings, only: str | None = None) -> dict:
         for kind in reports:
             with np.load(out_dir / f"{kind}.npz") as data:
                 grids[kind] = {name: data[name] for name in data.files}
-    return summarise(settings, reports, grids, flops)
+    sampling = None
+    if "ours" in grids:
+        from core.bench.sampling_speed import measure_sampling
+
+        _say(f"timing balanced sampling of {settings.num_samples} matches, ours and romatch's")
+        grid = grids["ours"]
+        sampling = measure_sampling(
+            grid["warp"],
+            grid["certainty"],
+            settings.num_samples,
+            settings.symmetric,
+            repeats=settings.repeats,
+            warmup=settings.warmup,
+            with_reference=only != "ours",
+        )
+    return summarise(settings, reports, grids, flops, sampling)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -899,6 +933,10 @@ def report_footer(summary: dict) -> list[str]:
             f"{AGREEMENT_TOLERANCE:g} ({directions}; max |difference| "
             f"{summary['warp_max_abs_diff']:.2g})"
         )
+    if summary.get("sampling") is not None:
+        from core.bench.sampling_speed import report_line
+
+        lines.append(report_line(summary["sampling"]))
     lines.append(
         f"peak memory: {summary['peak_memory_method']}, during the timed runs (weights included)"
     )

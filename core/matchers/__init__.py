@@ -4,6 +4,10 @@ A matcher is any object with ``match(rgb_a, rgb_b) -> MatchResult`` (images as (
 RGB arrays); it may also take ``control=`` (a :class:`core.run.RunControl`) to report progress
 and honour cancellation. Built-in matchers are imported only when asked for, so listing them is
 cheap and torch loads only for the models that need it.
+
+A matcher (its class, or the object a factory returns) may say from which certainty its matches
+are worth drawing with a ``display_threshold`` attribute in [0, 1]: the window's threshold slider
+starts there and ``matches.png`` draws from there. Without one, :data:`DEFAULT_DISPLAY_THRESHOLD`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import MatchscopeError
+
+DEFAULT_DISPLAY_THRESHOLD = 0.5
+"""Display threshold of a matcher that does not give its own (certainties in [0, 1])."""
 
 
 @dataclass(frozen=True)
@@ -130,3 +137,21 @@ def create_matcher(spec: str, settings: dict | None = None):
     if not callable(getattr(matcher, "match", None)):
         raise MatchscopeError(f"{spec} returned {type(matcher).__name__}, which has no match()")
     return matcher
+
+
+def display_threshold(matcher) -> float:
+    """The certainty from which ``matcher``'s matches are drawn by default, in [0, 1].
+
+    ``matcher`` is a matcher object or class, a built-in name or a ``package.module:factory``
+    spec; its ``display_threshold`` attribute, or :data:`DEFAULT_DISPLAY_THRESHOLD` where it
+    has none (or a spec cannot be imported: running it reports why).
+    """
+    if isinstance(matcher, str):
+        try:
+            matcher = matcher_class(matcher) if ":" not in matcher else _import_target(matcher)
+        except MatchscopeError:
+            return DEFAULT_DISPLAY_THRESHOLD
+    value = getattr(matcher, "display_threshold", DEFAULT_DISPLAY_THRESHOLD)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        return DEFAULT_DISPLAY_THRESHOLD
+    return float(value)

@@ -31,6 +31,7 @@ _PRESETS = {
 
 class DenseFlowMatcher(ConfiguredMatcher):
     name = "dense-flow"
+    display_threshold = 0.6  # forward-backward error within about fb_sigma (1.01 sigma)
     default_conf = {
         "max_size": 1024,
         "preset": "medium",

@@ -80,11 +80,36 @@ def _sha256(path: Path) -> str:
     return _HASH_CACHE[key]
 
 
+def sampling_candidates(warp, certainty, symmetric: bool) -> tuple:
+    """The matches RoMa samples from: every grid cell of A (and of B when ``symmetric``).
+
+    Args:
+        warp: (N', h, w, 2) tensor, the grid warp A->B (and B->A), normalised coordinates.
+        certainty: (N', h, w) tensor, its (attenuated) certainty.
+
+    Returns:
+        (n h w, 4) matches ``[xA, yA, xB, yB]`` (normalised) and (n h w,) the certainty of
+        each, with ``n = 2`` when symmetric, else 1: the cells of A (``certainty[0]``), then
+        those of B (``certainty[1]``).
+    """
+    import torch
+
+    from core.models.roma import cell_centres
+
+    centres = cell_centres(*warp.shape[1:3])
+    pairs = [torch.cat((centres, warp[0]), dim=-1)]
+    if symmetric:
+        pairs.append(torch.cat((warp[1], centres), dim=-1))
+    return torch.stack(pairs).reshape(-1, 4), certainty[: len(pairs)].reshape(-1)
+
+
 class RomaMatcher(ConfiguredMatcher):
     """RoMa with the released outdoor weights (``roma-indoor`` picks the indoor ones)."""
 
     name = "roma-outdoor"
     variant = "outdoor"
+    # romatch's sample_thresh: above it a match counts as sure (all equally likely drawn)
+    display_threshold = 0.05
     default_conf = {
         "roma_weights": "",
         "dino_weights": "",
@@ -286,33 +311,29 @@ class RomaMatcher(ConfiguredMatcher):
         import torch
 
         from core.coords import normalized_to_pixel
-        from core.models.roma import cell_centres
         from core.models.sampling import balanced_sample
 
         warp = out.warp.float().cpu()
         certainty = out.certainty.float().cpu()
-        grid_h, grid_w = warp.shape[1:3]
         grid_ab, cert_ab = warp[0].numpy(), certainty[0].numpy()
         warp_ab, certainty_ab = grid_to_original(grid_ab, cert_ab, size_a, size_b)
         warp_ba = certainty_ba = None
-        # candidate matches: every grid cell of A (and of B when symmetric), [xA, yA, xB, yB]
-        centres = cell_centres(grid_h, grid_w)
-        pairs = [torch.cat((centres, warp[0]), dim=-1)]
         if self.conf["symmetric"]:
             warp_ba, certainty_ba = grid_to_original(
                 warp[1].numpy(), certainty[1].numpy(), size_b, size_a
             )
-            pairs.append(torch.cat((warp[1], centres), dim=-1))
-        candidates = torch.stack(pairs).reshape(-1, 4)
+        candidates, candidate_certainty = sampling_candidates(
+            warp, certainty, self.conf["symmetric"]
+        )
         generator = torch.Generator().manual_seed(self.conf["seed"])
-        picked, picked_certainty = balanced_sample(
+        index = balanced_sample(
             candidates,
-            certainty[: len(pairs)].reshape(-1),
+            candidate_certainty,
             self.conf["num_samples"],
             thresh=self.conf["sample_thresh"],
             generator=generator,
         )
-        picked = picked.double().numpy()
+        picked = candidates[index].double().numpy()
         matches = np.concatenate(
             (
                 normalized_to_pixel(picked[:, :2], size_a[1], size_a[0]),
@@ -325,7 +346,8 @@ class RomaMatcher(ConfiguredMatcher):
             warp_ab=warp_ab,
             certainty_ab=certainty_ab,
             matches=matches,
-            match_certainty=picked_certainty.float().numpy().clip(0, 1),
+            # each match's own grid certainty, not its thresholded sampling weight
+            match_certainty=candidate_certainty[index].numpy().clip(0, 1),
             warp_ba=warp_ba,
             certainty_ba=certainty_ba,
             grid_warp_ab=grid_ab,

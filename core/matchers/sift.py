@@ -20,6 +20,7 @@ from core.run import RunControl
 
 class SiftMatcher(ConfiguredMatcher):
     name = "sift"
+    display_threshold = 0.5  # the verified matches: inliers 0.5 + 0.5 s, outliers <= 0.25
     default_conf = {
         "max_keypoints": 8000,
         "max_size": 1600,

@@ -100,11 +100,23 @@ def test_new_images_clear_result_probe_and_running_request(state):
 
 def test_threshold_is_clipped_and_emitted_on_change(state):
     changes = record(state.threshold_changed)
-    assert state.threshold == 0.5
+    assert state.threshold == 0.6  # dense-flow's display threshold
     state.set_threshold(0.8)
     state.set_threshold(0.8)
     state.set_threshold(7)
     assert changes == [(0.8,), (1.0,)] and state.threshold == 1.0
+
+
+def test_threshold_starts_at_each_chosen_matchers_display_threshold(state):
+    assert AppState("roma").threshold == 0.05
+    assert AppState("tests.core.plugin_matchers:SureMatcher").threshold == 0.9
+    changes = record(state.threshold_changed)
+    state.set_threshold(0.3)  # the user's choice holds while the matcher stays
+    state.set_matcher("dense-flow", {"max_size": 32})
+    assert state.threshold == 0.3
+    state.set_matcher("roma")
+    state.set_matcher("sift")
+    assert changes == [(0.3,), (0.05,), (0.5,)] and state.threshold == 0.5
 
 
 def test_failures_and_cancellation_are_reported(state):

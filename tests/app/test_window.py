@@ -120,6 +120,16 @@ def test_threshold_slider_changes_the_drawn_lines(qtbot, pair):
     assert 0 < lines.drawn_count < np.count_nonzero(certainty >= 0.5)
 
 
+def test_threshold_starts_at_the_matchers_display_threshold(qtbot, pair):
+    window = make_window(qtbot, "tests.core.plugin_matchers:SureMatcher")
+    assert window.threshold_slider.value() == pytest.approx(0.9)
+    assert window.pair_view.threshold_line.pos().y() == pytest.approx(0.9 * 256)
+    window.matcher_combo.setCurrentText("roma")  # no pair: chosen, not run
+    assert window.state.threshold == 0.05
+    assert window.threshold_slider.value() == pytest.approx(0.05)
+    assert window.pair_view.threshold_line.pos().y() == pytest.approx(0.05 * 256)
+
+
 def test_cancel_stops_the_run_and_leaves_no_result(qtbot, pair):
     window = make_window(qtbot, SLOW, {"stages": 100, "seconds": 0.05})
     stages = []

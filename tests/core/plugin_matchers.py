@@ -87,3 +87,9 @@ class Exploding:
 
 def exploding(**settings):
     return Exploding(**settings)
+
+
+class SureMatcher(IdentityMatcher):
+    """`IdentityMatcher` whose matches are drawn from certainty 0.9 on."""
+
+    display_threshold = 0.9

@@ -42,7 +42,9 @@ def settings(*args: str) -> roma_speed.Settings:
 
 def test_both_workers_run_and_agree(tmp_path):
     pytest.importorskip("romatch", exc_type=ImportError)
-    done = run_bench(*TINY, "--warmup", "0", "--json", tmp_path / "bench.json")
+    done = run_bench(
+        *TINY, "--warmup", "0", "--num-samples", "500", "--json", tmp_path / "bench.json"
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads((tmp_path / "bench.json").read_text())
     assert set(roma_speed.JSON_KEYS) <= set(summary)
@@ -57,8 +59,12 @@ def test_both_workers_run_and_agree(tmp_path):
     assert summary["settings"]["upsample_res"] == [64, 64]
     assert summary["settings"]["symmetric"] is True
     assert summary["machine"]["threads"] == 1 and summary["machine"]["cpu"]
+    sampling = summary["sampling"]  # on our worker's 2 x 64 x 64 grid cells
+    assert sampling["candidates"] == 2 * 64 * 64 and sampling["num_samples"] == 500
+    assert sampling["speedup"] == pytest.approx(sampling["reference_s"] / sampling["ours_s"])
     for text in ("romatch (reference)", "ours", "speedup", "warp agreement", "torch"):
         assert text in done.stdout
+    assert "balanced sampling, 500 of 8,192 candidates" in done.stdout
     assert "[reference]" in done.stderr and "[ours]" in done.stderr
 
 
@@ -122,6 +128,7 @@ def test_a_missing_reference_is_a_one_line_error(monkeypatch, capsys):
         (("--backbone", "dinov2_vits14"), "needs --only ours"),
         (("--pair", "nowhere.png", "nowhere.png"), "no such file"),
         (("--repeats", "0"), "--repeats must be >= 1"),
+        (("--num-samples", "0"), "--num-samples must be >= 1"),
     ],
 )
 def test_bad_settings_are_one_line_errors(args, message, capsys):

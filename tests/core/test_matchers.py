@@ -8,7 +8,12 @@ import pytest
 
 from core.errors import Cancelled, MatchscopeError
 from core.imageio import from_array, load_image
-from core.matchers import create_matcher, matcher_names
+from core.matchers import (
+    DEFAULT_DISPLAY_THRESHOLD,
+    create_matcher,
+    display_threshold,
+    matcher_names,
+)
 from core.run import RunControl, run_match
 from core.synthetic import homography_pair, random_homography
 
@@ -223,3 +228,31 @@ def test_dense_flow_on_tiny_images(size_hw):
     result = run_match(create_matcher("dense-flow"), from_array(image), from_array(image))
     assert result.warp_ab.shape == (*size_hw, 2)
     assert result.num_matches >= 1  # an image matched to itself agrees with itself
+
+
+@pytest.mark.parametrize(
+    ("matcher", "expected"),
+    [
+        ("sift", 0.5),
+        ("dense-flow", 0.6),
+        ("roma", 0.05),
+        ("roma-indoor", 0.05),
+        ("tests.core.plugin_matchers:SureMatcher", 0.9),
+        ("tests.core.plugin_matchers:identity", DEFAULT_DISPLAY_THRESHOLD),  # none of its own
+        ("tests.core.plugin_matchers:missing", DEFAULT_DISPLAY_THRESHOLD),  # run reports it
+        ("no.such.module:factory", DEFAULT_DISPLAY_THRESHOLD),
+    ],
+)
+def test_display_threshold_of_each_matcher(matcher, expected):
+    assert display_threshold(matcher) == expected
+    if ":" not in matcher:  # the same from the matcher object
+        assert display_threshold(create_matcher(matcher)) == expected
+
+
+def test_display_threshold_of_objects_and_bad_values():
+    sure = create_matcher("tests.core.plugin_matchers:SureMatcher")
+    assert display_threshold(sure) == 0.9
+    assert display_threshold(create_matcher("tests.core.plugin_matchers:identity")) == 0.5
+    for bad in (1.5, -0.1, "0.3", True, None):
+        sure.display_threshold = bad
+        assert display_threshold(sure) == DEFAULT_DISPLAY_THRESHOLD

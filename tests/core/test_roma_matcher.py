@@ -131,6 +131,45 @@ def test_intermediates_are_documented_and_anchor_distributions_read_back(weights
     assert np.array_equal(loaded.intermediates["anchor_logits_ab"], inter["anchor_logits_ab"])
 
 
+def test_match_certainty_is_the_grid_certainty_of_the_drawn_cell(weights, monkeypatch):
+    """Each match reports the attenuated certainty of the grid cell it was drawn from:
+    ``certainty[0]`` for A->B matches, ``certainty[1]`` for B->A; not the sampling weight."""
+    from core.matchers.roma import RomaMatcher
+    from core.models import sampling
+
+    seen = {}
+    result_of, draw = RomaMatcher._result, sampling.balanced_sample
+
+    def keep_output(self, out, size_a, size_b):
+        seen["certainty"] = out.certainty.float().numpy()
+        return result_of(self, out, size_a, size_b)
+
+    def keep_index(*args, **kwargs):
+        seen["index"] = draw(*args, **kwargs).numpy()
+        return torch.from_numpy(seen["index"])
+
+    monkeypatch.setattr(RomaMatcher, "_result", keep_output)
+    monkeypatch.setattr(sampling, "balanced_sample", keep_index)
+    image_a, image_b = load_image(DEMO_A), load_image(DEMO_B)
+    result = run_match(roma(weights, num_samples=2000), image_a, image_b, matcher_name="roma")
+    certainty, index = seen["certainty"], seen["index"]  # (2, h, w), (N,)
+    _, grid_h, grid_w = certainty.shape
+    direction, cell = np.divmod(index, grid_h * grid_w)  # 0: A->B, 1: B->A
+    row, column = np.divmod(cell, grid_w)
+    assert 0 < direction.sum() < len(index)  # matches drawn both ways
+    np.testing.assert_array_equal(result.match_certainty, certainty[direction, row, column])
+    np.testing.assert_array_equal(certainty[0], result.grid_certainty_ab)
+    # the drawn cell is where the match starts: its centre in A (A->B) or in B (B->A)
+    for side, (height, width) in enumerate((image_a.size_hw, image_b.size_hw)):
+        start = result.matches[direction == side][:, 2 * side : 2 * side + 2]
+        at_cell = (start + 0.5) / [width, height] * [grid_w, grid_h] - 0.5
+        cells = np.stack([column, row], axis=1)[direction == side]
+        np.testing.assert_allclose(at_cell, cells, atol=1e-3)
+    # real spread, not the sampling weight (1 above sample_thresh)
+    assert (result.match_certainty < 1).mean() > 0.5
+    assert len(np.unique(result.match_certainty)) > 100
+
+
 def test_asymmetric_matching_has_no_backward_warp(weights):
     result = run_match(roma(weights, symmetric=False), load_image(DEMO_A), load_image(DEMO_B))
     assert result.warp_ba is None and result.certainty_ba is None

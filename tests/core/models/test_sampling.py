@@ -8,6 +8,7 @@ fall over many seeded draws. Everything is seeded, so the outcome is fixed.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -62,6 +63,27 @@ class _LargestTensor(TorchFunctionMode):
         return out
 
 
+class _Blocks:
+    """Records the blocks of kernel values that kernel_density computes (numpy, not torch)."""
+
+    def __init__(self, monkeypatch):
+        self.largest = self.total = 0
+        compute = sampling.kernel_block
+
+        def spy(rows, columns, scale):
+            block = compute(rows, columns, scale)
+            self.largest = max(self.largest, block.size)
+            self.total += block.size
+            return block
+
+        monkeypatch.setattr(sampling, "kernel_block", spy)
+
+
+@pytest.fixture
+def blocks(monkeypatch) -> _Blocks:
+    return _Blocks(monkeypatch)
+
+
 def _scene() -> tuple[torch.Tensor, torch.Tensor]:
     """(4096, 4) matches and (4096,) certainties on a 64 x 64 grid of A, in four bands of rows.
 
@@ -111,7 +133,7 @@ def _reference_draw(seed: int) -> torch.Tensor:
 def _our_draw(seed: int) -> torch.Tensor:
     matches, certainty = _scene()
     generator = torch.Generator().manual_seed(100_000 + seed)
-    return balanced_sample(matches, certainty, NUM, generator=generator)[0]
+    return matches[balanced_sample(matches, certainty, NUM, generator=generator)]
 
 
 def _plain_draw(seed: int) -> torch.Tensor:
@@ -157,6 +179,31 @@ def test_kernel_density_std_and_fp64_input():
     torch.testing.assert_close(got, _exact_density(x, std=0.23), rtol=1e-12, atol=0)
 
 
+def test_kernel_density_leaves_out_only_far_kernels(blocks):
+    """Spread over [-4, 4]^4, most pairs lie beyond the radius: their kernels are not computed,
+    and what they would add stays below fp32's rounding of each density."""
+    x = torch.rand(2000, 4, generator=torch.Generator().manual_seed(4)) * 8 - 4
+    got = kernel_density(x, chunk=50)
+    assert blocks.total < 0.1 * x.shape[0] ** 2
+    exact = _exact_density(x)
+    assert exact.min() < 1.01  # lone points, whose density the far kernels would move most
+    torch.testing.assert_close(got.double(), exact, rtol=1e-6, atol=0)
+
+
+def test_kernel_density_computes_each_pair_once(blocks):
+    x = _points(1000, seed=5) * 0.01  # all within the radius of each other
+    got = kernel_density(x, chunk=50)
+    assert blocks.total == sum(50 * (1000 - first) for first in range(0, 1000, 50))
+    torch.testing.assert_close(got.double(), _exact_density(x), rtol=1e-6, atol=0)
+
+
+def test_kernel_radius_bounds_the_left_out_kernels():
+    radius = sampling.kernel_radius(20000, 0.1, torch.float32)
+    left_out = 20000 * math.exp(-(radius**2) / (2 * 0.1**2))
+    assert left_out == pytest.approx(torch.finfo(torch.float32).eps)
+    assert 0.7 < radius < 0.75  # about 7 std
+
+
 def test_kernel_density_matches_reference_kde_within_fp16():
     kde = _romatch("romatch.utils.kde").kde
     x = _points(1501, seed=2)
@@ -175,26 +222,26 @@ def test_kernel_density_matches_reference_kde_within_fp16():
     assert ((exact[flipped] - 10).abs() < 0.5).all()
 
 
-def test_kernel_density_holds_one_block_of_rows(monkeypatch):
+def test_kernel_density_holds_one_block_of_rows(blocks, monkeypatch):
     x = _points(3000)
-    with _LargestTensor() as mode:
-        default = kernel_density(x)
-    assert mode.largest <= sampling.DENSITY_BUDGET < x.shape[0] ** 2
+    default = kernel_density(x)
+    assert blocks.largest <= sampling.BLOCK_ROWS * x.shape[0] <= sampling.DENSITY_BUDGET
+    blocks.largest = 0
     monkeypatch.setattr(sampling, "DENSITY_BUDGET", 10 * x.shape[0])
-    with _LargestTensor() as mode:
-        small = kernel_density(x)
-    assert mode.largest == 10 * x.shape[0]
+    small = kernel_density(x)
+    assert 4 * x.shape[0] < blocks.largest <= 10 * x.shape[0]
     torch.testing.assert_close(small, default, rtol=1e-6, atol=0)
 
 
-def test_balanced_sample_memory_is_linear(monkeypatch):
+def test_balanced_sample_memory_is_linear(blocks, monkeypatch):
     matches, certainty = _scene()
     num = 1000  # 4000 candidates: the reference's cdist would hold 16e6 values
-    monkeypatch.setattr(sampling, "DENSITY_BUDGET", 2**18)
+    monkeypatch.setattr(sampling, "DENSITY_BUDGET", 2**14)
     with _LargestTensor() as mode:
-        picked, _ = balanced_sample(matches, certainty, num, generator=torch.Generator())
-    assert picked.shape == (num, 4)
-    assert mode.largest <= 2**18
+        picked = balanced_sample(matches, certainty, num, generator=torch.Generator())
+    assert picked.shape == (num,)
+    assert mode.largest <= matches.numel()
+    assert 0 < blocks.largest <= 2**14
 
 
 def test_kernel_density_rejects_bad_chunk():
@@ -223,26 +270,23 @@ def test_balancing_flattens_density(reference_counts, our_counts):
         assert band[2] < 0.001 * band.sum()
 
 
-def test_certainty_is_thresholded_like_the_reference():
+def test_thresholded_draw_reports_own_certainty():
     # One tight blob, so that balancing keeps everything; half of it below the threshold.
     matches = _points(400, seed=3) * 0.05
     certainty = torch.tensor([0.03, 0.9]).repeat(200)
-    picked, picked_certainty = balanced_sample(
-        matches, certainty, 50, generator=torch.Generator().manual_seed(0)
-    )
-    index = torch.cdist(picked, matches).argmin(dim=1)
-    torch.testing.assert_close(picked, matches[index], rtol=0, atol=0)
-    torch.testing.assert_close(picked_certainty, torch.tensor([0.03, 1.0])[index % 2])
-    assert 0 < (picked_certainty < 1).sum() < 50
+    index = balanced_sample(matches, certainty, 50, generator=torch.Generator().manual_seed(0))
+    assert index.dtype == torch.int64 and torch.unique(index).shape == (50,)
+    low = (certainty[index] == 0.03).sum()
+    assert (certainty[index] == 0.9).sum() == 50 - low
+    # drawn in proportion to the thresholded weights 0.03 : 1, so ~1.5 of 50 are below it
+    assert 0 < low < 10
 
 
 def test_num_larger_than_matches():
     matches, certainty = _points(50), torch.linspace(0.01, 1, 50)
     generator = torch.Generator().manual_seed(0)
-    picked, picked_certainty = balanced_sample(matches, certainty, 1000, generator=generator)
-    assert picked.shape == (50, 4)
-    assert picked_certainty.shape == (50,)
-    assert torch.unique(picked, dim=0).shape[0] == 50
+    index = balanced_sample(matches, certainty, 1000, generator=generator)
+    assert torch.equal(index.sort().values, torch.arange(50))
 
 
 def test_fewer_nonzero_certainties_than_candidates():
@@ -250,10 +294,8 @@ def test_fewer_nonzero_certainties_than_candidates():
     matches, certainty = _points(100), torch.zeros(100)
     certainty[:30] = 0.5
     generator = torch.Generator().manual_seed(0)
-    picked, picked_certainty = balanced_sample(matches, certainty, 20, generator=generator)
-    assert picked.shape == (20, 4)
-    assert (picked_certainty == 1).all()
-    index = torch.cdist(picked, matches).argmin(dim=1)
+    index = balanced_sample(matches, certainty, 20, generator=generator)
+    assert index.shape == (20,)
     assert (index < 30).all()
 
 
@@ -263,10 +305,8 @@ def test_fewer_nonzero_certainties_than_candidates():
     ids=["all-zero", "num-0", "no-matches"],
 )
 def test_empty_result(certainty, num):
-    matches = _points(certainty.shape[0])
-    picked, picked_certainty = balanced_sample(matches, certainty, num)
-    assert picked.shape == (0, 4)
-    assert picked_certainty.shape == (0,)
+    index = balanced_sample(_points(certainty.shape[0]), certainty, num)
+    assert index.shape == (0,) and index.dtype == torch.int64
 
 
 def test_negative_num_is_rejected():
@@ -279,8 +319,8 @@ def test_same_generator_seed_same_draw():
     first = balanced_sample(matches, certainty, NUM, generator=torch.Generator().manual_seed(7))
     again = balanced_sample(matches, certainty, NUM, generator=torch.Generator().manual_seed(7))
     other = balanced_sample(matches, certainty, NUM, generator=torch.Generator().manual_seed(8))
-    torch.testing.assert_close(first, again, rtol=0, atol=0)
-    assert not torch.equal(first[0], other[0])
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
 
 
 def test_accepts_a_dense_warp():
@@ -292,4 +332,4 @@ def test_accepts_a_dense_warp():
     grid = balanced_sample(
         matches.reshape(64, 64, 4), certainty.reshape(64, 64), NUM, generator=generator
     )
-    torch.testing.assert_close(grid, flat, rtol=0, atol=0)
+    assert torch.equal(grid, flat)
