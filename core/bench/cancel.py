@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.bench.measure import cpu_model, load_average
 from core.errors import Cancelled, MatchscopeError
 from core.run import ABANDON_AFTER_S, Job, RunControl, run_match
 
@@ -50,15 +51,9 @@ PASS_STARTS = {"coarse: VGG", "upsample: VGG"}  # where the model checked before
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--coarse-res", default="560", metavar="N|HxW", help="coarse resolution (default 560)"
-    )
-    parser.add_argument(
-        "--upsample-res",
-        default="864",
-        metavar="N|HxW|0",
-        help="upsample (fine pass) resolution, 0 for none (default 864)",
-    )
+    from core.bench.roma_speed import add_resolution_arguments
+
+    add_resolution_arguments(parser)
     parser.add_argument(
         "--points", type=int, default=6, metavar="N", help="cancelled runs (default 6)"
     )
@@ -222,21 +217,13 @@ def plugin_abandonment(abandon_after: float = ABANDON_AFTER_S) -> dict:
     }
 
 
-def _load() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
-
-
 def measure(settings: Settings) -> dict:
     """Run the measurement (module docstring); the summary."""
     import torch
 
-    from core.bench.roma_speed import cpu_model
     from core.imageio import load_image
 
-    load_before = _load()
+    load_before = load_average()
     matcher = random_weights_matcher(settings)
     images = tuple(load_image(path) for path in settings.pair)
     print(f"full run at {settings.coarse_res} / {settings.upsample_res} ...", flush=True)
@@ -272,7 +259,7 @@ def measure(settings: Settings) -> dict:
             "cpu_count": os.cpu_count(),
             "threads": torch.get_num_threads(),
             "load_before": load_before,
-            "load_after": _load(),
+            "load_after": load_average(),
         },
         "full_run_s": full_s,
         "checks": len(check_times),

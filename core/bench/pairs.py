@@ -31,7 +31,7 @@ the peak resident set of this process during ``run_match`` minus the resident se
 it. Before each match, freed memory is handed back to the system (``gc.collect`` and glibc's
 ``malloc_trim``) and the kernel's high-water mark (``VmHWM``) is reset by writing 5 to
 ``/proc/self/clear_refs``; it is read after the match (where that file cannot be written, the
-resident set is sampled every 2 ms; see :class:`core.bench.roma_speed.PeakMemory`). So it counts
+resident set is sampled every 2 ms; see :class:`core.bench.measure.PeakMemory`). So it counts
 the matcher's working memory, its result, and weights it loads during a match (RoMa does on its
 first pair), but not what the process held before (Python, libraries such as torch that another
 matcher of the same run imported, the two images); GPU memory is not in it. MB are 2^20 bytes.
@@ -363,7 +363,7 @@ def bench_matcher(
     of the start and of every pair; setting ``cancel`` (from any thread) stops the run between
     two stages of a match with :class:`~core.errors.Cancelled`. Missing weights on the first
     pair skip the matcher; any other exception of the matcher fails its pair only."""
-    from core.bench.roma_speed import PeakMemory, current_rss, release_memory
+    from core.bench.measure import PeakMemory, current_rss, release_memory
     from core.run import RunControl, run_match
     from core.weights import WeightsNotFound
 

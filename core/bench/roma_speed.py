@@ -56,16 +56,12 @@ longer and several GB per worker on a CPU)::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import gc
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,14 +69,13 @@ from pathlib import Path
 
 import numpy as np
 
+from core.bench.measure import MB, PeakMemory, cpu_model, release_memory
 from core.errors import MatchscopeError
 
 WORKERS = ("reference", "ours")  # in the order they run
 PRECISIONS = ("fp32", "bf16", "fp16")
 REFERENCE_BACKBONE = "dinov2_vitl14"  # romatch hardcodes DINOv2 ViT-L/14
 AGREEMENT_TOLERANCE = 1e-3
-MB = 2**20
-SAMPLING_INTERVAL_S = 0.002
 ROMATCH_MISSING = (
     "romatch is not installed: pip install .[reference] and pip install --no-deps romatch"
 )
@@ -109,8 +104,8 @@ def _say(message: str) -> None:
 # Settings
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's options (the parent's and the workers')."""
+def add_resolution_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--coarse-res`` and ``--upsample-res``, as every RoMa benchmark takes them."""
     parser.add_argument(
         "--coarse-res", default="560", metavar="N|HxW", help="coarse resolution (default 560)"
     )
@@ -120,6 +115,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N|HxW|0",
         help="upsample (fine pass) resolution, 0 for none (default 864)",
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options (the parent's and the workers')."""
+    add_resolution_arguments(parser)
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -283,123 +283,6 @@ def _pair_paths(pair: list[str] | None) -> tuple[str, str]:
     for path in paths:
         check_file(path)
     return str(paths[0]), str(paths[1])
-
-
-# ---------------------------------------------------------------------------------------------
-# Peak memory
-
-
-def current_rss() -> int | None:
-    """This process's resident set in bytes (Linux ``/proc``, else psutil); None if unknown."""
-    try:
-        with open("/proc/self/statm") as file:
-            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
-        pass
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return int(psutil.Process().memory_info().rss)
-
-
-def _status_kb(field: str) -> int | None:
-    """A ``kB`` field of ``/proc/self/status`` (e.g. ``VmHWM``), None if absent."""
-    try:
-        with open("/proc/self/status") as file:
-            for line in file:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak resident set (``VmHWM``) to the current one; False if refused."""
-    try:
-        with open("/proc/self/clear_refs", "w") as file:
-            file.write("5")
-    except OSError:
-        return False
-    return _status_kb("VmHWM") is not None
-
-
-class _RssSampler(threading.Thread):
-    """The largest resident set seen by sampling every 2 ms (``stop()`` returns it, bytes)."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak = current_rss() or 0
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.wait(SAMPLING_INTERVAL_S):
-            self.peak = max(self.peak, current_rss() or 0)
-
-    def stop(self) -> int:
-        self._done.set()
-        self.join()
-        return max(self.peak, current_rss() or 0)
-
-
-class PeakMemory:
-    """Peak memory of this process inside ``with``: ``.bytes``, and ``.method`` saying how.
-
-    CUDA: ``torch.cuda.max_memory_allocated()``; Linux: ``VmHWM`` reset by ``clear_refs``;
-    elsewhere the resident set sampled every 2 ms, or as a last resort ``ru_maxrss`` (the
-    peak over the whole process's life).
-    """
-
-    def __init__(self, device: str):
-        self.device = device
-        self.bytes = 0
-        self.method = ""
-        self._sampler: _RssSampler | None = None
-
-    def __enter__(self) -> PeakMemory:
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.method = "torch.cuda.max_memory_allocated"
-        elif _reset_peak_rss():
-            self.method = "VmHWM reset by /proc/self/clear_refs"
-        elif current_rss() is not None:
-            self.method = "resident set sampled every 2 ms"
-            self._sampler = _RssSampler()
-            self._sampler.start()
-        else:
-            self.method = "ru_maxrss (peak over the whole worker's life)"
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.synchronize()
-            self.bytes = int(torch.cuda.max_memory_allocated())
-        elif self._sampler is not None:
-            self.bytes = self._sampler.stop()
-        elif self.method.startswith("VmHWM"):
-            self.bytes = (_status_kb("VmHWM") or 0) * 1024
-        else:
-            import resource
-
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            self.bytes = int(peak if sys.platform == "darwin" else peak * 1024)
-
-
-def release_memory(device: str) -> None:
-    """Give back what building left: Python's garbage, glibc's free lists, CUDA's cache."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -759,15 +642,6 @@ def warp_agreement(ours: np.ndarray, reference: np.ndarray) -> float:
     if ours.shape != reference.shape:
         raise MatchscopeError(f"the warps differ in shape: ours {ours.shape}, {reference.shape}")
     return float((np.abs(ours - reference).max(axis=-1) <= AGREEMENT_TOLERANCE).mean())
-
-
-def cpu_model() -> str:
-    """The CPU's name (``model name`` in /proc/cpuinfo, else what platform knows)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def _package_version(name: str) -> str | None:

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from core.bench import roma_speed
+from core.bench import measure, roma_speed
 from core.errors import MatchscopeError
 from tests.conftest import REPO
 
@@ -143,8 +143,8 @@ def test_peak_memory_counts_what_happens_inside_only():
     megabyte = roma_speed.MB
     spike = np.ones(300 * megabyte // 8)  # a peak before the measurement: not counted
     del spike
-    baseline = roma_speed.current_rss()
-    with roma_speed.PeakMemory("cpu") as peak:
+    baseline = measure.current_rss()
+    with measure.PeakMemory("cpu") as peak:
         block = np.ones(80 * megabyte // 8)
         del block
     assert peak.method

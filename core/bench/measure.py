@@ -1,0 +1,153 @@
+"""What every benchmark measures besides its own figures: this process's memory, the machine,
+and its load (``bench roma-speed``, ``bench pairs`` and ``bench cancel`` share them).
+
+Peak memory (:class:`PeakMemory`) counts the resident weights as well as the activations: on
+Linux the kernel's high-water mark of the resident set (``VmHWM``) reset by writing 5 to
+``/proc/self/clear_refs``; where that file cannot be written, the resident set sampled every
+2 ms by a thread; on CUDA ``torch.cuda.max_memory_allocated()`` after
+``reset_peak_memory_stats()``. MB are 2^20 bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import platform
+import sys
+import threading
+from pathlib import Path
+
+MB = 2**20
+SAMPLING_INTERVAL_S = 0.002
+
+
+def current_rss() -> int | None:
+    """This process's resident set in bytes (Linux ``/proc``, else psutil); None if unknown."""
+    try:
+        with open("/proc/self/statm") as file:
+            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.Process().memory_info().rss)
+
+
+def _status_kb(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (e.g. ``VmHWM``), None if absent."""
+    try:
+        with open("/proc/self/status") as file:
+            for line in file:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak resident set (``VmHWM``) to the current one; False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as file:
+            file.write("5")
+    except OSError:
+        return False
+    return _status_kb("VmHWM") is not None
+
+
+class _RssSampler(threading.Thread):
+    """The largest resident set seen by sampling every 2 ms (``stop()`` returns it, bytes)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak = current_rss() or 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(SAMPLING_INTERVAL_S):
+            self.peak = max(self.peak, current_rss() or 0)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return max(self.peak, current_rss() or 0)
+
+
+class PeakMemory:
+    """Peak memory of this process inside ``with``: ``.bytes``, and ``.method`` saying how.
+
+    CUDA: ``torch.cuda.max_memory_allocated()``; Linux: ``VmHWM`` reset by ``clear_refs``;
+    elsewhere the resident set sampled every 2 ms, or as a last resort ``ru_maxrss`` (the
+    peak over the whole process's life).
+    """
+
+    def __init__(self, device: str):
+        self.device = device
+        self.bytes = 0
+        self.method = ""
+        self._sampler: _RssSampler | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.method = "torch.cuda.max_memory_allocated"
+        elif _reset_peak_rss():
+            self.method = "VmHWM reset by /proc/self/clear_refs"
+        elif current_rss() is not None:
+            self.method = "resident set sampled every 2 ms"
+            self._sampler = _RssSampler()
+            self._sampler.start()
+        else:
+            self.method = "ru_maxrss (peak over the whole worker's life)"
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+            self.bytes = int(torch.cuda.max_memory_allocated())
+        elif self._sampler is not None:
+            self.bytes = self._sampler.stop()
+        elif self.method.startswith("VmHWM"):
+            self.bytes = (_status_kb("VmHWM") or 0) * 1024
+        else:
+            import resource
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            self.bytes = int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def release_memory(device: str) -> None:
+    """Give back what building left: Python's garbage, glibc's free lists, CUDA's cache."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def cpu_model() -> str:
+    """The CPU's name (``model name`` in /proc/cpuinfo, else what platform knows)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average (others' work shows in it), None if unknown."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
