@@ -92,8 +92,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.models.checkpoint import check_state_dict, read_checkpoint
 from core.models.progress import Checkpoint, Progress, begin, starts
-from core.models.vit import Attention, Mlp, VisionTransformer, check_state_dict, read_checkpoint
+from core.models.vit import Attention, Mlp, VisionTransformer
 
 TRAINING_RESOLUTION = 560  # the displacement embedding is scaled by sqrt(h w) / 560
 VGG19_STAGES = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512))
