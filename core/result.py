@@ -14,6 +14,12 @@ warp_ba, certainty_ba  (H_B, W_B, ...)   the same from B to A (optional, symmetr
                                          matchers; None for sparse results)
 matches                (N, 4)            matches ``[xA, yA, xB, yB]`` in original pixels
 match_certainty        (N,)              certainty of each match in [0, 1]
+keypoints_a            (K_A, 2)          a keypoint matcher's keypoints of A (all detected, matched
+                                         or not), original pixels; None for dense results
+keypoints_b            (K_B, 2)          the same for B
+match_indices          (N, 2)            for each match, the index of its keypoint in
+                                         ``keypoints_a`` and in ``keypoints_b`` (int); sequences
+                                         chain them into tracks
 grid_warp_ab           (h, w, 2)         for matchers with an internal grid: A->B warp on that
                                          grid in normalised coordinates of B (RoMa's convention)
 grid_certainty_ab      (h, w)            certainty on that grid
@@ -24,8 +30,10 @@ provenance             Provenance        matcher, settings, weight hashes, image
                                          sizes, version
 =====================  ================  =====================================================
 
-A **sparse** result (SIFT and other keypoint matchers) has only ``matches`` and
-``match_certainty``: no warp and no certainty map in either direction (``is_sparse``). Its image
+A **sparse** result (SIFT and other keypoint matchers) has ``matches`` and ``match_certainty``,
+and from the built-in keypoint matchers ``keypoints_a``, ``keypoints_b`` and ``match_indices``
+(a match's position in A is its keypoint's, except for ``xfeat-star``, which refines it): no
+warp and no certainty map in either direction (``is_sparse``). Its image
 sizes come from the provenance, which :func:`core.run.run_match` fills in.
 
 In ``result.npz`` (:func:`save_result`) every array is deflate-compressed; warps
@@ -75,6 +83,9 @@ class MatchResult:
     match_certainty: np.ndarray | None = None  # required
     warp_ba: np.ndarray | None = None
     certainty_ba: np.ndarray | None = None
+    keypoints_a: np.ndarray | None = None
+    keypoints_b: np.ndarray | None = None
+    match_indices: np.ndarray | None = None
     grid_warp_ab: np.ndarray | None = None
     grid_certainty_ab: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -135,11 +146,30 @@ class MatchResult:
         if self.warp_ba is not None:
             _expect(self.certainty_ba, "certainty_ba", self.warp_ba.shape[:2])
             _expect(self.warp_ba, "warp_ba", (*self.warp_ba.shape[:2], 2))
+        self._validate_keypoints()
         if (self.grid_warp_ab is None) != (self.grid_certainty_ab is None):
             raise ValueError("grid_warp_ab and grid_certainty_ab come together")
         if self.grid_warp_ab is not None:
             _expect(self.grid_warp_ab, "grid_warp_ab", (None, None, 2))
             _expect(self.grid_certainty_ab, "grid_certainty_ab", self.grid_warp_ab.shape[:2])
+
+    def _validate_keypoints(self) -> None:
+        given = [getattr(self, name) is not None for name in KEYPOINT_FIELDS]
+        if not any(given):
+            return
+        if not all(given):
+            raise ValueError("keypoints_a, keypoints_b and match_indices come together")
+        _expect(self.keypoints_a, "keypoints_a", (None, 2))
+        _expect(self.keypoints_b, "keypoints_b", (None, 2))
+        _expect(self.match_indices, "match_indices", (self.matches.shape[0], 2))
+        indices = self.match_indices
+        if not np.issubdtype(indices.dtype, np.integer):
+            raise ValueError("match_indices must be integers")
+        for column, keypoints, side in ((0, self.keypoints_a, "A"), (1, self.keypoints_b, "B")):
+            if indices.size and (
+                indices[:, column].min() < 0 or indices[:, column].max() >= len(keypoints)
+            ):
+                raise ValueError(f"match_indices point outside the keypoints of {side}")
 
     def meta_json(self) -> str:
         meta = asdict(self.provenance)
@@ -169,7 +199,11 @@ ARRAY_FIELDS = (  # every optional or required array of a MatchResult
     "certainty_ba",
     "grid_warp_ab",
     "grid_certainty_ab",
+    "keypoints_a",
+    "keypoints_b",
+    "match_indices",
 )
+KEYPOINT_FIELDS = ("keypoints_a", "keypoints_b", "match_indices")
 _STORED_DTYPES = {  # how result.npz stores the dense maps (load_result gives float32 back)
     "warp_ab": np.float32,
     "warp_ba": np.float32,
@@ -177,6 +211,9 @@ _STORED_DTYPES = {  # how result.npz stores the dense maps (load_result gives fl
     "certainty_ab": np.float16,
     "certainty_ba": np.float16,
     "grid_certainty_ab": np.float32,
+    "keypoints_a": np.float32,
+    "keypoints_b": np.float32,
+    "match_indices": np.int32,
 }
 _INTERMEDIATE_PREFIX = "intermediate/"
 
@@ -221,9 +258,9 @@ def load_result(path: str | os.PathLike) -> MatchResult:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-        for name in _STORED_DTYPES:
+        for name, dtype in _STORED_DTYPES.items():
             if name in arrays:
-                arrays[name] = arrays[name].astype(np.float32)
+                arrays[name] = arrays[name].astype(np.int64 if dtype == np.int32 else np.float32)
         meta = json.loads(str(arrays.pop("meta")))
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(path, f"not a Matchscope result file ({exc})") from None

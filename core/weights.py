@@ -269,3 +269,16 @@ def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
             while block := f.read(chunk):
                 digest.update(block)
     return digest.hexdigest()
+
+
+_HASH_CACHE: dict[tuple, str] = {}  # (path, size, mtime) -> sha256
+
+
+def cached_sha256(path: str | Path) -> str:
+    """:func:`file_sha256`, remembered per (resolved path, size, modification time)."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        _HASH_CACHE[key] = file_sha256(path)
+    return _HASH_CACHE[key]

@@ -64,6 +64,24 @@ class ConfiguredMatcher:
         return {}
 
 
+def check_device(device: str, matcher: str) -> None:
+    """Raise MatchscopeError unless ``device`` is auto, cpu, cuda or cuda:N."""
+    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise MatchscopeError(f"{matcher}: device {device!r}: use auto, cpu or cuda")
+
+
+def torch_device(device: str):
+    """The ``torch.device`` for a checked ``device`` option: auto = CUDA when torch sees one.
+    MatchscopeError when CUDA is asked for and torch has none."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MatchscopeError("device cuda: no CUDA device is available to torch here")
+    return torch.device(device)
+
+
 def _unknown_options(matcher: str, keys: list[str], known) -> str:
     """The message for options ``keys`` that ``matcher`` does not take, naming the built-in
     matchers that do take each."""

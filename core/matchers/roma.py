@@ -22,7 +22,13 @@ import numpy as np
 
 from core import weights as weight_files
 from core.errors import MatchscopeError
-from core.matchers.base import ConfiguredMatcher, Limit, grid_to_original
+from core.matchers.base import (
+    ConfiguredMatcher,
+    Limit,
+    check_device,
+    grid_to_original,
+    torch_device,
+)
 from core.result import MatchResult, Provenance
 from core.run import RunControl
 
@@ -34,7 +40,6 @@ FULL_COARSE_RES = "560"  # romatch's default
 PREVIEW_COARSE_RES = "392"  # 28 x 28 coarse cells: the preview's default
 _CACHE_LOCK = threading.Lock()
 _MODEL_CACHE: dict[tuple, object] = {}  # at most one loaded model: key -> Roma
-_HASH_CACHE: dict[tuple, str] = {}  # (path, size, mtime) -> sha256
 
 
 def parse_resolution(text: str, what: str) -> tuple[int, int] | None:
@@ -70,14 +75,6 @@ def clear_model_cache() -> None:
     """Forget the loaded model (frees its memory; the next run loads the weights again)."""
     with _CACHE_LOCK:
         _MODEL_CACHE.clear()
-
-
-def _sha256(path: Path) -> str:
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASH_CACHE:
-        _HASH_CACHE[key] = weight_files.file_sha256(path)
-    return _HASH_CACHE[key]
 
 
 def sampling_candidates(warp, certainty, symmetric: bool) -> tuple:
@@ -176,8 +173,7 @@ class RomaMatcher(ConfiguredMatcher):
             raise MatchscopeError(f"upsample_res {conf['upsample_res']}: sides must divide by 8")
         if conf["precision"] not in ("fp32", "bf16", "fp16"):
             raise MatchscopeError(f"precision {conf['precision']!r}: use fp32, bf16 or fp16")
-        if conf["device"] not in ("auto", "cpu", "cuda") and not conf["device"].startswith("cuda:"):
-            raise MatchscopeError(f"device {conf['device']!r}: use auto, cpu or cuda")
+        check_device(conf["device"], self.name)
         from core.models.vit import BACKBONES
 
         backbone = BACKBONES.get(conf["backbone"])
@@ -208,16 +204,6 @@ class RomaMatcher(ConfiguredMatcher):
         log.info("downloading %s", weight_files.licence_notice(name))
         return weight_files.download_weights(name)
 
-    def _device(self):
-        import torch
-
-        device = self.conf["device"]
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise MatchscopeError("device cuda: no CUDA device is available to torch here")
-        return torch.device(device)
-
     def load_model(self):
         """The loaded model (cached for the next run with the same files and device)."""
         import torch
@@ -227,7 +213,7 @@ class RomaMatcher(ConfiguredMatcher):
 
         roma_path = self._locate(f"roma_{self.variant}", self.conf["roma_weights"])
         dino_path = self._locate(self.conf["backbone"], self.conf["dino_weights"])
-        device = self._device()
+        device = torch_device(self.conf["device"])
         backbone = self.conf["backbone"]
         key = (
             str(roma_path.resolve()),
@@ -236,7 +222,10 @@ class RomaMatcher(ConfiguredMatcher):
             device,
             self.conf["compile"],
         )
-        self.weights = {roma_path.name: _sha256(roma_path), dino_path.name: _sha256(dino_path)}
+        self.weights = {
+            roma_path.name: weight_files.cached_sha256(roma_path),
+            dino_path.name: weight_files.cached_sha256(dino_path),
+        }
         with _CACHE_LOCK:
             model = _MODEL_CACHE.get(key)
             if model is None:

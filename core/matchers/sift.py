@@ -131,15 +131,14 @@ class SiftMatcher(ConfiguredMatcher):
         return MatchResult(  # sparse: no warp, no certainty map
             matches=matches,
             match_certainty=certainty,
+            keypoints_a=kp_a.astype(np.float32),
+            keypoints_b=kp_b.astype(np.float32),
+            match_indices=pairs.astype(np.int32),
             intermediates={
-                "keypoints_a": kp_a.astype(np.float32),
-                "keypoints_b": kp_b.astype(np.float32),
                 "ratio": ratio.astype(np.float32),
                 "inlier": inlier.astype(np.uint8),
             },
             intermediate_docs={
-                "keypoints_a": "(K_A, 2) SIFT keypoints of A, original pixels",
-                "keypoints_b": "(K_B, 2) SIFT keypoints of B, original pixels",
                 "ratio": "(N,) nearest / second-nearest descriptor distance of each match",
                 "inlier": "(N,) 1 where MAGSAC++ kept the match",
             },

@@ -1,0 +1,188 @@
+"""The base of the trained keypoint matchers: detect and describe each image once, then match.
+
+A :class:`KeypointMatcher` splits a pair run into :meth:`~KeypointMatcher.extract` (one image:
+keypoints, scores, descriptors, and with ``intermediates`` the detector's dense maps) and
+:meth:`~KeypointMatcher.match_features` (two extracted images). Sequences and visual odometry
+call ``extract`` once per frame and ``match_features`` per pair; ``match`` does both for a
+pair. Results are sparse and carry ``keypoints_a``, ``keypoints_b`` and ``match_indices``.
+
+Loaded networks are kept between runs (:func:`cached_model`), so building the matcher again
+for the next run, as the window does, loads nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.matchers.base import ConfiguredMatcher, Limit, check_device, torch_device
+from core.result import MatchResult, Provenance
+from core.run import RunControl
+from core.weights import cached_sha256
+
+MAX_CACHED_MODELS = 6
+"""Loaded networks kept (the least recently used goes first); the largest, LightGlue, is 50 MB."""
+
+_CACHE_LOCK = threading.Lock()
+_MODEL_CACHE: OrderedDict[tuple, object] = OrderedDict()
+
+
+def cached_model(key: tuple, build: Callable[[], object]):
+    """The model stored under ``key``, built with ``build()`` the first time (under a lock, so
+    two threads never build the same model twice)."""
+    with _CACHE_LOCK:
+        model = _MODEL_CACHE.get(key)
+        if model is None:
+            model = build()
+            _MODEL_CACHE[key] = model
+            while len(_MODEL_CACHE) > MAX_CACHED_MODELS:
+                _MODEL_CACHE.popitem(last=False)
+        _MODEL_CACHE.move_to_end(key)
+        return model
+
+
+def clear_model_cache() -> None:
+    """Forget every loaded keypoint network (the next run loads its weights again)."""
+    with _CACHE_LOCK:
+        _MODEL_CACHE.clear()
+
+
+def weights_key(path: Path) -> tuple:
+    """What identifies a weight file in a cache key: its resolved path, size and mtime."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+
+@dataclass
+class Features:
+    """One image, detected and described.
+
+    keypoints: (K, 2) float32, original pixels (OpenCV convention: pixel centres at integers).
+    scores: (K,) float32, the detector's score of each keypoint.
+    descriptors: (K, D) torch tensor on the model's device (what ``match_features`` takes).
+    size_hw: (H, W) of the original image.
+    maps: the detector's dense maps by name (only with ``intermediates``), e.g. ``score_map``
+        (h, w) float32 covering the whole image at the detector's working resolution.
+    extra: model-specific tensors ``match_features`` needs (e.g. XFeat*'s scales).
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    descriptors: object
+    size_hw: tuple[int, int]
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def num_keypoints(self) -> int:
+        return int(self.keypoints.shape[0])
+
+
+COMMON_CONF = {
+    "max_keypoints": 2048,
+    "resize": 1024,
+    "detection_threshold": 0.0,
+    "device": "auto",
+    "intermediates": False,
+    "detector_weights": "",
+}
+COMMON_HELP = {
+    "max_keypoints": "most keypoints detected per image",
+    "resize": "the longer image side (px) the detector runs at (images are upsampled too); "
+    "0 = original size",
+    "detection_threshold": "smallest detector score of a keypoint",
+    "device": "auto, cpu or cuda",
+    "intermediates": "keep the score maps, all keypoints with their scores and the matcher's "
+    "internals (see the result's meta)",
+    "detector_weights": "your own checkpoint of the detector (same architecture); empty = the "
+    "weights shipped in the package",
+}
+COMMON_LIMITS = {
+    "max_keypoints": Limit(1),
+    "resize": Limit(0),
+    "detection_threshold": Limit(0.0, 1.0),
+}
+
+
+class KeypointMatcher(ConfiguredMatcher):
+    """A detector + descriptor + matcher; subclasses implement :meth:`extract` and
+    :meth:`match_features` and set ``weight_names``."""
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        check_device(self.conf["device"], self.name)
+        self.weights: dict[str, str] = {}  # {file name: sha256} of the weights loaded
+
+    @property
+    def device(self):
+        """The ``torch.device`` the networks run on."""
+        return torch_device(self.conf["device"])
+
+    def record_weights(self, path: Path) -> None:
+        """Note a loaded weight file's SHA-256 for the provenance."""
+        self.weights[path.name] = cached_sha256(path)
+
+    def extract(self, rgb: np.ndarray) -> Features:
+        """Detect and describe one (H, W, 3) uint8 RGB image."""
+        raise NotImplementedError
+
+    def match_features(
+        self, features_a: Features, features_b: Features, control: RunControl | None = None
+    ) -> MatchResult:
+        """Match two extracted images: a sparse result with ``keypoints_a``, ``keypoints_b``
+        and ``match_indices``."""
+        raise NotImplementedError
+
+    def load(self) -> None:
+        """Load the networks (from the cache when already loaded); ``extract`` calls it too."""
+
+    def match(
+        self, rgb_a: np.ndarray, rgb_b: np.ndarray, control: RunControl | None = None
+    ) -> MatchResult:
+        control = control or RunControl()
+        with control.stage("load weights", 0.0):
+            self.load()
+        with control.stage("extract A", 0.05):
+            features_a = self.extract(rgb_a)
+        with control.stage("extract B", 0.4):
+            features_b = self.extract(rgb_b)
+        with control.stage("match", 0.75):
+            result = self.match_features(features_a, features_b, control)
+        return result
+
+    def provenance(self) -> Provenance:
+        return Provenance(matcher=self.name, settings=dict(self.conf), weights=dict(self.weights))
+
+
+def keypoint_intermediates(
+    features_a: Features, features_b: Features
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The intermediates every keypoint matcher gives with ``intermediates``: both images'
+    keypoint scores and dense maps (``<map>_a``, ``<map>_b``), with their docs."""
+    arrays = {
+        "keypoint_scores_a": features_a.scores.astype(np.float32),
+        "keypoint_scores_b": features_b.scores.astype(np.float32),
+    }
+    docs = {
+        "keypoint_scores_a": "(K_A,) detector score of each keypoint of A (keypoints_a)",
+        "keypoint_scores_b": "(K_B,) detector score of each keypoint of B (keypoints_b)",
+    }
+    for side, features in (("a", features_a), ("b", features_b)):
+        for name, array in features.maps.items():
+            arrays[f"{name}_{side}"] = array.astype(np.float32)
+            docs[f"{name}_{side}"] = MAP_DOCS.get(name, name).replace("{side}", side.upper())
+    return arrays, docs
+
+
+MAP_DOCS = {
+    "score_map": "(h, w) the detector's dense score of {side} in [0, 1], covering the whole image "
+    "at the detector's working resolution (stretch it over the image)",
+    "reliability_map": "(h/8, w/8) XFeat's reliability map of {side} in [0, 1], covering the "
+    "whole image at stride 8 of the working resolution",
+}
+"""Docs of the dense maps, by map name ({side} is A or B)."""
