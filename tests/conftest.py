@@ -4,12 +4,37 @@ rendered scene seen from two poses."""
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+NETGUARD = Path(__file__).resolve().parent / "netguard"
+
+# No test reaches the network or torch hub's cache: the guard is installed here and, through
+# PYTHONPATH, in every Python subprocess; TORCH_HOME is an empty folder that must stay empty.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(NETGUARD), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+)
+sys.path.insert(0, str(NETGUARD))
+import sitecustomize  # noqa: E402, F401  (ours: installs the guard in this process)
+
+sys.path.remove(str(NETGUARD))
+TORCH_HOME = Path(tempfile.mkdtemp(prefix="matchscope-tests-torch-home-"))
+os.environ["TORCH_HOME"] = str(TORCH_HOME)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session when anything was written into the tests' TORCH_HOME."""
+    written = sorted(str(p.relative_to(TORCH_HOME)) for p in TORCH_HOME.rglob("*"))
+    shutil.rmtree(TORCH_HOME, ignore_errors=True)
+    if written:
+        print(f"\nFAILED: the tests wrote into TORCH_HOME: {', '.join(written[:5])}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 class WritesAMarker:

@@ -64,7 +64,8 @@ class Features:
 
     keypoints: (K, 2) float32, original pixels (OpenCV convention: pixel centres at integers).
     scores: (K,) float32, the detector's score of each keypoint.
-    descriptors: (K, D) torch tensor on the model's device (what ``match_features`` takes).
+    descriptors: (K, D) what ``match_features`` takes: a torch tensor on the model's device
+        (an array for SIFT).
     size_hw: (H, W) of the original image.
     maps: the detector's dense maps by name (only with ``intermediates``), e.g. ``score_map``
         (h, w) float32 covering the whole image at the detector's working resolution.
@@ -115,7 +116,8 @@ class KeypointMatcher(ConfiguredMatcher):
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
-        check_device(self.conf["device"], self.name)
+        if "device" in self.conf:
+            check_device(self.conf["device"], self.name)
         self.weights: dict[str, str] = {}  # {file name: sha256} of the weights loaded
 
     @property
@@ -135,7 +137,7 @@ class KeypointMatcher(ConfiguredMatcher):
         self, features_a: Features, features_b: Features, control: RunControl | None = None
     ) -> MatchResult:
         """Match two extracted images: a sparse result with ``keypoints_a``, ``keypoints_b``
-        and ``match_indices``."""
+        and ``match_indices``. Its stages (``control.stage``) start at 0.75 of a pair run."""
         raise NotImplementedError
 
     def load(self) -> None:
@@ -151,9 +153,7 @@ class KeypointMatcher(ConfiguredMatcher):
             features_a = self.extract(rgb_a)
         with control.stage("extract B", 0.4):
             features_b = self.extract(rgb_b)
-        with control.stage("match", 0.75):
-            result = self.match_features(features_a, features_b, control)
-        return result
+        return self.match_features(features_a, features_b, control)
 
     def provenance(self) -> Provenance:
         return Provenance(matcher=self.name, settings=dict(self.conf), weights=dict(self.weights))

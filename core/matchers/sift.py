@@ -13,12 +13,13 @@ import numpy as np
 
 from core.coords import fit_longer_side, rescale_pixels
 from core.errors import MatchscopeError
-from core.matchers.base import ConfiguredMatcher, Limit
+from core.matchers.base import Limit
+from core.matchers.keypoints import Features, KeypointMatcher
 from core.result import MatchResult, Provenance
 from core.run import RunControl
 
 
-class SiftMatcher(ConfiguredMatcher):
+class SiftMatcher(KeypointMatcher):
     name = "sift"
     display_threshold = 0.5  # the verified matches: inliers 0.5 + 0.5 s, outliers <= 0.25
     default_conf = {
@@ -57,8 +58,9 @@ class SiftMatcher(ConfiguredMatcher):
         if self.conf["geometry"] not in ("fundamental", "homography", "none"):
             raise MatchscopeError("sift: geometry must be fundamental, homography or none")
 
-    def _detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(K, 2) keypoints in original pixels and (K, 128) float32 descriptors."""
+    def extract(self, rgb: np.ndarray) -> Features:
+        """SIFT keypoints in original pixels, their responses as scores, (K, 128) float32
+        descriptors."""
         height, width = rgb.shape[:2]
         work_hw = fit_longer_side(height, width, self.conf["max_size"])
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -67,9 +69,14 @@ class SiftMatcher(ConfiguredMatcher):
         sift = cv2.SIFT_create(nfeatures=self.conf["max_keypoints"])
         keypoints, descriptors = sift.detectAndCompute(gray, None)
         if descriptors is None:
-            return np.zeros((0, 2)), np.zeros((0, 128), np.float32)
-        xy = np.array([kp.pt for kp in keypoints], dtype=np.float64)
-        return rescale_pixels(xy, work_hw, (height, width)), descriptors
+            keypoints, descriptors = (), np.zeros((0, 128), np.float32)
+        xy = np.array([kp.pt for kp in keypoints], dtype=np.float64).reshape(-1, 2)
+        return Features(
+            keypoints=rescale_pixels(xy, work_hw, (height, width)).astype(np.float32),
+            scores=np.array([kp.response for kp in keypoints], np.float32),
+            descriptors=descriptors,
+            size_hw=(height, width),
+        )
 
     def _match_descriptors(self, desc_a, desc_b) -> tuple[np.ndarray, np.ndarray]:
         """Indices (M, 2) into A and B, and each match's distance ratio (M,)."""
@@ -112,18 +119,18 @@ class SiftMatcher(ConfiguredMatcher):
             return np.zeros(len(pts_a), bool)
         return mask.ravel().astype(bool)
 
-    def match(
-        self, rgb_a: np.ndarray, rgb_b: np.ndarray, control: RunControl | None = None
+    def match_features(
+        self, features_a: Features, features_b: Features, control: RunControl | None = None
     ) -> MatchResult:
         control = control or RunControl()
-        with control.stage("detect", 0.0):
-            kp_a, desc_a = self._detect(rgb_a)
-            control.check("detect")
-            kp_b, desc_b = self._detect(rgb_b)
-        with control.stage("match", 0.6):
-            pairs, ratio = self._match_descriptors(desc_a, desc_b)
+        kp_a, kp_b = (
+            features_a.keypoints.astype(np.float64),
+            features_b.keypoints.astype(np.float64),
+        )
+        with control.stage("match", 0.75):
+            pairs, ratio = self._match_descriptors(features_a.descriptors, features_b.descriptors)
             pts_a, pts_b = kp_a[pairs[:, 0]], kp_b[pairs[:, 1]]
-        with control.stage("verify", 0.85):
+        with control.stage("verify", 0.9):
             inlier = self._verify(pts_a, pts_b)
         distinct = np.clip(1.0 - ratio / self.conf["ratio"], 0.0, 1.0)
         certainty = np.where(inlier, 0.5 + 0.5 * distinct, 0.25 * distinct).astype(np.float32)
