@@ -17,6 +17,8 @@ from core.text import plural
 
 SUBCOMMANDS = {
     "match": "match an image pair (or a list of pairs) and write result.npz + matches.png",
+    "extract": "detect and describe images once with a keypoint matcher: features.npz + "
+    "keypoints.png each",
     "matchers": "list the matchers and every option they take",
     "bench": "benchmarks: roma-speed (our RoMa against romatch), pairs (accuracy against "
     "ground truth), cancel (seconds from Cancel to stop)",
@@ -163,6 +165,61 @@ def _match_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-figure", action="store_true", help="do not write matches.png")
     return parser
+
+
+def _extract_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="matchscope extract",
+        description="Run a keypoint matcher's detector and descriptor alone on each image and "
+        "write DIR/NAME.features.npz (keypoints (K, 2) float32 in original pixels, scores (K,), "
+        "descriptors (K, D) float32, meta JSON with the settings and weights' SHA-256; with "
+        "--set intermediates=true the dense detector maps as map/NAME) and DIR/NAME.keypoints.png "
+        "(keypoints coloured by score). Keypoint matchers: sift, aliked-lightglue, "
+        "disk-lightglue, xfeat, xfeat-star, xfeat-lighterglue.",
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="the images")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_matcher_options(parser, "sift")
+    parser.add_argument("--no-figure", action="store_true", help="do not write keypoints.png")
+    return parser
+
+
+def _run_extract(argv: list[str]) -> int:
+    from core.features import save_features
+    from core.figures import draw_keypoints
+    from core.imageio import load_image, save_image
+    from core.matchers import create_matcher
+    from core.matchers.keypoints import KeypointMatcher
+
+    args = _extract_parser().parse_args(argv)
+    out = Path(args.out)
+    _check_out(out)
+    paths = [Path(p) for p in args.images]
+    _check_readable(paths)
+    settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
+    matcher = create_matcher(args.matcher, settings)
+    if not isinstance(matcher, KeypointMatcher):
+        raise MatchscopeError(f"{args.matcher} is not a keypoint matcher: extract cannot run it")
+    matcher.load()
+    for path in paths:
+        image = load_image(path)
+        features = matcher.extract(image.rgb)
+        meta = {
+            "matcher": args.matcher,
+            "settings": dict(matcher.conf),
+            "weights": dict(matcher.weights),
+            "image": str(path),
+        }
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            save_features(features, out / f"{path.stem}.features.npz", meta)
+            if not args.no_figure:
+                picture = draw_keypoints(image.rgb, features.keypoints, features.scores)
+                save_image(out / f"{path.stem}.keypoints.png", picture)
+        except OSError as exc:
+            raise MatchscopeError(f"{out}: cannot write ({exc.strerror or exc})") from None
+        print(f"{args.matcher}: {path.name}: {plural(features.num_keypoints, 'keypoint')} -> {out}")
+    return 0
 
 
 def _matchers_parser() -> argparse.ArgumentParser:
@@ -477,7 +534,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _log_to_stderr()
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
-    runners = {"match": _run_match, "matchers": _run_matchers, "bench": _run_bench}
+    runners = {
+        "match": _run_match,
+        "extract": _run_extract,
+        "matchers": _run_matchers,
+        "bench": _run_bench,
+    }
     runner = runners[command] if command else _run_gui
     try:
         return runner(argv[1:] if command else argv)

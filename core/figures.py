@@ -87,6 +87,21 @@ def draw_matches(
     return np.concatenate([canvas, _colorbar_strip(canvas.shape[1], caption.strip())], axis=0)
 
 
+def draw_keypoints(rgb: np.ndarray, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB: ``rgb`` with each (K, 2) keypoint as a dot coloured by the rank of
+    its score (viridis: dark = the lowest, yellow = the highest; ranks stay readable where a few
+    scores dwarf the rest, as SIFT's responses do)."""
+    canvas = np.ascontiguousarray(rgb.copy())
+    if len(keypoints) == 0:
+        return canvas
+    rank = np.argsort(np.argsort(np.asarray(scores), kind="stable"), kind="stable")
+    colours = certainty_colors(rank / max(len(rank) - 1, 1))
+    radius = max(2, round(max(rgb.shape[:2]) / 400))
+    for (x, y), colour in zip(np.round(keypoints).astype(int), colours, strict=True):
+        cv2.circle(canvas, (int(x), int(y)), radius, tuple(int(c) for c in colour), -1, cv2.LINE_AA)
+    return canvas
+
+
 def _colorbar_strip(width: int, caption: str, height: int = 28) -> np.ndarray:
     """A white strip: "certainty 0 [colour bar] 1" and the caption."""
     strip = np.full((height, width, 3), 255, np.uint8)

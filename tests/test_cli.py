@@ -287,3 +287,40 @@ def test_the_window_refuses_bad_arguments_like_the_command_line(tmp_path, pair, 
     assert len(errors) == 1 and errors[0].startswith("matchscope: error: "), done.stderr
     assert needle in errors[0] and "Traceback" not in done.stderr
     assert not (tmp_path / "shot.png").exists()
+
+
+def test_extract_writes_features_once_per_image(tmp_path, pair):
+    from core.features import load_features
+
+    done = run_cli("extract", *pair, "--out", tmp_path / "out", "--set", "max_keypoints=100")
+    assert done.returncode == 0, done.stderr
+    assert "a.png: 100 keypoints" in done.stdout and "b.png: 100 keypoints" in done.stdout
+    features, meta = load_features(tmp_path / "out" / "a.features.npz")
+    assert features.keypoints.shape == (100, 2) and features.descriptors.shape == (100, 128)
+    assert meta["matcher"] == "sift" and meta["size_hw"] == [240, 320]
+    assert meta["settings"]["max_keypoints"] == 100
+    assert (tmp_path / "out" / "b.keypoints.png").is_file()
+    # the saved features match like the pair run: the same keypoints and matches
+    from core.imageio import load_image
+    from core.matchers import create_matcher
+
+    sift = create_matcher("sift", {"max_keypoints": 100})
+    features_b, _ = load_features(tmp_path / "out" / "b.features.npz")
+    from_files = sift.match_features(features, features_b)
+    direct = sift.match(load_image(pair[0]).rgb, load_image(pair[1]).rgb)
+    np.testing.assert_array_equal(from_files.matches, direct.matches)
+    np.testing.assert_array_equal(from_files.match_indices, direct.match_indices)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--matcher", "dense-flow"], "dense-flow is not a keypoint matcher"),
+        (["missing.png"], "missing.png: no such file"),
+    ],
+)
+def test_extract_refuses_what_it_cannot_do(tmp_path, pair, args, needle):
+    images = [] if args[0].endswith(".png") else [pair[0]]
+    done = run_cli("extract", *images, *args, "--out", tmp_path / "out")
+    assert done.returncode == 2 and needle in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
