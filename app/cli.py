@@ -442,6 +442,8 @@ def _weights_line(found: dict) -> str:
     for name, place in found.items():
         if isinstance(place, Path):
             parts.append(f"{name} found ({place})")
+        elif name not in WEIGHT_FILES:  # a keypoint matcher's detector or matcher
+            parts.append(f"{name}: {place}")
         else:
             how = (
                 "--download fetches it" if WEIGHT_FILES[name].url else "gated: download it yourself"

@@ -99,14 +99,16 @@ def check_matcher(spec: str, settings: dict | None = None) -> None:
 
 def matcher_weights(name: str, settings: dict | None = None) -> dict[str, Path | MatchscopeError]:
     """Where each weight file the built-in matcher ``name`` loads with ``settings`` is, without
-    loading it: {weights name: its path, or the error saying it was not found}. Empty for
-    matchers without weights and for plugins."""
+    loading it: {weights name (a keypoint matcher's role: detector, matcher): its path, or the
+    error saying it was not found}. Empty for matchers without weights and for plugins."""
     from core.weights import find_weights
 
     if name not in BUILTIN_MATCHERS:
         return {}
     cls = matcher_class(name)
     conf = {**cls.default_conf, **(settings or {})}
+    if hasattr(cls, "locate_weights"):  # keypoint matchers: the files their packages ship
+        return cls.locate_weights(conf)
     found: dict[str, Path | MatchscopeError] = {}
     for weights, explicit in cls.weight_files(conf).items():
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import InputError, MatchscopeError
 from core.matchers.base import ConfiguredMatcher, Limit, check_device, torch_device
 from core.result import MatchResult, Provenance
 from core.run import RunControl
@@ -124,6 +125,38 @@ class KeypointMatcher(ConfiguredMatcher):
     def device(self):
         """The ``torch.device`` the networks run on."""
         return torch_device(self.conf["device"])
+
+    @classmethod
+    def weight_sources(cls, conf: dict) -> dict[str, tuple[str, str, str]]:
+        """{role, e.g. "detector": (the user's file or "", package key of
+        :data:`core.models.packages.PACKAGES`, the file shipped in it)} for options ``conf``."""
+        return {}
+
+    @classmethod
+    def locate_weights(cls, conf: dict) -> dict[str, Path | MatchscopeError]:
+        """{role: the weight file it loads, or the error saying why it cannot} without loading
+        anything: the user's file when given, else the one shipped in the package."""
+        from core.models.packages import packaged_file
+
+        found: dict[str, Path | MatchscopeError] = {}
+        for role, (explicit, package, filename) in cls.weight_sources(conf).items():
+            try:
+                if explicit:
+                    found[role] = Path(explicit).expanduser()
+                    if not found[role].is_file():
+                        raise InputError(found[role], "no such file")
+                else:
+                    found[role] = packaged_file(package, filename)
+            except MatchscopeError as exc:
+                found[role] = exc
+        return found
+
+    def weight_path(self, role: str) -> Path:
+        """The file ``role`` loads with this matcher's options; MatchscopeError if none."""
+        place = self.locate_weights(self.conf)[role]
+        if isinstance(place, MatchscopeError):
+            raise place
+        return place
 
     def record_weights(self, path: Path) -> None:
         """Note a loaded weight file's SHA-256 for the provenance."""
