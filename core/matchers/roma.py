@@ -209,7 +209,8 @@ class RomaMatcher(ConfiguredMatcher):
         import torch
 
         from core.models.roma import Roma, compile_model, load_roma_weights
-        from core.models.vit import build_backbone, load_backbone_weights
+        from core.models.vit import build_backbone
+        from core.models.vit_checkpoints import load_backbone_weights
 
         roma_path = self._locate(f"roma_{self.variant}", self.conf["roma_weights"])
         dino_path = self._locate(self.conf["backbone"], self.conf["dino_weights"])

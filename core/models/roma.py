@@ -56,7 +56,7 @@ captured ``coarse.s{S}.certainty``  (N', 1, h_S, w_S)  accumulated certainty log
 **Weights.** ``Roma.state_dict()`` has the key layout of the official ``roma_outdoor.pth`` /
 ``roma_indoor.pth`` (``encoder.cnn.layers.*`` and ``decoder.{embedding_decoder, gps.16,
 proj.*, conv_refiner.*}``); the frozen backbone is not part of it (nor of ``parameters()``) and
-loads from its own file (:func:`core.models.vit.load_backbone_weights`).
+loads from its own file (:func:`core.models.vit_checkpoints.load_backbone_weights`).
 
 **Speed.** The reference computes the local correlation by sampling B's features bilinearly
 at every window position, one image at a time. The window positions are the warp plus whole

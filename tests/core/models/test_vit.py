@@ -20,11 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import InputError, MatchscopeError
-from core.models.vit import (
-    BACKBONES,
-    VisionTransformer,
-    ViTConfig,
-    build_backbone,
+from core.models.vit import BACKBONES, VisionTransformer, ViTConfig, build_backbone
+from core.models.vit_checkpoints import (
     dinov2_from_transformers,
     dinov2_to_transformers,
     dinov3_from_transformers,
