@@ -164,15 +164,15 @@ class MainWindow(QMainWindow):
         warp = self._add_dock("Warp", self.warp_view, bottom)
         self.benchmark_dock = self._add_dock("Benchmarks", self.benchmark_view, bottom)
         self.tabifyDockWidget(warp, self.benchmark_dock)
-        warp.raise_()
+        self.keypoint_dock = self._add_dock("Keypoints", self.keypoint_view, bottom)
+        self.tabifyDockWidget(warp, self.keypoint_dock)
+        # a keypoint matcher's first view below is its keypoints; any other matcher's its warp
+        (self.keypoint_dock if state.matcher in KEYPOINT_MATCHERS else warp).raise_()
         self.error_dock = self._add_dock("True error", self.error_view, right)
         self.tabifyDockWidget(certainty, self.error_dock)
         for title, view in (("Anchors", self.anchor_view), ("Attention", self.attention_view)):
             self.tabifyDockWidget(certainty, self._add_dock(title, view, right))
-        self.keypoint_dock = self._add_dock("Keypoints", self.keypoint_view, right)
-        self.tabifyDockWidget(certainty, self.keypoint_dock)
-        # a keypoint matcher's first view is its keypoints; any other matcher's its certainty
-        (self.keypoint_dock if state.matcher in KEYPOINT_MATCHERS else certainty).raise_()
+        certainty.raise_()
         self.resizeDocks([probe], [340], Qt.Orientation.Horizontal)
         self.resizeDocks([probe, certainty], [300, 500], Qt.Orientation.Vertical)
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)

@@ -43,6 +43,8 @@ UNKNOWN_BRUSH = pg.mkBrush(160, 160, 160, 220)
 INACTIVE_BRUSH = pg.mkBrush(200, 200, 200, 90)
 """Dots of keypoints no longer active at the slider's LightGlue layer."""
 RANK_COLOR = (255, 255, 255)
+SIDE_WIDTH_PX = 330
+"""Width of the readouts beside the images."""
 TOP_PEN = pg.mkPen((255, 255, 255), width=2)
 DENSE_HINT = (
     "The Keypoints dock shows keypoint matchers' results (sift, aliked-lightglue, "
@@ -94,8 +96,8 @@ def score_levels(scores: np.ndarray | None) -> tuple[float, float]:
 class _Side:
     """One image of the pair: its panel, score map, active and inactive dots and colour bar."""
 
-    def __init__(self, canvas: pg.GraphicsLayoutWidget, row: int, title: str):
-        self.panel = ImagePanel(canvas, row, 0, title)
+    def __init__(self, canvas: pg.GraphicsLayoutWidget, col: int, title: str):
+        self.panel = ImagePanel(canvas, 0, col, title)
         self.score_map = pg.ImageItem(axisOrder="row-major")
         self.panel.view.addItem(self.score_map)
         self.inactive = pg.ScatterPlotItem(
@@ -106,10 +108,10 @@ class _Side:
         self.points.setZValue(5)  # over the map, under the markers
         for item in (self.inactive, self.points):
             self.panel.view.addItem(item)
-        self.color_bar = pg.ColorBarItem(
-            values=(0, 1), colorMap=certainty_colormap(), interactive=False, label="score"
+        self.color_bar = pg.ColorBarItem(  # labelled by set_colour_bar_range
+            values=(0, 1), colorMap=certainty_colormap(), interactive=False
         )
-        canvas.addItem(self.color_bar, row=row + 1, col=1)
+        canvas.addItem(self.color_bar, row=1, col=col + 1)
         self.size_hw: tuple[int, int] | None = None
 
     def set_image(self, rgb: np.ndarray | None) -> None:
@@ -157,8 +159,8 @@ class _Side:
 
 
 class KeypointView(QWidget):
-    """The keypoints of A and B (dots coloured by the detector's score) over their score maps,
-    with a LightGlue layer slider: keypoints no longer active at that layer are faint.
+    """The keypoints of A and B side by side (dots coloured by the detector's score) over their
+    score maps, with a LightGlue layer slider: keypoints no longer active at that layer are faint.
 
     ``set_keypoint`` shows a selected keypoint of A (the red target): B's keypoints coloured
     by its assignment scores P_ij (from 0 to the largest), the top ``TOP_K`` numbered and
@@ -183,10 +185,7 @@ class KeypointView(QWidget):
         self.layer_slider.setToolTip("LightGlue layer: keypoints pruned before it are faint")
         self.layer_slider.valueChanged.connect(self._update)
         self.layer_label = QLabel(LAYERS_HINT)
-        header = QHBoxLayout()
-        header.addWidget(self.map_box)
-        header.addWidget(self.layer_slider, 1)
-        header.addWidget(self.layer_label)
+        self.layer_label.setWordWrap(True)
         self.canvas = pg.GraphicsLayoutWidget()
         self.side_a = _Side(self.canvas, 0, "keypoints of A (click one)")
         self.side_b = _Side(self.canvas, 2, "keypoints of B")
@@ -207,14 +206,22 @@ class KeypointView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setMaximumHeight(24 * (TOP_K + 1) + 4)
-        layout = QVBoxLayout(self)
+        row_height = self.table.fontMetrics().height() + 6
+        self.table.verticalHeader().setDefaultSectionSize(row_height)
+        self.table.setFixedHeight(row_height * (TOP_K + 1) + 6)
+        side = QVBoxLayout()  # the readouts, right of the images
+        for widget in (self.summary, self.map_box, self.layer_slider, self.layer_label):
+            side.addWidget(widget)
+        side.addWidget(self.details)
+        side.addWidget(self.table)
+        side.addStretch(1)
+        panel = QWidget()
+        panel.setLayout(side)
+        panel.setFixedWidth(SIDE_WIDTH_PX)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.summary)
-        layout.addLayout(header)
         layout.addWidget(self.canvas, 1)
-        layout.addWidget(self.details)
-        layout.addWidget(self.table)
+        layout.addWidget(panel)
         emit_clicks(self.canvas, [self.side_a.panel], self.clicked_a)
         self._result: MatchResult | None = None
         self._keypoint: KeypointReading | None = None
@@ -325,7 +332,7 @@ class KeypointView(QWidget):
             active = None if layer is None else active_at(result, "b", layer)
             self.side_b.set_points(keypoints_b, row, (0.0, high), active, "P_ij")
         self._show_top(keypoint, keypoints_b)
-        self.details.setText(self._describe(keypoint, assignment is not None))
+        self.details.setText(self._describe(keypoint, assignment is not None, self.layer))
 
     def _show_top(self, keypoint: KeypointReading, keypoints_b: np.ndarray) -> None:
         self.table.setRowCount(len(keypoint.top_b))
@@ -341,7 +348,7 @@ class KeypointView(QWidget):
                 self.top_marker.show()
 
     @staticmethod
-    def _describe(keypoint: KeypointReading, has_assignment: bool) -> str:
+    def _describe(keypoint: KeypointReading, has_assignment: bool, layer: int | None) -> str:
         lines = [f"keypoint {keypoint.index} of A at ({keypoint.x:.1f}, {keypoint.y:.1f})"]
         if keypoint.score == keypoint.score:  # not NaN
             lines[0] += f", score {keypoint.score:.3f}"
@@ -356,9 +363,11 @@ class KeypointView(QWidget):
             lines.append(f"unmatched probability {keypoint.unmatched:.4f}")
         if keypoint.pruning:
             lines.append(keypoint.pruning)
-        if keypoint.matchability:
-            values = " ".join("–" if v != v else f"{v:.2f}" for v in keypoint.matchability)
-            lines.append(f"matchability per layer: {values}")
+        if layer is not None and layer < len(keypoint.matchability):
+            value = keypoint.matchability[layer]
+            lines[-1] += f"; matchability at layer {layer}: " + (
+                "– (inactive)" if value != value else f"{value:.3f}"
+            )
         if has_assignment and not keypoint.top_b:
             lines.append("no assignment scores: pruned before the last layer")
         elif keypoint.top_b:

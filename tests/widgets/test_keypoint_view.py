@@ -117,6 +117,7 @@ def test_the_layer_slider_dims_the_pruned_keypoints(qtbot, wired):
     assert state.keypoint.index == 0 and view.shown_counts() == (5, 7)
     slider.setValue(8)
     assert view.shown_counts() == (5, 6) and state.keypoint.index == 0
+    assert "matchability at layer 8: 0.900" in view.details.text()  # 0.5 + 0.05 * layer
 
     show(state, keypoint_result())  # a new result clears the selection, slider at the end
     assert state.keypoint is None and view.details.text() == "" and slider.value() == STOP - 1
