@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from app import WINDOW_MATCHER
 from core.errors import MatchscopeError, failure_message
 from core.text import plural
 
@@ -108,7 +109,7 @@ def _gui_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="image A and image B")
-    _add_matcher_options(parser, "dense-flow")
+    _add_matcher_options(parser, WINDOW_MATCHER)
     parser.add_argument(
         "--dataset",
         metavar="PATH",

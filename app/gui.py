@@ -9,6 +9,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 import assets
+from app import WINDOW_MATCHER
 from app.state import AppState
 from app.window import MainWindow
 from core.errors import MatchscopeError
@@ -23,7 +24,7 @@ _EXIT_CODES = {"ok": 0, "failed": 1, "cancelled": 1}
 def run_gui(
     path_a: str | None,
     path_b: str | None,
-    matcher: str = "dense-flow",
+    matcher: str = WINDOW_MATCHER,
     settings: dict | None = None,
     screenshot: str | None = None,
     dataset: str | None = None,

@@ -1,8 +1,9 @@
 """`AppState`: the one evented model the window and every view listen to (no Qt).
 
-It holds the image pair, the matcher, the latest result, the probe, the certainty threshold
-(set to the matcher's display threshold whenever a matcher is chosen),
-whether model matchers keep their intermediates, and a status line. A pair opened from a
+It holds the image pair, the matcher, the latest result, the probe, the selected keypoint of A
+(the Keypoints dock's probe), the certainty threshold (set to the matcher's display threshold
+whenever a matcher is chosen), whether model and keypoint matchers keep their intermediates (on
+by default when the window starts on a keypoint matcher), and a status line. A pair opened from a
 benchmark also carries its ground truth: then each result comes with its errors against it
 (`truth_errors`) and the probe with the truth at its pixel (`probe_truth`). Runs are identified by a
 monotonically increasing request id; whatever arrives for an older id (a result, progress, an
@@ -18,12 +19,21 @@ from core.bench.truth import GroundTruth, PixelTruth, ResultErrors
 from core.errors import MatchscopeError
 from core.figures import WarpPictures
 from core.imageio import LoadedImage, load_image
+from core.keypoint_probe import KeypointReading, has_keypoints, nearest_keypoint, read_keypoint
 from core.matchers import display_threshold
 from core.probe import SNAP_RADIUS_PX, ProbeReading, read_probe
 from core.result import MatchResult
 from core.text import plural
 
 _MODEL_MATCHERS = ("roma", "roma-outdoor", "roma-indoor")  # take a weights folder
+KEYPOINT_MATCHERS = (
+    "aliked-lightglue",
+    "disk-lightglue",
+    "xfeat",
+    "xfeat-star",
+    "xfeat-lighterglue",
+)
+"""Trained keypoint matchers: they keep intermediates (score maps, LightGlue's assignment)."""
 
 
 class AppState:
@@ -33,6 +43,7 @@ class AppState:
     matcher_changed = Signal(str)
     result_changed = Signal(object)  # MatchResult | None
     probe_changed = Signal(object)  # ProbeReading | None
+    keypoint_changed = Signal(object)  # KeypointReading | None
     threshold_changed = Signal(float)
     keep_intermediates_changed = Signal(bool)
     status_changed = Signal(str)
@@ -52,6 +63,7 @@ class AppState:
         self._settings = {matcher: dict(settings or {})}
         self.result: MatchResult | None = None
         self.probe: ProbeReading | None = None
+        self.keypoint: KeypointReading | None = None  # selected in the Keypoints dock
         self.snap_radius = SNAP_RADIUS_PX  # pixels of A, from the zoom of the last click
         self.threshold = display_threshold(matcher)
         self.status = "Open two images to match."
@@ -61,8 +73,11 @@ class AppState:
         self.cancelling = False  # Cancel was pressed; the run has not stopped yet
         self.fraction = 0.0  # of the running run done, as last reported
         self.weights_dir = ""  # the app's settings folder for model weights ("" = none)
-        # model matchers keep anchors, attention, ... (on when the settings ask for them)
-        self.keep_intermediates = bool(self.settings.get("intermediates", False))
+        # model matchers keep anchors, attention, ... (on when the settings ask for them, and
+        # by default for keypoint matchers, whose Keypoints dock shows them)
+        self.keep_intermediates = bool(
+            self.settings.get("intermediates", matcher in KEYPOINT_MATCHERS)
+        )
 
     @property
     def settings(self) -> dict:
@@ -70,19 +85,21 @@ class AppState:
         return dict(self._settings.get(self.matcher, {}))
 
     def run_settings(self) -> dict:
-        """The current matcher's settings for a run (see `settings_for`); models also get
-        ``intermediates=True`` while `keep_intermediates` is on."""
+        """The current matcher's settings for a run (see `settings_for`); model and keypoint
+        matchers also get ``intermediates=True`` while `keep_intermediates` is on."""
         settings = self.settings_for(self.matcher)
-        if self.is_model_matcher and self.keep_intermediates:
+        if self.takes_intermediates and self.keep_intermediates:
             settings["intermediates"] = True
         return settings
 
     def settings_for(self, name: str) -> dict:
-        """Matcher ``name``'s settings as the user set them; models also get the weights folder
-        and never ``intermediates`` (a benchmark runs matchers with these)."""
+        """Matcher ``name``'s settings as the user set them; models also get the weights folder;
+        model and keypoint matchers never ``intermediates`` (a benchmark runs matchers with
+        these)."""
         settings = dict(self._settings.get(name, {}))
-        if name in _MODEL_MATCHERS:
+        if name in (*_MODEL_MATCHERS, *KEYPOINT_MATCHERS):
             settings.pop("intermediates", None)
+        if name in _MODEL_MATCHERS:
             if self.weights_dir:
                 settings.setdefault("settings_dir", self.weights_dir)
         return settings
@@ -91,6 +108,12 @@ class AppState:
     def is_model_matcher(self) -> bool:
         """Whether the current matcher is a model (takes weights, keeps intermediates)."""
         return self.matcher in _MODEL_MATCHERS
+
+    @property
+    def takes_intermediates(self) -> bool:
+        """Whether the current matcher keeps intermediates when asked (a model or a trained
+        keypoint matcher)."""
+        return self.matcher in (*_MODEL_MATCHERS, *KEYPOINT_MATCHERS)
 
     @property
     def has_pair(self) -> bool:
@@ -255,6 +278,17 @@ class AppState:
             self.probe_truth = self.ground_truth.at_pixel(probe.xa, probe.ya, probe.xb, probe.yb)
         self.probe_changed.emit(self.probe)
 
+    def select_keypoint(self, x: float, y: float, snap_radius: float = SNAP_RADIUS_PX) -> None:
+        """Select the keypoint of A (matched or not) nearest to pixel (x, y) within
+        ``snap_radius`` pixels of A, or none when there is none that close; does nothing until
+        there is a result with keypoints."""
+        result = self.result
+        if result is None or not has_keypoints(result):
+            return
+        index = nearest_keypoint(result.keypoints_a, x, y, snap_radius)
+        self.keypoint = None if index is None else read_keypoint(result, index)
+        self.keypoint_changed.emit(self.keypoint)
+
     def set_threshold(self, value: float) -> None:
         value = min(max(float(value), 0.0), 1.0)
         if value != self.threshold:
@@ -288,7 +322,9 @@ class AppState:
         most certain match when the centre has none)."""
         previous = self.probe
         self.result, self.truth_errors = result, truth_errors
+        self.keypoint = None  # keypoint indices belong to one result
         self.result_changed.emit(result)
+        self.keypoint_changed.emit(None)
         if result is None:
             self.probe = self.probe_truth = self.warp_pictures = None
             self.probe_changed.emit(None)

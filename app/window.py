@@ -1,5 +1,5 @@
 """`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
-attention, the probe and benchmarks.
+attention, keypoints, the probe and benchmarks.
 
 The window only wires things together: actions change the `AppState`, the state's signals update
 the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider
 
 from app.benchmark import BenchmarkOptions, BenchmarkState
-from app.state import AppState
+from app.state import KEYPOINT_MATCHERS, AppState
 from app.worker import BenchmarkRunner, BenchOutcome, MatchRunner, Outcome
 from core.bench.datasets import load_pair_images
 from core.bench.truth import PixelTruth, ground_truth
@@ -42,6 +42,7 @@ from widgets.anchor_view import AnchorView
 from widgets.attention_view import AttentionView
 from widgets.benchmark_view import BenchmarkView
 from widgets.heatmap_view import certainty_view, error_view
+from widgets.keypoint_view import KeypointView
 from widgets.pair_view import PairView
 from widgets.warp_view import WarpView
 
@@ -151,6 +152,7 @@ class MainWindow(QMainWindow):
         self.warp_view = WarpView()
         self.anchor_view = AnchorView()
         self.attention_view = AttentionView()
+        self.keypoint_view = KeypointView()
         self.probe_panel = ProbePanel()
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         right, bottom = (
@@ -162,7 +164,10 @@ class MainWindow(QMainWindow):
         warp = self._add_dock("Warp", self.warp_view, bottom)
         self.benchmark_dock = self._add_dock("Benchmarks", self.benchmark_view, bottom)
         self.tabifyDockWidget(warp, self.benchmark_dock)
-        warp.raise_()
+        self.keypoint_dock = self._add_dock("Keypoints", self.keypoint_view, bottom)
+        self.tabifyDockWidget(warp, self.keypoint_dock)
+        # a keypoint matcher's first view below is its keypoints; any other matcher's its warp
+        (self.keypoint_dock if state.matcher in KEYPOINT_MATCHERS else warp).raise_()
         self.error_dock = self._add_dock("True error", self.error_view, right)
         self.tabifyDockWidget(certainty, self.error_dock)
         for title, view in (("Anchors", self.anchor_view), ("Attention", self.attention_view)):
@@ -218,7 +223,8 @@ class MainWindow(QMainWindow):
         self.intermediates_box = QCheckBox("Intermediates")
         self.intermediates_box.setChecked(self.state.keep_intermediates)
         self.intermediates_box.setToolTip(
-            "RoMa keeps its anchors, attention and per-scale warps (Anchors and Attention docks)"
+            "RoMa keeps its anchors, attention and per-scale warps (Anchors and Attention docks); "
+            "keypoint matchers their score maps and LightGlue's assignment (Keypoints dock)"
         )
         for action in (self.open_a_action, self.open_b_action, self.open_pair_action):
             toolbar.addAction(action)
@@ -247,6 +253,8 @@ class MainWindow(QMainWindow):
         state.images_changed.connect(self._on_images_changed)
         state.result_changed.connect(self._on_result_changed)
         state.probe_changed.connect(self._on_probe_changed)
+        state.keypoint_changed.connect(self.keypoint_view.set_keypoint)
+        self.keypoint_view.clicked_a.connect(state.select_keypoint)
         state.threshold_changed.connect(self._on_threshold_changed)
         state.keep_intermediates_changed.connect(self._on_keep_intermediates_changed)
         state.status_changed.connect(self._on_status)
@@ -395,6 +403,9 @@ class MainWindow(QMainWindow):
         self.error_view.set_data(None if a is None else a.rgb, None)
         self.attention_view.set_data(None if a is None else a.rgb, None)
         self.anchor_view.set_data(None if b is None else b.rgb, None)
+        self.keypoint_view.set_data(
+            None if a is None else a.rgb, None if b is None else b.rgb, None
+        )
         if state.has_pair:
             self.run_match()
 
@@ -431,6 +442,7 @@ class MainWindow(QMainWindow):
             self.warp_view.set_data(pictures, result.certainty_ab)
         self.anchor_view.set_data(state.image_b.rgb, result)
         self.attention_view.set_data(state.image_a.rgb, result)
+        self.keypoint_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
 
     def _on_probe_changed(self, probe: ProbeReading | None) -> None:
         views = (
@@ -452,9 +464,10 @@ class MainWindow(QMainWindow):
             self.threshold_slider.setValue(threshold)
 
     def _on_keep_intermediates_changed(self, keep: bool) -> None:
-        """Show the switch and re-run a model matcher so that its result has them (or not)."""
+        """Show the switch and re-run a model or keypoint matcher so that its result has them
+        (or not)."""
         self.intermediates_box.setChecked(keep)
-        if self.state.has_pair and self.state.is_model_matcher:
+        if self.state.has_pair and self.state.takes_intermediates:
             self.run_match()
 
     def _on_status(self, text: str) -> None:

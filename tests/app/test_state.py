@@ -239,3 +239,24 @@ def test_benchmarks_use_each_matchers_settings_without_intermediates():
     assert state.run_settings()["intermediates"] is True
     assert state.settings_for("roma") == {"coarse_res": 448, "settings_dir": "/weights"}
     assert state.settings_for("sift") == {}
+
+
+def test_keypoint_matchers_keep_intermediates_by_default_and_select_keypoints():
+    from tests.core.keypoint_results import keypoint_result
+
+    state = AppState("xfeat")
+    assert state.keep_intermediates and state.run_settings() == {"intermediates": True}
+    state.set_keep_intermediates(False)
+    assert "intermediates" not in state.run_settings()
+    assert not AppState("sift").keep_intermediates
+    assert not AppState("aliked-lightglue", {"intermediates": False}).keep_intermediates
+
+    selected = record(state.keypoint_changed)
+    state.select_keypoint(80, 30)
+    assert state.keypoint is None and selected == []  # no result yet
+    assert state.set_result(state.begin_request(), keypoint_result())
+    assert selected == [(None,)]
+    state.select_keypoint(85, 33, snap_radius=6.0)
+    assert state.keypoint.index == 1 and selected[-1] == (state.keypoint,)
+    state.select_keypoint(85, 33, snap_radius=5.0)  # 5.83 px away
+    assert state.keypoint is None

@@ -372,6 +372,63 @@ def test_roma_reruns_with_intermediates_and_fills_the_docks(qtbot, pair, tmp_pat
     assert window.attention_view.heatmap.image.shape == (8, 8)
 
 
+class KeypointMatcher:
+    """The synthetic aliked-lightglue result of the Keypoints dock's tests (A is 200 x 160)."""
+
+    def match(self, rgb_a: np.ndarray, rgb_b: np.ndarray):
+        from tests.core.keypoint_results import keypoint_result
+
+        assert rgb_a.shape[:2] == (160, 200)
+        return keypoint_result()
+
+
+def test_the_window_opens_on_a_trained_keypoint_matcher_with_its_intermediates(qtbot):
+    import inspect
+
+    from app import WINDOW_MATCHER
+    from app.cli import _gui_parser
+
+    assert WINDOW_MATCHER == "aliked-lightglue"
+    assert inspect.signature(run_gui).parameters["matcher"].default == "aliked-lightglue"
+    assert _gui_parser().parse_args([]).matcher == "aliked-lightglue"
+    window = make_window(qtbot, WINDOW_MATCHER)
+    assert window.intermediates_box.isChecked()
+    assert window.state.run_settings()["intermediates"] is True
+    assert window.keypoint_view.isVisible()  # its dock is the raised tab
+    assert "intermediates" not in window.state.settings_for(WINDOW_MATCHER)  # benchmarks
+
+
+def test_the_keypoints_dock_follows_clicks_and_clears_on_a_new_result(qtbot, pair):
+    from PySide6.QtWidgets import QDockWidget
+
+    from tests.core.keypoint_results import synthetic_assignment
+    from tests.widgets.test_keypoint_view import click_a
+
+    window = make_window(qtbot, "tests.app.test_window:KeypointMatcher")
+    docks = {dock.objectName(): dock for dock in window.findChildren(QDockWidget)}
+    assert docks["Keypoints"] in window.tabifiedDockWidgets(docks["Warp"])  # wide, as the pair
+    docks["Keypoints"].raise_()
+    view = window.keypoint_view
+    qtbot.waitUntil(view.isVisible, timeout=2000)
+    open_pair(window, pair)
+    state = window.state
+    qtbot.waitUntil(lambda: state.result is not None, timeout=4000)
+    assert view.shown_counts() == (5, 6) and "6 keypoints" in view.summary.text()
+    probe = state.probe
+
+    click_a(qtbot, view, 78, 33)  # keypoint 1 of A at (80, 30)
+    assert state.keypoint.index == 1 and view.table.rowCount() == 5
+    assert float(view.table.item(0, 2).text()) == pytest.approx(synthetic_assignment()[1, 0])
+    assert state.probe == probe  # the dock's click selects a keypoint, not the probe
+    view.layer_slider.setValue(0)
+    assert view.shown_counts() == (6, 7)
+
+    window.run_match()  # a new result clears the selection
+    qtbot.waitUntil(lambda: not state.running, timeout=4000)
+    assert state.keypoint is None and view.table.rowCount() == 0 and view.details.text() == ""
+    assert view.shown_counts() == (5, 6)
+
+
 @pytest.fixture
 def no_weights(tmp_path, monkeypatch):
     """No weights anywhere: an empty torch hub cache, no $MATCHSCOPE_WEIGHTS, fresh settings."""
