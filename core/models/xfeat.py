@@ -84,7 +84,8 @@ def image_tensor(
             f"XFeat needs image sides of at least {min_side} px; this one runs at "
             f"{size[1]}x{size[0]} (use a larger resize)"
         )
-    x = torch.tensor(rgb, device=device).permute(2, 0, 1)[None]  # a copy: rgb may be read-only
+    rgb = np.array(rgb, dtype=np.uint8)  # a copy: rgb may be read-only or have negative strides
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device)
     x = x.float() / 255
     if size != (height, width):
         x = F.interpolate(x, size, mode="bilinear", align_corners=False, antialias=True)

@@ -170,6 +170,9 @@ def test_extract_once_then_match_features(real_pair, results):
     assert features_a.descriptors.shape == (features_a.num_keypoints, 64)
     result = matcher.match_features(features_a, features_b)
     np.testing.assert_array_equal(result.matches, results["xfeat"].matches)
+    view = np.ascontiguousarray(real_pair[0][:, ::-1])[:, ::-1]  # negative strides
+    view.flags.writeable = False
+    np.testing.assert_array_equal(matcher.extract(view).keypoints, features_a.keypoints)
 
 
 def test_resize_runs_at_the_longer_side_and_maps_back(real_pair):
