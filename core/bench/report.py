@@ -160,7 +160,8 @@ def protocol_text(kind: str, protocol: PoseProtocol | None) -> str:
     """The evaluation protocol in one line."""
     if kind == HOMOGRAPHY:
         return (
-            f"MAGSAC++ homography at {metrics.HOMOGRAPHY_RANSAC_PX:g} px, mean error of the 4 "
+            f"MAGSAC++ homography at {metrics.HOMOGRAPHY_RANSAC_PX:g} px "
+            f"({metrics.HOMOGRAPHY_MAX_ITERS} iterations at most), mean error of the 4 "
             "corners, AUC@3/5/10 px over pairs, PCK@1/3/5 px of the matches"
         )
     if kind == FLOW:
