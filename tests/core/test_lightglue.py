@@ -195,3 +195,19 @@ def test_bad_weight_files_exit_2_with_one_line(tmp_path, image_files):
         assert done.returncode == 2, done.stderr
         assert len(lines) == 1 and needle in lines[0] and str(path) in lines[0], done.stderr
     assert not (tmp_path / "ran").exists()  # the pickled code never ran
+
+
+@pytest.mark.parametrize("name", MATCHERS)
+def test_every_option_has_help_and_numbers_have_limits(name):
+    from core.errors import MatchscopeError
+    from core.matchers import matcher_class
+
+    cls = matcher_class(name)
+    assert set(cls.conf_help) == set(cls.default_conf)
+    numeric = {k for k, v in cls.default_conf.items() if type(v) in (int, float)}
+    assert numeric == set(cls.conf_limits)
+    with pytest.raises(MatchscopeError, match="filter_threshold must be"):
+        create_matcher(name, {"filter_threshold": 1.5})
+    if name == "aliked-lightglue":
+        with pytest.raises(MatchscopeError, match="model must be one of"):
+            create_matcher(name, {"model": "aliked-n64"})
