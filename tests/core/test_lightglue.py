@@ -4,6 +4,8 @@ the command line, the model cache and cancellation."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -187,10 +189,12 @@ def bad_files(tmp_path):
 
 
 def test_bad_weight_files_exit_2_with_one_line(tmp_path, image_files):
+    # torch's escape hatch for old pickles must not reach our reader (it passes weights_only)
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     for option, path, needle in bad_files(tmp_path):
         done = run_cli(
             "match", *image_files, "--out", tmp_path / "out", "--matcher", "aliked-lightglue",
-            "--set", f"{option}={path}",
+            "--set", f"{option}={path}", env=env,
         )  # fmt: skip
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2, done.stderr
