@@ -462,3 +462,34 @@ def test_missing_weights_in_the_window_offer_the_weights_folder(qtbot, pair, no_
     assert "--download" not in message.text() and "Weights folder…" in message.text()
     qtbot.wait(50)  # the layout settles
     assert message.height() >= message.heightForWidth(message.width())  # nothing cut off
+
+
+def test_the_trained_matcher_runs_in_the_window_and_the_keypoints_dock_explains_it(qtbot):
+    """aliked-lightglue for real on the demo pair (small settings), through the worker: the
+    Keypoints dock shows every keypoint, a click on one lists its top assignment scores, which
+    are the result's own P_ij row, and the layer slider spans the layers LightGlue ran."""
+    import assets
+    from tests.widgets.test_keypoint_view import click_a
+
+    settings = {"resize": 320, "max_keypoints": 256}
+    window = make_window(qtbot, "aliked-lightglue", settings)
+    assert window.state.load_pair(str(assets.DEMO_A), str(assets.DEMO_B))
+    state = window.state
+    qtbot.waitUntil(lambda: state.result is not None or bool(state.error), timeout=120_000)
+    result = state.result
+    assert result is not None, state.error
+    assert result.is_sparse and result.num_matches > 30
+    assignment = result.intermediates["assignment"]
+    k_a, k_b = len(result.keypoints_a), len(result.keypoints_b)
+    assert assignment.shape == (k_a, k_b)
+    view = window.keypoint_view
+    qtbot.waitUntil(view.isVisible, timeout=2000)
+    assert "keypoints" in view.summary.text()
+    stop = int(result.intermediates["stop_layer"])
+    assert view.layer_slider.maximum() == stop - 1
+    index = int(result.match_indices[0, 0])
+    x, y = result.keypoints_a[index]
+    click_a(qtbot, view, float(x), float(y))
+    assert state.keypoint is not None and state.keypoint.index == index
+    top = float(view.table.item(0, 2).text())
+    assert top == pytest.approx(float(np.nanmax(assignment[index])), abs=5e-4)
