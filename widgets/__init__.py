@@ -49,6 +49,7 @@ def set_colour_bar_range(
     tick labels like ``0.0006245``, wider than the axis, which pyqtgraph then leaves out; the
     axis shows them in units of a power of ten instead, named in the label (``x 1e-4``), and is
     wide enough for the 4 to 5 significant digits of a range narrower than its values.
+    pyqtgraph's own SI prefix is off: it would show a range of (0, 0.99) as 0..990 "(x0.001)".
     """
     low, high = levels
     magnitude = max(abs(low), abs(high))
@@ -56,6 +57,7 @@ def set_colour_bar_range(
     if -1 <= exponent <= 2:
         exponent = 0
     color_bar.setLevels((low, high))
+    color_bar.axis.enableAutoSIPrefix(False)  # else it rescales (0, 1) ranges to "(x0.001)"
     color_bar.axis.setWidth(COLOUR_BAR_AXIS_WIDTH)
     color_bar.axis.setScale(10.0**-exponent)
     color_bar.axis.setLabel(label if exponent == 0 else f"{label} (x 1e{exponent})")

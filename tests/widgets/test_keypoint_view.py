@@ -164,3 +164,23 @@ def test_dense_and_keypoint_less_results_say_what_the_dock_needs(wired):
     sparse.keypoints_a = sparse.keypoints_b = sparse.match_indices = None
     show(state, sparse)
     assert view.summary.text() == NO_KEYPOINTS_HINT and view.shown_counts() == (0, 0)
+
+
+def test_a_probability_bar_below_one_is_labelled_in_its_own_units(qtbot):
+    """pyqtgraph's SI prefix would label (0, 0.35) as 0..300 "(x0.001)"."""
+    import pyqtgraph as pg
+
+    from tests.widgets import tick_labels
+    from widgets import certainty_colormap, set_colour_bar_range
+
+    canvas = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(canvas)
+    bar = pg.ColorBarItem(values=(0, 1), colorMap=certainty_colormap(), interactive=False)
+    canvas.addItem(bar)
+    canvas.resize(200, 400)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    set_colour_bar_range(bar, (0.0, 0.35), "P_ij")
+    canvas.repaint()
+    labels = tick_labels(bar.axis)
+    assert bar.axis.labelString().find("x0.001") < 0 and "0.3" in labels, labels
