@@ -273,3 +273,23 @@ def test_a_matcher_failing_on_every_pair_shows_its_messages(qtbot, homography_fo
         assert item.toolTip() == entry["per_pair"][row]["error_message"]
     assert f"{exploding}: 1 of 3 pairs failed" in view.message.text()
     assert view.summary_table.rowCount() == 2  # it ran, with its failures
+
+
+def test_the_dock_takes_a_trained_keypoint_matcher_as_it_takes_sift(
+    qtbot, capsys, tmp_path, homography_folder
+):
+    """xfeat (shipped weights) in the Benchmarks dock: the command line's numbers, and a
+    clicked pair opens with xfeat's sparse result scored against the truth."""
+    window = make_window(qtbot, SIFT)
+    results = run_benchmark(qtbot, window, homography_folder, ["xfeat"])
+    cli = cli_results(capsys, tmp_path, homography_folder, "--matcher", "xfeat")
+    assert accuracy(results) == accuracy(cli)
+    entry = results["matchers"]["xfeat"]
+    assert entry["auc_px"]["10"] > 0.5  # exact homographies of a textured image
+    view = window.benchmark_view
+    click_cell(qtbot, view.pairs_table, 0, view.pairs_table.columnCount() - 1)
+    state = window.state
+    qtbot.waitUntil(lambda: state.result is not None and not state.running, timeout=20_000)
+    assert state.matcher == "xfeat" and state.result.is_sparse
+    assert state.result.match_indices.shape == (state.result.num_matches, 2)
+    assert np.median(state.truth_errors.matches) < 2.0
