@@ -271,10 +271,24 @@ class AppState:
             self.snap_radius = float(snap_radius)
         if self.result is None:
             return
-        self.probe = read_probe(self.result, x, y, self.snap_radius)
+        self._set_probe(read_probe(self.result, x, y, self.snap_radius))
+
+    def probe_match(self, index: int) -> None:
+        """Probe match ``index`` of the result itself (its A and B ends and certainty, source
+        "match"), also where a dense warp would answer a click there differently; does nothing
+        without a result or for an index outside its matches."""
+        result = self.result
+        if result is None or not 0 <= index < result.num_matches:
+            return
+        xa, ya, xb, yb = (float(v) for v in result.matches[index])
+        certainty = float(result.match_certainty[index])
+        self._set_probe(ProbeReading(xa, ya, xb, yb, certainty, "match"))
+
+    def _set_probe(self, probe: ProbeReading) -> None:
+        """Take ``probe`` with the truth at its pixel (when the pair has ground truth)."""
+        self.probe = probe
         self.probe_truth = None
         if self.ground_truth is not None:
-            probe = self.probe
             self.probe_truth = self.ground_truth.at_pixel(probe.xa, probe.ya, probe.xb, probe.yb)
         self.probe_changed.emit(self.probe)
 

@@ -1,5 +1,5 @@
 """`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
-attention, keypoints, the probe and benchmarks.
+attention, keypoints, the matches table, the probe and benchmarks.
 
 The window only wires things together: actions change the `AppState`, the state's signals update
 the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
@@ -43,6 +43,7 @@ from widgets.attention_view import AttentionView
 from widgets.benchmark_view import BenchmarkView
 from widgets.heatmap_view import certainty_view, error_view
 from widgets.keypoint_view import KeypointView
+from widgets.matches_table import MatchesTable
 from widgets.pair_view import PairView
 from widgets.warp_view import WarpView
 
@@ -153,6 +154,7 @@ class MainWindow(QMainWindow):
         self.anchor_view = AnchorView()
         self.attention_view = AttentionView()
         self.keypoint_view = KeypointView()
+        self.matches_table = MatchesTable()
         self.probe_panel = ProbePanel()
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         right, bottom = (
@@ -166,6 +168,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(warp, self.benchmark_dock)
         self.keypoint_dock = self._add_dock("Keypoints", self.keypoint_view, bottom)
         self.tabifyDockWidget(warp, self.keypoint_dock)
+        self.matches_dock = self._add_dock("Matches", self.matches_table, bottom)
+        self.tabifyDockWidget(warp, self.matches_dock)
         # a keypoint matcher's first view below is its keypoints; any other matcher's its warp
         (self.keypoint_dock if state.matcher in KEYPOINT_MATCHERS else warp).raise_()
         self.error_dock = self._add_dock("True error", self.error_view, right)
@@ -255,6 +259,7 @@ class MainWindow(QMainWindow):
         state.probe_changed.connect(self._on_probe_changed)
         state.keypoint_changed.connect(self.keypoint_view.set_keypoint)
         self.keypoint_view.clicked_a.connect(state.select_keypoint)
+        self.matches_table.match_clicked.connect(state.probe_match)
         state.threshold_changed.connect(self._on_threshold_changed)
         state.keep_intermediates_changed.connect(self._on_keep_intermediates_changed)
         state.status_changed.connect(self._on_status)
@@ -412,11 +417,16 @@ class MainWindow(QMainWindow):
     def _on_result_changed(self, result: MatchResult | None) -> None:
         state = self.state
         self.probe_panel.show_result(result)
+        errors, truth = state.truth_errors, state.ground_truth
+        self.matches_table.set_result(
+            result,
+            None if errors is None else errors.matches,
+            "true error" if truth is None else truth.error_name,
+        )
         if result is None:  # new images: `_on_images_changed` shows them
             self.pair_view.set_matches(None, None)
             self.warp_view.set_data(None, None)
             return
-        errors, truth = state.truth_errors, state.ground_truth
         if errors is None:
             self.pair_view.set_matches(result.matches, result.match_certainty)
             self.error_view.set_title("true error (open a pair in the Benchmarks dock)")
@@ -455,11 +465,13 @@ class MainWindow(QMainWindow):
         for view in views:
             view.set_probe(probe)
         self.pair_view.set_probe(probe, self.state.probe_truth)
+        self.matches_table.set_probe(probe)
         self.probe_panel.show_probe(probe, self.state.probe_truth)
 
     def _on_threshold_changed(self, threshold: float) -> None:
         self.pair_view.set_threshold(threshold)
         self.warp_view.set_threshold(threshold)
+        self.matches_table.set_threshold(threshold)
         if abs(self.threshold_slider.value() - threshold) > 1e-9:
             self.threshold_slider.setValue(threshold)
 
