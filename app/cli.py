@@ -17,7 +17,8 @@ from core.errors import MatchscopeError, failure_message
 from core.text import plural
 
 SUBCOMMANDS = {
-    "match": "match an image pair (or a list of pairs) and write result.npz + matches.png",
+    "match": "match an image pair (or a list of pairs) and write result.npz, matches.csv + "
+    "matches.png",
     "extract": "detect and describe images once with a keypoint matcher: features.npz + "
     "keypoints.png each",
     "matchers": "list the matchers and every option they take",
@@ -129,7 +130,9 @@ def _gui_parser() -> argparse.ArgumentParser:
 def _match_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="matchscope match",
-        description="Match image A to image B and write DIR/result.npz and DIR/matches.png. "
+        description="Match image A to image B and write DIR/result.npz, DIR/matches.csv and "
+        "DIR/matches.png. matches.csv: a header line 'xA,yA,xB,yB,certainty', then one match a "
+        "line (pixels, certainty in [0, 1]). "
         "result.npz keys (compressed): matches (N, 4) [xA, yA, xB, yB]; match_certainty "
         "(N,); meta (JSON provenance, with both image sizes); for dense matchers warp_ab "
         "(H_A, W_A, 2, float32) position in B's pixels of every pixel of A, NaN where none, "
@@ -334,6 +337,7 @@ def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) 
     from core.figures import draw_matches
     from core.imageio import load_image, save_image
     from core.matchers import display_threshold
+    from core.matches_csv import save_matches_csv
     from core.result import save_result
     from core.run import run_match
 
@@ -343,6 +347,7 @@ def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) 
     try:
         out.mkdir(parents=True, exist_ok=True)
         save_result(result, out / "result.npz")
+        save_matches_csv(result, out / "matches.csv")
         if not args.no_figure:
             figure = draw_matches(
                 image_a.rgb,

@@ -89,6 +89,11 @@ def test_match_writes_documented_result(tmp_path, pair, matcher):
     figure = Image.open(out / "matches.png")
     assert figure.width == 650 and figure.height > 240
     assert load_result(out / "result.npz").num_matches == len(matches)
+    csv = out / "matches.csv"
+    assert csv.read_text().splitlines()[0] == "xA,yA,xB,yB,certainty"
+    table = np.loadtxt(csv, delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_allclose(table[:, :4], matches, atol=5e-4)
+    np.testing.assert_allclose(table[:, 4], match_certainty, atol=1e-6)
 
 
 def test_pairs_list_with_progress(tmp_path, pair):
@@ -98,6 +103,7 @@ def test_pairs_list_with_progress(tmp_path, pair):
     outputs = sorted(p.name for p in (tmp_path / "many").iterdir())
     assert outputs == ["0000_a_b", "0001_b_a"]
     assert (tmp_path / "many" / "0001_b_a" / "result.npz").is_file()
+    assert (tmp_path / "many" / "0001_b_a" / "matches.csv").is_file()
     assert "2 of 2 pairs" in done.stdout and "pair/s" in done.stderr  # tqdm's progress bar
 
 
@@ -139,7 +145,15 @@ def test_help_documents_every_option():
     top = run_cli("--help")
     assert top.returncode == 0 and "--screenshot" in top.stdout and "match" in top.stdout
     match = run_cli("match", "--help")
-    for option in ("--pairs", "--out", "--matcher", "--set", "--threshold", "warp_ab"):
+    for option in (
+        "--pairs",
+        "--out",
+        "--matcher",
+        "--set",
+        "--threshold",
+        "warp_ab",
+        "matches.csv",
+    ):
         assert option in match.stdout
     listing = run_cli("matchers")
     assert "sift:" in listing.stdout and "--set ratio=0.8" in listing.stdout
