@@ -243,10 +243,11 @@ class MatchesTable(QWidget):
         result = self._result
         if probe is None or not probe.has_match or result is None or not result.num_matches:
             return None
+        matches = result.matches
+        candidates = np.flatnonzero(np.abs(matches[:, 0] - probe.xa) <= MATCH_TOLERANCE_PX)
         target = np.array([probe.xa, probe.ya, probe.xb, probe.yb])
-        close = np.all(np.abs(result.matches - target) <= MATCH_TOLERANCE_PX, axis=1)
-        hits = np.flatnonzero(close)
-        return int(hits[0]) if hits.size else None
+        close = np.all(np.abs(matches[candidates] - target) <= MATCH_TOLERANCE_PX, axis=1)
+        return int(candidates[close][0]) if close.any() else None
 
     def _select_probed(self) -> None:
         selection = self.table.selectionModel()

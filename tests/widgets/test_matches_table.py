@@ -198,3 +198,33 @@ def test_a_new_result_clears_the_table(qtbot, linked):
     dense = shift_result(H, W, 6.0, 4.0, step=20)
     show(state, table, dense)  # dense results list their sampled matches
     assert table.model.rowCount() == dense.num_matches and table.save_button.isEnabled()
+
+
+def test_the_window_shows_the_matches_dock_linked_to_its_probe(qtbot, tmp_path):
+    from PIL import Image
+
+    from app.window import MainWindow
+
+    window = MainWindow(AppState("tests.app.plugins:ShiftMatcher"))
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.matches_dock in window.tabifiedDockWidgets(
+        window.findChild(type(window.matches_dock), "Warp")
+    )
+    paths = [str(tmp_path / name) for name in ("a.png", "b.png")]
+    for path in paths:
+        Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(path)
+    assert window.state.load_pair(*paths)
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=4000)
+    window.matches_dock.raise_()
+    table, result = window.matches_table, window.state.result
+    shown = int((result.match_certainty >= window.state.threshold).sum())
+    assert 0 < shown < result.num_matches and table.model.rowCount() == shown
+    click_row(qtbot, table, 3)
+    xa, ya, xb, yb = (float(v) for v in result.matches[table.model.match_at(3)])
+    probe = window.state.probe
+    assert (probe.xa, probe.ya, probe.xb, probe.yb) == (xa, ya, xb, yb)
+    assert window.probe_panel.fields["B pixel"].text() == f"({xb:.2f}, {yb:.2f})"
+    assert window.pair_view.lines._probe == window.state.probe
