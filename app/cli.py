@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import sys
@@ -124,7 +125,48 @@ def _gui_parser() -> argparse.ArgumentParser:
         "whole window and exit (0 on success); how the window is checked headlessly, e.g. "
         "under xvfb-run",
     )
+    parser.add_argument(
+        "--screenshot-views",
+        metavar="DIR",
+        help="as --screenshot, but save every view as its own PNG in DIR: pair_view.png, "
+        "certainty.png, true_error.png, warp.png, anchors.png, attention.png, keypoints.png, "
+        "matches.png, benchmarks.png, probe.png (each dock raised in turn)",
+    )
+    parser.add_argument(
+        "--probe",
+        type=_probe_point,
+        metavar="X,Y",
+        help="once the match ends, probe pixel (X, Y) of A as a click there would (pixel "
+        "centres: the top-left pixel is 0,0)",
+    )
     return parser
+
+
+def _probe_point(text: str) -> tuple[float, float]:
+    """``--probe X,Y``: two finite numbers."""
+    parts = text.split(",")
+    try:
+        x, y = (float(part) for part in parts) if len(parts) == 2 else (None, None)
+    except ValueError:
+        x = y = None
+    if x is None or not (math.isfinite(x) and math.isfinite(y)):
+        raise argparse.ArgumentTypeError(f"wants X,Y: two numbers (a pixel of A), got {text!r}")
+    return x, y
+
+
+def _check_probe(probe: tuple[float, float], path_a: str | None) -> None:
+    """Fail unless pixel ``probe`` lies in image A (its pixels span -0.5 .. W - 0.5)."""
+    from core.imageio import load_image
+
+    if path_a is None:
+        raise MatchscopeError("--probe needs image A: give the images A and B")
+    height, width = load_image(path_a).size_hw
+    x, y = probe
+    if not (-0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5):
+        raise MatchscopeError(
+            f"--probe {x:g},{y:g} is outside image A ({width} x {height} pixels: x in "
+            f"0..{width - 1}, y in 0..{height - 1})"
+        )
 
 
 def _match_parser() -> argparse.ArgumentParser:
@@ -321,16 +363,16 @@ def _check_readable(paths) -> None:
         check_image(path)
 
 
-def _check_out(out: Path) -> None:
-    """Fail before any work if ``--out`` cannot be (or become) a writable folder; nothing is
-    created here."""
+def _check_out(out: Path, flag: str = "--out") -> None:
+    """Fail before any work if the folder of ``flag`` (``--out``) cannot be (or become) a
+    writable folder; nothing is created here."""
     if out.exists() and not out.is_dir():
-        raise MatchscopeError(f"{out}: --out exists and is not a folder")
+        raise MatchscopeError(f"{out}: {flag} exists and is not a folder")
     existing = out if out.exists() else next(p for p in out.absolute().parents if p.exists())
     if not existing.is_dir():
-        raise MatchscopeError(f"{out}: cannot create the --out folder: {existing} is not a folder")
+        raise MatchscopeError(f"{out}: cannot create the {flag} folder: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise MatchscopeError(f"{out}: cannot write the --out folder: permission denied")
+        raise MatchscopeError(f"{out}: cannot write the {flag} folder: permission denied")
 
 
 def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) -> str:
@@ -496,6 +538,10 @@ def _run_gui(argv: list[str]) -> int:
         from core.bench.datasets import open_dataset
 
         open_dataset(args.dataset)
+    if args.screenshot_views:
+        _check_out(Path(args.screenshot_views), "--screenshot-views")
+    if args.probe is not None:
+        _check_probe(args.probe, args.images[0] if args.images else _demo_a(args.dataset))
     if _no_display():
         raise MatchscopeError(
             "no display to open the window on: run under xvfb-run, set QT_QPA_PLATFORM=offscreen, "
@@ -504,7 +550,23 @@ def _run_gui(argv: list[str]) -> int:
     from app.gui import run_gui
 
     path_a, path_b = args.images if args.images else (None, None)
-    return run_gui(path_a, path_b, args.matcher, settings, args.screenshot, args.dataset)
+    return run_gui(
+        path_a,
+        path_b,
+        args.matcher,
+        settings,
+        args.screenshot,
+        args.dataset,
+        args.screenshot_views,
+        args.probe,
+    )
+
+
+def _demo_a(dataset: str | None) -> str | None:
+    """Image A of the window without images: the demo pair's (none with a dataset)."""
+    import assets
+
+    return None if dataset or not assets.DEMO_A.exists() else str(assets.DEMO_A)
 
 
 def _no_display() -> bool:

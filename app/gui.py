@@ -28,6 +28,8 @@ def run_gui(
     settings: dict | None = None,
     screenshot: str | None = None,
     dataset: str | None = None,
+    screenshot_views: str | None = None,
+    probe: tuple[float, float] | None = None,
 ) -> int:
     """Show the window on the pair (the demo pair when both paths are None and no dataset is
     given) and match it; with ``dataset``, benchmark ``matcher`` on that folder in the
@@ -36,7 +38,11 @@ def run_gui(
     With ``screenshot``, the window is saved to that PNG once the match (or the benchmark)
     ends and the app exits: 0 when it succeeded, 1 when it failed, 2 when an image could not
     be loaded or the matcher's weights are missing (then nothing is shown); every failure is
-    one ``matchscope: error: ...`` line on stderr, as the command line's.
+    one ``matchscope: error: ...`` line on stderr, as the command line's. With
+    ``screenshot_views`` (a folder), the same, and every view is saved as its own PNG there
+    (``pair_view.png``, ``certainty.png``, ...: see :meth:`ViewExporter.save_views`).
+
+    ``probe`` (x, y): once the first match ends, probe that pixel of A as a click would.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Matchscope")
@@ -44,7 +50,8 @@ def run_gui(
     pg.setConfigOptions(imageAxisOrder="row-major")
     state = AppState(matcher, settings)
     window = MainWindow(state)
-    missing = _missing_weights(state) if screenshot else None
+    headless = bool(screenshot or screenshot_views)
+    missing = _missing_weights(state) if headless else None
     if missing is not None:  # without --screenshot the window shows it, with a folder to choose
         _print_error(str(missing))
         return 2
@@ -62,11 +69,20 @@ def run_gui(
         window.benchmark_view.dataset_edit.setText(dataset)
         window.benchmark_dock.raise_()
         window.run_benchmark(dataset, [matcher], None, None)
-    if screenshot:
+    if probe is not None:
+
+        def set_probe(outcome: str) -> None:
+            state.run_finished.disconnect(set_probe)
+            if outcome == "ok":
+                state.click_a(*probe)
+
+        state.run_finished.connect(set_probe)  # before `finish`: the views show it when saved
+    if headless:
 
         def finish(code: int) -> None:
             QTimer.singleShot(
-                SCREENSHOT_SETTLE_MS, lambda: _save_and_quit(app, window, screenshot, code)
+                SCREENSHOT_SETTLE_MS,
+                lambda: _save_and_quit(app, window, screenshot, screenshot_views, code),
             )
 
         if not loaded:
@@ -116,9 +132,14 @@ def _missing_weights(state: AppState) -> MatchscopeError | None:
     return problems[0] if problems else None
 
 
-def _save_and_quit(app: QApplication, window: MainWindow, path: str, code: int) -> None:
+def _save_and_quit(
+    app: QApplication, window: MainWindow, path: str | None, views: str | None, code: int
+) -> None:
     app.processEvents()
-    if not window.grab().save(path):
+    if path and not window.grab().save(path):
         print(f"matchscope: cannot write the screenshot {path}", file=sys.stderr)
+        code = code or 1
+    for error in window.view_exporter.save_views(views) if views else []:
+        _print_error(error)
         code = code or 1
     app.exit(code)

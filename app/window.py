@@ -1,5 +1,6 @@
 """`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
-attention, keypoints, the matches table, the probe and benchmarks.
+attention, keypoints, the matches table, the probe and benchmarks; File > Export view… (see
+`app.export_dialog`).
 
 The window only wires things together: actions change the `AppState`, the state's signals update
 the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider
 
 from app.benchmark import BenchmarkOptions, BenchmarkState
+from app.export_dialog import ViewExporter
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.worker import BenchmarkRunner, BenchOutcome, MatchRunner, Outcome
 from core.bench.datasets import load_pair_images
@@ -184,6 +186,9 @@ class MainWindow(QMainWindow):
         self._connect()
         self.probe_panel.show_probe(None)
         self.statusBar().showMessage(state.status)
+        # last: File > Export view… and every view's context menu (the docks made above)
+        self.view_exporter = ViewExporter(self, state.set_status, state.set_error)
+        self.view_exporter.install_context_menus()
 
     def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -285,6 +285,10 @@ WINDOW_ARGUMENT_ERRORS = [
         *[([*args, "--screenshot", "shot.png"], needle) for args, needle in WINDOW_ARGUMENT_ERRORS],
         # (without --screenshot the window opens and offers to choose the weights folder)
         (["--matcher", "roma", "--screenshot", "shot.png"], "roma_outdoor weights not found"),
+        (["--probe", "5", "--screenshot-views", "views"], "argument --probe: wants X,Y"),
+        (["--probe", "x,y", "--screenshot-views", "views"], "argument --probe: wants X,Y"),
+        (["--probe", "320,10", "--screenshot-views", "views"], "outside image A (320 x 240"),
+        (["--screenshot-views", "a.png"], "--screenshot-views exists and is not a folder"),
     ],
 )
 def test_the_window_refuses_bad_arguments_like_the_command_line(tmp_path, pair, args, needle):

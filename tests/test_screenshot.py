@@ -41,3 +41,16 @@ def test_screenshot_with_a_missing_image_exits_2(tmp_path):
                     "--screenshot", shot, tmp_path=tmp_path)  # fmt: skip
     assert done.returncode == 2
     assert "missing.png: no such file" in done.stderr
+
+
+def test_screenshot_views_of_the_demo_pair_with_a_probe(tmp_path):
+    folder = tmp_path / "views"
+    done = xvfb_run("--matcher", "sift", "--screenshot-views", folder, "--probe", "200,150",
+                    tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = sorted(path.stem for path in folder.glob("*.png"))
+    assert names == sorted(["pair_view", "anchors", "attention", "benchmarks", "certainty",
+                            "keypoints", "matches", "probe", "true_error", "warp"])  # fmt: skip
+    for name in names:
+        image = np.asarray(Image.open(folder / f"{name}.png").convert("RGB"), np.float32)
+        assert image.std() > 5, name
