@@ -49,8 +49,7 @@ class ViewExporter(QObject):
     successes to ``report_status``; nothing raises into Qt."""
 
     def __init__(self, window: QMainWindow, report_status, report_error):
-        super().__init__(window)
-        self.window = window
+        super().__init__(window)  # the window is found as the parent: no reference cycle
         self.report_status, self.report_error = report_status, report_error
         self.folder = ""  # the last folder exported to
         self.menu_action = QAction(EXPORT_TEXT, window)
@@ -60,8 +59,8 @@ class ViewExporter(QObject):
 
     def views(self) -> dict[str, tuple[str, QWidget]]:
         """slug -> (title, widget) of the pair view, then of every dock by title."""
-        views = {PAIR_VIEW: ("Pair view", self.window.centralWidget())}
-        docks = self.window.findChildren(QDockWidget)
+        views = {PAIR_VIEW: ("Pair view", self.parent().centralWidget())}
+        docks = self.parent().findChildren(QDockWidget)
         for dock in sorted(docks, key=lambda dock: dock.windowTitle()):
             if dock.widget() is not None:
                 views[view_slug(dock.windowTitle())] = (dock.windowTitle(), dock.widget())
@@ -83,14 +82,14 @@ class ViewExporter(QObject):
     def current_view(self) -> str:
         """The view under the mouse, else the one holding the keyboard focus, else the pair
         view: what ``File > Export view…`` offers first."""
-        for widget in (QApplication.widgetAt(QCursor.pos()), self.window.focusWidget()):
+        for widget in (QApplication.widgetAt(QCursor.pos()), self.parent().focusWidget()):
             for name, (_, view) in self.views().items():
                 if widget is not None and (widget is view or view.isAncestorOf(widget)):
                     return name
         return PAIR_VIEW
 
     def open_dialog(self, name: str) -> None:
-        dialog = ExportDialog(self.views(), name, self.folder, self.window)
+        dialog = ExportDialog(self.views(), name, self.folder, self.parent())
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.export(*dialog.choice())
 

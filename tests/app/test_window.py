@@ -386,7 +386,7 @@ def test_the_window_opens_on_a_trained_keypoint_matcher_with_its_intermediates(q
     import inspect
 
     from app import WINDOW_MATCHER
-    from app.cli import _gui_parser
+    from app.cli_window import _gui_parser
 
     assert WINDOW_MATCHER == "aliked-lightglue"
     assert inspect.signature(run_gui).parameters["matcher"].default == "aliked-lightglue"

@@ -1,0 +1,142 @@
+"""The window's command line: ``matchscope [IMAGE IMAGE] [--matcher M] ...`` with no subcommand
+(its arguments are checked before Qt starts, with the subcommands' one-line errors)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+from app import WINDOW_MATCHER
+from app.cli import (
+    SUBCOMMANDS,
+    _add_matcher_options,
+    _check_out,
+    _flag_settings,
+    _parse_settings,
+    _Parser,
+)
+from core.errors import MatchscopeError
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    subcommands = "\n".join(f"  {name:<10} {text}" for name, text in SUBCOMMANDS.items())
+    parser = _Parser(
+        prog="matchscope",
+        description="Matchscope: a workbench for debugging image matchers. With no subcommand, "
+        "opens the window on images A and B (the bundled demo pair by default).",
+        epilog=f"subcommands (each has --help):\n{subcommands}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image A and image B")
+    _add_matcher_options(parser, WINDOW_MATCHER)
+    parser.add_argument(
+        "--dataset",
+        metavar="PATH",
+        help="benchmark the matcher on this dataset folder in the Benchmarks dock (the formats "
+        "of `matchscope bench pairs`); click a pair there to see it with its ground truth",
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PATH",
+        help="run the matcher (or the --dataset benchmark) to completion, save a PNG of the "
+        "whole window and exit (0 on success); how the window is checked headlessly, e.g. "
+        "under xvfb-run",
+    )
+    parser.add_argument(
+        "--screenshot-views",
+        metavar="DIR",
+        help="as --screenshot, but save every view as its own PNG in DIR: pair_view.png, "
+        "certainty.png, true_error.png, warp.png, anchors.png, attention.png, keypoints.png, "
+        "matches.png, benchmarks.png, probe.png (each dock raised in turn)",
+    )
+    parser.add_argument(
+        "--probe",
+        type=_probe_point,
+        metavar="X,Y",
+        help="once the match ends, probe pixel (X, Y) of A as a click there would (pixel "
+        "centres: the top-left pixel is 0,0)",
+    )
+    return parser
+
+
+def _probe_point(text: str) -> tuple[float, float]:
+    """``--probe X,Y``: two finite numbers."""
+    parts = text.split(",")
+    try:
+        x, y = (float(part) for part in parts) if len(parts) == 2 else (None, None)
+    except ValueError:
+        x = y = None
+    if x is None or not (math.isfinite(x) and math.isfinite(y)):
+        raise argparse.ArgumentTypeError(f"wants X,Y: two numbers (a pixel of A), got {text!r}")
+    return x, y
+
+
+def _check_probe(probe: tuple[float, float], path_a: str | None) -> None:
+    """Fail unless pixel ``probe`` lies in image A (its pixels span -0.5 .. W - 0.5)."""
+    from core.imageio import load_image
+
+    if path_a is None:
+        raise MatchscopeError("--probe needs image A: give the images A and B")
+    height, width = load_image(path_a).size_hw
+    x, y = probe
+    if not (-0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5):
+        raise MatchscopeError(
+            f"--probe {x:g},{y:g} is outside image A ({width} x {height} pixels: x in "
+            f"0..{width - 1}, y in 0..{height - 1})"
+        )
+
+
+def run_window(argv: list[str]) -> int:
+    """Check the window's arguments, then open it (see :func:`app.gui.run_gui`)."""
+    from core.matchers import check_matcher
+
+    args = _gui_parser().parse_args(argv)
+    if len(args.images) not in (0, 2):
+        raise MatchscopeError(
+            f"give two images A and B, or none for the demo pair (got {len(args.images)})"
+        )
+    settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
+    check_matcher(args.matcher, settings)  # a wrong option stops here, before the window opens
+    if args.dataset:
+        from core.bench.datasets import open_dataset
+
+        open_dataset(args.dataset)
+    if args.screenshot_views:
+        _check_out(Path(args.screenshot_views), "--screenshot-views")
+    if args.probe is not None:
+        _check_probe(args.probe, args.images[0] if args.images else _demo_a(args.dataset))
+    if _no_display():
+        raise MatchscopeError(
+            "no display to open the window on: run under xvfb-run, set QT_QPA_PLATFORM=offscreen, "
+            "or use `matchscope match` for headless work"
+        )
+    from app.gui import run_gui
+
+    path_a, path_b = args.images if args.images else (None, None)
+    return run_gui(
+        path_a,
+        path_b,
+        args.matcher,
+        settings,
+        args.screenshot,
+        args.dataset,
+        args.screenshot_views,
+        args.probe,
+    )
+
+
+def _demo_a(dataset: str | None) -> str | None:
+    """Image A of the window without images: the demo pair's (none with a dataset)."""
+    import assets
+
+    return None if dataset or not assets.DEMO_A.exists() else str(assets.DEMO_A)
+
+
+def _no_display() -> bool:
+    """True on Linux with neither an X nor a Wayland display nor a chosen Qt platform."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
