@@ -53,6 +53,13 @@ def _gui_parser() -> argparse.ArgumentParser:
         "matches.png, benchmarks.png, probe.png (each dock raised in turn)",
     )
     parser.add_argument(
+        "--workspace",
+        metavar="FILE",
+        help="reopen a workspace saved with File > Save workspace…: its images, matcher and "
+        "settings, probe and layout, with the result saved beside it (FILE's stem + "
+        ".result.npz) when its weights' SHA-256 and images still match, else matched again",
+    )
+    parser.add_argument(
         "--probe",
         type=_probe_point,
         metavar="X,Y",
@@ -99,6 +106,9 @@ def run_window(argv: list[str]) -> int:
             f"give two images A and B, or none for the demo pair (got {len(args.images)})"
         )
     settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
+    if args.workspace:
+        workspace = _read_workspace(args, settings)
+        args.matcher, settings = workspace.matcher, workspace.settings
     check_matcher(args.matcher, settings)  # a wrong option stops here, before the window opens
     if args.dataset:
         from core.bench.datasets import open_dataset
@@ -106,7 +116,9 @@ def run_window(argv: list[str]) -> int:
         open_dataset(args.dataset)
     if args.screenshot_views:
         _check_out(Path(args.screenshot_views), "--screenshot-views")
-    if args.probe is not None:
+    if args.probe is not None and args.workspace:
+        _check_probe(args.probe, workspace.image_a)
+    elif args.probe is not None:
         _check_probe(args.probe, args.images[0] if args.images else _demo_a(args.dataset))
     if _no_display():
         raise MatchscopeError(
@@ -125,7 +137,19 @@ def run_window(argv: list[str]) -> int:
         args.dataset,
         args.screenshot_views,
         args.probe,
+        args.workspace,
     )
+
+
+def _read_workspace(args: argparse.Namespace, settings: dict):
+    """``--workspace FILE`` read (malformed: one line), refusing what it replaces."""
+    from core.workspace import read_workspace
+
+    if args.images or args.dataset:
+        raise MatchscopeError("--workspace names its own images: give no images and no --dataset")
+    if args.matcher != WINDOW_MATCHER or settings:
+        raise MatchscopeError("--workspace names its own matcher and settings: give neither")
+    return read_workspace(args.workspace)
 
 
 def _demo_a(dataset: str | None) -> str | None:

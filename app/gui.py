@@ -30,6 +30,7 @@ def run_gui(
     dataset: str | None = None,
     screenshot_views: str | None = None,
     probe: tuple[float, float] | None = None,
+    workspace: str | None = None,
 ) -> int:
     """Show the window on the pair (the demo pair when both paths are None and no dataset is
     given) and match it; with ``dataset``, benchmark ``matcher`` on that folder in the
@@ -43,6 +44,10 @@ def run_gui(
     (``pair_view.png``, ``certainty.png``, ...: see :meth:`ViewExporter.save_views`).
 
     ``probe`` (x, y): once the first match ends, probe that pixel of A as a click would.
+
+    ``workspace`` (a file, see :mod:`app.workspace`): reopen it in place of the paths; what it
+    lacks (an image, weights) is shown in the window, or with a screenshot exits 2. Without
+    a workspace or a screenshot the window starts with the dock layout it was closed with.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Matchscope")
@@ -51,17 +56,21 @@ def run_gui(
     state = AppState(matcher, settings)
     window = MainWindow(state)
     headless = bool(screenshot or screenshot_views)
-    missing = _missing_weights(state) if headless else None
+    missing = _missing_weights(state) if headless and not workspace else None
     if missing is not None:  # without --screenshot the window shows it, with a folder to choose
         _print_error(str(missing))
         return 2
-    window.resize(1400, 900)
+    window.remember_layout = not headless
+    if headless or workspace or not window.restore_remembered_layout():
+        window.resize(1400, 900)
     window.show()
-    no_pair = path_a is None and path_b is None and not dataset
+    no_pair = path_a is None and path_b is None and not dataset and not workspace
     if no_pair and assets.DEMO_A.exists() and assets.DEMO_B.exists():
         path_a, path_b = str(assets.DEMO_A), str(assets.DEMO_B)
     loaded = True
-    if path_a and path_b:
+    if workspace:
+        loaded = window.open_workspace(workspace)
+    elif path_a and path_b:
         loaded = state.load_pair(path_a, path_b)
     elif path_a or path_b:
         loaded = state.load("a" if path_a else "b", path_a or path_b)
@@ -69,7 +78,9 @@ def run_gui(
         window.benchmark_view.dataset_edit.setText(dataset)
         window.benchmark_dock.raise_()
         window.run_benchmark(dataset, [matcher], None, None)
-    if probe is not None:
+    if probe is not None and state.result is not None and not state.running:
+        state.click_a(*probe)  # a workspace's saved result is there already
+    elif probe is not None:
 
         def set_probe(outcome: str) -> None:
             state.run_finished.disconnect(set_probe)

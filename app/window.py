@@ -1,6 +1,7 @@
 """`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
 attention, keypoints, the matches table, the probe and benchmarks; File > Export view… (see
-`app.export_dialog`).
+`app.export_dialog`) and File > Open/Save workspace… (see `app.workspace`); the dock layout is
+remembered between runs when `remember_layout` is on (``run_gui`` sets it).
 
 The window only wires things together: actions change the `AppState`, the state's signals update
 the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
@@ -9,6 +10,8 @@ the worker, and errors are shown in the status bar and the Probe panel, never in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -33,6 +36,7 @@ from app.benchmark import BenchmarkOptions, BenchmarkState
 from app.export_dialog import ViewExporter
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.worker import BenchmarkRunner, BenchOutcome, MatchRunner, Outcome
+from app.workspace import install_workspace_actions, open_workspace, save_workspace
 from core.bench.datasets import load_pair_images
 from core.bench.truth import PixelTruth, ground_truth
 from core.errors import MatchscopeError
@@ -50,6 +54,7 @@ from widgets.pair_view import PairView
 from widgets.warp_view import WarpView
 
 WEIGHTS_DIR_KEY = "weights_dir"  # QSettings key of the weights folder
+LAYOUT_KEYS = ("windowState", "geometry")  # QSettings keys of the remembered layout
 IMAGE_FILTER = (
     "Images (*.jpg *.jpeg *.png *.ppm *.pgm *.pbm *.pnm *.tif *.tiff *.bmp *.webp);;All files (*)"
 )
@@ -142,6 +147,8 @@ class MainWindow(QMainWindow):
         if not state.weights_dir:
             state.weights_dir = str(QSettings().value(WEIGHTS_DIR_KEY, "") or "")
         self.runner = MatchRunner(self)
+        self.remember_layout = False  # run_gui: the layout is kept in QSettings on close
+        self._runs_held = False  # see `holding_runs`
         self.bench_state = BenchmarkState()
         self.bench_runner = BenchmarkRunner(self)
         self.setWindowTitle("Matchscope")
@@ -186,6 +193,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.probe_panel.show_probe(None)
         self.statusBar().showMessage(state.status)
+        self.open_workspace_action, self.save_workspace_action = install_workspace_actions(self)
         # last: File > Export view… and every view's context menu (the docks made above)
         self.view_exporter = ViewExporter(self, state.set_status, state.set_error)
         self.view_exporter.install_context_menus()
@@ -315,6 +323,8 @@ class MainWindow(QMainWindow):
     def run_match(self) -> None:
         """Match the current pair in the worker (a running match is cancelled first)."""
         state = self.state
+        if self._runs_held:
+            return
         if not state.has_pair:
             state.set_error("open two images first")
             return
@@ -335,6 +345,31 @@ class MainWindow(QMainWindow):
         if self.state.set_cancelling():
             self.cancel_action.setEnabled(False)
             self.runner.cancel()
+
+    @contextmanager
+    def holding_runs(self) -> Iterator[None]:
+        """Changes made inside (images, matcher, intermediates) start no match."""
+        held, self._runs_held = self._runs_held, True
+        try:
+            yield
+        finally:
+            self._runs_held = held
+
+    def open_workspace(self, path: str) -> bool:
+        """Restore the workspace file ``path`` (see `app.workspace.open_workspace`)."""
+        return open_workspace(self, path)
+
+    def save_workspace(self, path: str) -> bool:
+        """Save the workspace to ``path`` and the result beside it."""
+        return save_workspace(self, path)
+
+    def restore_remembered_layout(self) -> bool:
+        """The dock layout and geometry kept in QSettings by the last window closed with
+        `remember_layout` on; False when no geometry was restored."""
+        dock_state, geometry = (QSettings().value(key) for key in LAYOUT_KEYS)
+        if dock_state:
+            self.restoreState(dock_state)
+        return bool(geometry) and self.restoreGeometry(geometry)
 
     def choose_weights_dir(self) -> None:
         """Pick the folder searched for model weights; remembered in the app's settings."""
@@ -548,4 +583,8 @@ class MainWindow(QMainWindow):
         most) for their threads before the window goes; a thread still busy finishes unseen."""
         self.bench_runner.shutdown()
         self.runner.shutdown()
+        if self.remember_layout:
+            layout = (self.saveState(), self.saveGeometry())
+            for key, value in zip(LAYOUT_KEYS, layout, strict=True):
+                QSettings().setValue(key, value)
         super().closeEvent(event)
