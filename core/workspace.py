@@ -83,8 +83,8 @@ def read_workspace(path: str | os.PathLike) -> Workspace:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(path, f"not a workspace: malformed JSON ({exc})") from None
     try:
-        return _parse(data, path.parent)
-    except (TypeError, ValueError, KeyError) as exc:
+        return _parse(data, path.resolve().parent)
+    except (TypeError, ValueError) as exc:
         raise InputError(path, f"not a workspace: {exc}") from None
 
 
@@ -128,7 +128,7 @@ def _typed(data: dict, key: str, kind: type, prefix: str = "", default=None):
     if key not in data and default is not None:
         return default
     if key not in data:
-        raise KeyError(f"{prefix}{key} is missing")
+        raise ValueError(f"{prefix}{key} is missing")
     value = data[key]
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise ValueError(f"{prefix}{key} wants a {kind.__name__}, got {type(value).__name__}")

@@ -376,3 +376,59 @@ def test_the_window_starts_without_importing_torch_or_the_matchers_packages(tmp_
     assert done.returncode == 0, done.stderr
     matcher, heavy, _seconds = json.loads(done.stdout)
     assert matcher == "aliked-lightglue" and heavy == []
+
+
+def _window_env(tmp_path) -> dict:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+
+
+def _workspace(tmp_path, image_a: str) -> None:
+    """ws.json: the pair with sift and a probe at (100, 80), image paths relative to it."""
+    data = {
+        "version": 1,
+        "images": {"a": image_a, "b": "b.png"},
+        "matcher": "sift",
+        "settings": {"max_keypoints": 500},
+        "probe": [100, 80],
+    }
+    (tmp_path / "ws.json").write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "needle"),
+    [
+        ('{"version": 1, "images": ', [], "ws.json: not a workspace: malformed JSON"),
+        ('{"version": 7}', [], "ws.json: not a workspace: unknown version 7"),
+        ('{"version": 1, "images": {"a": "a.png"}}', [], "not a workspace: images.b is missing"),
+        ("{}", ["a.png", "b.png"], "--workspace names its own images"),
+        ("{}", ["--matcher", "sift"], "--workspace names its own matcher and settings"),
+    ],
+)
+def test_a_bad_workspace_is_one_line_before_the_window_opens(tmp_path, pair, text, args, needle):
+    (tmp_path / "ws.json").write_text(text)
+    done = run_cli("--workspace", "ws.json", *args, cwd=tmp_path, env=_window_env(tmp_path))
+    assert done.returncode == 2, done.stderr
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("matchscope: error: "), done.stderr
+    assert needle in errors[0]
+
+
+def test_a_workspace_reopens_headlessly_or_names_its_missing_image(tmp_path, pair):
+    env = _window_env(tmp_path)
+    _workspace(tmp_path, "a.png")
+    done = run_cli("--workspace", "ws.json", "--screenshot", "shot.png", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "shot.png").size[0] > 0
+
+    _workspace(tmp_path, "gone.png")
+    done = run_cli("--workspace", "ws.json", "--screenshot", "shot2.png", cwd=tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("matchscope")]
+    gone = tmp_path / "gone.png"
+    assert errors == [f"matchscope: error: workspace ws.json: missing image {gone}"]
