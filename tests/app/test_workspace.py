@@ -8,8 +8,9 @@ import json
 import cv2
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QDockWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog
 
+from app.export_dialog import file_menu
 from core.probe import SNAP_RADIUS_PX
 from core.workspace import read_workspace, result_path
 from tests.app.test_window import click_pixel, make_window, open_pair, pair  # noqa: F401
@@ -48,10 +49,15 @@ def never_runs(window, monkeypatch) -> list:
     return starts
 
 
+def choose_file(monkeypatch, method: str, path) -> None:
+    """QFileDialog's ``method`` answers ``path``."""
+    monkeypatch.setattr(QFileDialog, method, staticmethod(lambda *args, **kw: (str(path), "")))
+
+
 @pytest.fixture
-def saved(qtbot, pair, tmp_path):  # noqa: F811
-    """A workspace saved after a sift run, a click at (60, 50), the Attention dock raised and the
-    Benchmarks dock closed; returns (its path, the window)."""
+def saved(qtbot, pair, tmp_path, monkeypatch):  # noqa: F811
+    """A workspace saved from File > Save workspace… after a sift run, a click at (60, 50), the
+    Attention dock raised and the Benchmarks dock closed; returns (its path, the window)."""
     window = make_window(qtbot, "sift", SIFT)
     open_pair(window, pair)
     qtbot.waitUntil(lambda: window.state.result is not None, timeout=10_000)
@@ -59,7 +65,11 @@ def saved(qtbot, pair, tmp_path):  # noqa: F811
     window.findChild(QDockWidget, "Attention").raise_()
     window.benchmark_dock.close()
     path = tmp_path / "ws.json"
-    assert window.save_workspace(str(path)), window.state.error
+    choose_file(monkeypatch, "getSaveFileName", path)
+    menu = [action.text() for action in file_menu(window).actions()]
+    assert menu[:2] == ["Open workspace…", "Save workspace…"]
+    window.save_workspace_action.trigger()
+    assert path.is_file(), window.state.error
     return path, window
 
 
@@ -72,8 +82,10 @@ def test_a_saved_workspace_reopens_with_its_saved_result(qtbot, saved, monkeypat
 
     window = make_window(qtbot, "dense-flow")
     starts = never_runs(window, monkeypatch)
-    assert window.open_workspace(str(path)), window.state.error
+    choose_file(monkeypatch, "getOpenFileName", path)
+    window.open_workspace_action.trigger()
     state, before = window.state, first.state
+    assert state.error == ""
     assert starts == []  # the saved result: no run
     assert [state.image_a.path, state.image_b.path] == [before.image_a.path, before.image_b.path]
     assert (state.matcher, state.settings) == ("sift", SIFT)
