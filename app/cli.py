@@ -360,7 +360,7 @@ def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) 
                 width_in=args.figure_width,
                 dpi=args.dpi,
             )
-            save_figure(figure, out / f"matches.{args.figure_format}")
+            save_figure(figure, out / f"matches.{args.figure_format}", palette=True)
     except OSError as exc:
         raise MatchscopeError(f"{out}: cannot write the results ({exc.strerror or exc})") from None
     kept = int((result.match_certainty >= threshold).sum())

@@ -5,6 +5,7 @@ same colours."""
 from __future__ import annotations
 
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,8 +48,9 @@ def certainty_colors(certainty: np.ndarray) -> np.ndarray:
     return certainty_lut()[index]
 
 
-_MARGIN_IN, _TITLE_IN, _FOOTER_IN = 0.05, 0.22, 0.46
-"""draw_matches' layout (inches): side margins, the titles' row, the colour bar and caption."""
+_MARGIN_IN, _TITLE_IN, _BAR_IN, _LINE_IN = 0.05, 0.22, 0.34, 0.13
+"""draw_matches' layout (inches): side margins, the titles' row, the colour bar's row (with its
+tick labels) and each caption line's (7 pt)."""
 
 
 def draw_matches(
@@ -65,37 +67,43 @@ def draw_matches(
 ) -> Figure:
     """A paper figure (matplotlib, no pyplot): the pair side by side, B scaled to A's height,
     a line per match coloured by certainty, each image titled with its name and size, a
-    certainty colour bar (0..1, the threshold marked) and a caption line: ``caption``, then
-    how many matches were drawn.
+    certainty colour bar (0..1, the threshold marked) and a caption: ``caption``, then how many
+    matches were drawn.
 
     matches: (N, 4) ``[xA, yA, xB, yB]`` pixels; certainty: (N,) in [0, 1]. Matches below
     ``threshold`` are left out; of the rest, at most ``max_lines`` evenly spread are drawn, the
     most certain on top. The figure is ``width_in`` inches wide and its images are downsampled
-    to the pixels they cover at ``dpi``; ``figure.savefig(path)`` writes PNG, SVG or PDF.
+    to the pixels they cover at ``dpi``; :func:`save_figure` writes it as PNG, SVG or PDF.
     """
-    from matplotlib.cm import ScalarMappable
     from matplotlib.collections import LineCollection
-    from matplotlib.colors import ListedColormap, Normalize
+    from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
     from matplotlib.transforms import blended_transform_factory
+
+    keep = np.flatnonzero(certainty >= threshold)
+    summary = f"{keep.size} of {len(certainty)} matches with certainty ≥ {threshold:g}"
+    if keep.size > max_lines:
+        keep = keep[np.linspace(0, keep.size - 1, max_lines).round().astype(int)]
+    keep = keep[np.argsort(certainty[keep], kind="stable")]
+    summary += f", {keep.size} drawn"
+    lines = textwrap.wrap(f"{caption}: {summary}" if caption else summary, int(width_in * 17))
 
     (height_a, width_a), (height_b, width_b) = rgb_a.shape[:2], rgb_b.shape[:2]
     scale_b = height_a / height_b
     offset_b = width_a * 1.02
-    data_width = offset_b + width_b * scale_b
+    left_b, right_b = offset_b - 0.5 * scale_b, offset_b + (width_b - 0.5) * scale_b
     axes_in = width_in - 2 * _MARGIN_IN
-    image_in = axes_in * height_a / data_width
-    height_in = _TITLE_IN + image_in + _FOOTER_IN
+    image_in = axes_in * height_a / (right_b + 0.5)
+    footer_in = _BAR_IN + _LINE_IN * len(lines) + 0.04
+    height_in = _TITLE_IN + image_in + footer_in
     figure = Figure(figsize=(width_in, height_in), dpi=dpi)
     axes = figure.add_axes(
-        (_MARGIN_IN / width_in, _FOOTER_IN / height_in, axes_in / width_in, image_in / height_in)
+        (_MARGIN_IN / width_in, footer_in / height_in, axes_in / width_in, image_in / height_in)
     )
     axes.set_axis_off()
-    pixels_per_unit = axes_in * dpi / data_width
+    pixels_per_unit = axes_in * dpi / (right_b + 0.5)
     bottom = height_a - 0.5
     axes.imshow(_fit(rgb_a, width_a * pixels_per_unit), extent=(-0.5, width_a - 0.5, bottom, -0.5))
-    left_b = offset_b - 0.5 * scale_b
-    right_b = left_b + width_b * scale_b
     axes.imshow(
         _fit(rgb_b, width_b * scale_b * pixels_per_unit), extent=(left_b, right_b, bottom, -0.5)
     )
@@ -111,41 +119,43 @@ def draw_matches(
             ha="center", va="bottom", fontsize=8,
         )  # fmt: skip
 
-    keep = np.flatnonzero(certainty >= threshold)
-    passing = keep.size
-    if keep.size > max_lines:
-        keep = keep[np.linspace(0, keep.size - 1, max_lines).round().astype(int)]
-    keep = keep[np.argsort(certainty[keep], kind="stable")]
     cmap = ListedColormap(certainty_lut() / 255.0, name="certainty")
     colours = cmap(np.clip(np.nan_to_num(certainty[keep]), 0.0, 1.0))
     segments = (matches[keep] * [1, 1, scale_b, scale_b] + [0, 0, offset_b, 0]).reshape(-1, 2, 2)
     axes.add_collection(LineCollection(segments, colors=colours, linewidths=0.5, alpha=0.9))
     ends = segments.reshape(-1, 2)
     axes.scatter(ends[:, 0], ends[:, 1], s=1.5, c=np.repeat(colours, 2, axis=0), linewidths=0)
-
-    bar = figure.add_axes((0.35, 0.3 / height_in, 0.3, 0.08 / height_in))
-    figure.colorbar(ScalarMappable(Normalize(0.0, 1.0), cmap), cax=bar, orientation="horizontal")
-    bar.tick_params(labelsize=7, length=2, pad=1)
-    bar.axvline(threshold, color="black", linewidth=1.0)
-    bar.text(-0.02, 0.5, "certainty", transform=bar.transAxes, ha="right", va="center", fontsize=7)
-    summary = (
-        f"{passing} of {len(certainty)} matches with certainty ≥ {threshold:g} "
-        f"({keep.size} drawn, threshold marked on the bar)"
-    )
+    _certainty_bar(figure, cmap, threshold, (footer_in - 0.12) / height_in, 0.08 / height_in)
     figure.text(
-        0.5, 0.04 / height_in, f"{caption}: {summary}" if caption else summary,
-        ha="center", va="bottom", fontsize=7, wrap=True,
+        0.5, 0.04 / height_in, "\n".join(lines), ha="center", va="bottom", fontsize=7,
+        linespacing=1.3,
     )  # fmt: skip
     return figure
 
 
-def save_figure(figure: Figure, path: str | os.PathLike) -> None:
-    """Write ``figure`` as PNG, SVG or PDF by ``path``'s suffix, at the figure's DPI. A PNG is
-    stored as a dithered 256-colour palette (a third of the bytes of full colour for a
-    photograph; the difference is the dither's grain, seen at 2x zoom); SVG and PDF keep the
-    text and lines as vectors and the images at the pixels they cover."""
-    if Path(path).suffix.lower() != ".png":
-        figure.savefig(path)
+def _certainty_bar(figure: Figure, cmap, threshold: float, top: float, height: float) -> None:
+    """A horizontal colour bar of certainty 0..1 (figure fractions: its top edge and height),
+    labelled "certainty", the threshold a black line."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = figure.add_axes((0.35, top - height, 0.3, height))
+    figure.colorbar(ScalarMappable(Normalize(0.0, 1.0), cmap), cax=bar, orientation="horizontal")
+    bar.tick_params(labelsize=7, length=2, pad=1)
+    bar.axvline(threshold, color="black", linewidth=1.0)
+    bar.text(-0.02, 0.5, "certainty", transform=bar.transAxes, ha="right", va="center", fontsize=7)
+
+
+def save_figure(figure: Figure, path: str | os.PathLike, palette: bool = False) -> None:
+    """Write ``figure`` as PNG, SVG or PDF by ``path``'s suffix, at the figure's DPI: text as
+    text in SVG (``<text>`` elements) and TrueType fonts in PDF, so a paper's editor can edit
+    them. ``palette``: store a PNG as a dithered 256-colour palette (for photographs: a third
+    of the bytes of full colour; the dither's grain shows at 2x zoom)."""
+    import matplotlib
+
+    if not (palette and Path(path).suffix.lower() == ".png"):
+        with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
+            figure.savefig(path)
         return
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
@@ -153,8 +163,8 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> None:
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
-    palette = rgb.quantize(256, method=Image.Quantize.FASTOCTREE)
-    picture = rgb.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG)
+    colours = rgb.quantize(256, method=Image.Quantize.FASTOCTREE)
+    picture = rgb.quantize(palette=colours, dither=Image.Dither.FLOYDSTEINBERG)
     picture.save(path, dpi=(figure.dpi, figure.dpi), optimize=True)
 
 
