@@ -293,7 +293,7 @@ def plot_cumulative(results: dict) -> Figure:
         axes.set(ylabel="fraction of pairs", yticks=np.linspace(0, 1, 6))
         axes.set_title(f"{results['dataset']}: cumulative error")
         axes.grid(alpha=0.3, linewidth=0.5)
-        axes.legend(loc="lower right")
+        axes.legend(loc="best")
     return figure
 
 
