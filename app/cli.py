@@ -139,8 +139,35 @@ def _match_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="matches.png draws at most N lines (default 500)",
     )
+    parser.add_argument(
+        "--figure-width",
+        type=_positive,
+        default=7.0,
+        metavar="IN",
+        help="matches.png's width in inches (default 7: two columns; 3.5: one)",
+    )
+    parser.add_argument(
+        "--dpi", type=_positive, default=200.0, metavar="N", help="matches.png's DPI (default 200)"
+    )
+    parser.add_argument(
+        "--figure-format",
+        choices=("png", "svg", "pdf"),
+        default="png",
+        help="write matches.png, matches.svg or matches.pdf (default png)",
+    )
     parser.add_argument("--no-figure", action="store_true", help="do not write matches.png")
     return parser
+
+
+def _positive(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    return value
 
 
 def _extract_parser() -> argparse.ArgumentParser:
@@ -306,8 +333,8 @@ def _check_out(out: Path, flag: str = "--out") -> None:
 
 
 def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) -> str:
-    from core.figures import draw_matches
-    from core.imageio import load_image, save_image
+    from core.figures import draw_matches, save_figure
+    from core.imageio import load_image
     from core.matchers import display_threshold
     from core.matches_csv import save_matches_csv
     from core.result import save_result
@@ -328,9 +355,12 @@ def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) 
                 result.match_certainty,
                 threshold=threshold,
                 max_lines=args.max_lines,
-                title=name,
+                names=(path_a.name, path_b.name),
+                caption=_settings_caption(matcher, name),
+                width_in=args.figure_width,
+                dpi=args.dpi,
             )
-            save_image(out / "matches.png", figure)
+            save_figure(figure, out / f"matches.{args.figure_format}", palette=True)
     except OSError as exc:
         raise MatchscopeError(f"{out}: cannot write the results ({exc.strerror or exc})") from None
     kept = int((result.match_certainty >= threshold).sum())
@@ -339,6 +369,14 @@ def _match_one(matcher, name: str, path_a: Path, path_b: Path, out: Path, args) 
         f"{threshold:g}) in "
         f"{result.timings['total']:.2f} s -> {out}"
     )
+
+
+def _settings_caption(matcher, name: str) -> str:
+    """The matcher's name and the settings that differ from its defaults, for a caption."""
+    defaults = getattr(type(matcher), "default_conf", {}) or {}
+    conf = getattr(matcher, "conf", {}) or {}
+    changed = [f"{key}={value}" for key, value in conf.items() if defaults.get(key) != value]
+    return f"{name} ({', '.join(changed)})" if changed else f"{name} (default settings)"
 
 
 def _pair_folder(index: int, path_a: Path, path_b: Path) -> str:

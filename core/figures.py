@@ -1,14 +1,22 @@
-"""Pictures of results drawn with OpenCV (no Qt): the CLI's ``matches.png`` and the colour maps
-that the app's views share, so the command line and the window show the same colours."""
+"""Pictures of results (no Qt): the CLI's ``matches.png`` (matplotlib, imported when drawn)
+and the colour maps that the app's views share, so the command line and the window show the
+same colours."""
 
 from __future__ import annotations
 
+import os
+import textwrap
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from core.coords import pixel_grid
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def certainty_lut() -> np.ndarray:
@@ -40,14 +48,9 @@ def certainty_colors(certainty: np.ndarray) -> np.ndarray:
     return certainty_lut()[index]
 
 
-def side_by_side(rgb_a: np.ndarray, rgb_b: np.ndarray, gap: int = 10) -> tuple[np.ndarray, int]:
-    """A and B on one white canvas; returns the canvas and B's x offset."""
-    height = max(rgb_a.shape[0], rgb_b.shape[0])
-    offset = rgb_a.shape[1] + gap
-    canvas = np.full((height, offset + rgb_b.shape[1], 3), 255, np.uint8)
-    canvas[: rgb_a.shape[0], : rgb_a.shape[1]] = rgb_a
-    canvas[: rgb_b.shape[0], offset:] = rgb_b
-    return canvas, offset
+_MARGIN_IN, _TITLE_IN, _BAR_IN, _LINE_IN = 0.05, 0.22, 0.34, 0.13
+"""draw_matches' layout (inches): side margins, the titles' row, the colour bar's row (with its
+tick labels) and each caption line's (7 pt)."""
 
 
 def draw_matches(
@@ -57,34 +60,121 @@ def draw_matches(
     certainty: np.ndarray,
     threshold: float = 0.0,
     max_lines: int = 1000,
-    title: str = "",
-) -> np.ndarray:
-    """The pair side by side with a line per match coloured by certainty.
+    names: tuple[str, str] = ("", ""),
+    caption: str = "",
+    width_in: float = 7.0,
+    dpi: float = 200.0,
+) -> Figure:
+    """A paper figure (matplotlib, no pyplot): the pair side by side, B scaled to A's height,
+    a line per match coloured by certainty, each image titled with its name and size, a
+    certainty colour bar (0..1, the threshold marked) and a caption: ``caption``, then how many
+    matches were drawn.
 
     matches: (N, 4) ``[xA, yA, xB, yB]`` pixels; certainty: (N,) in [0, 1]. Matches below
     ``threshold`` are left out; of the rest, at most ``max_lines`` evenly spread are drawn, the
-    most certain on top. A colour bar and ``title`` go in a strip under the images.
+    most certain on top. The figure is ``width_in`` inches wide and its images are downsampled
+    to the pixels they cover at ``dpi``; :func:`save_figure` writes it as PNG, SVG or PDF.
     """
-    canvas, offset = side_by_side(rgb_a, rgb_b)
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.transforms import blended_transform_factory
+
     keep = np.flatnonzero(certainty >= threshold)
-    passing = keep.size
+    summary = f"{keep.size} of {len(certainty)} matches with certainty ≥ {threshold:g}"
     if keep.size > max_lines:
         keep = keep[np.linspace(0, keep.size - 1, max_lines).round().astype(int)]
-    keep = keep[np.argsort(certainty[keep])]
-    colors = certainty_colors(certainty[keep])
-    thickness = max(1, round(canvas.shape[1] / 1500))
-    shift = 4  # sub-pixel line ends
-    ends = np.round((matches[keep] + [0.0, 0.0, offset, 0.0]) * (1 << shift)).astype(np.int64)
-    for (xa, ya, xb, yb), color in zip(ends, colors, strict=True):
-        rgb = tuple(int(v) for v in color)
-        cv2.line(canvas, (xa, ya), (xb, yb), rgb, thickness, cv2.LINE_AA, shift)
-        cv2.circle(canvas, (xa, ya), (thickness + 1) << shift, rgb, -1, cv2.LINE_AA, shift)
-        cv2.circle(canvas, (xb, yb), (thickness + 1) << shift, rgb, -1, cv2.LINE_AA, shift)
-    caption = (
-        f"{title}  {passing} of {len(certainty)} matches with certainty >= {threshold:g}"
-        f" ({keep.size} drawn)"
+    keep = keep[np.argsort(certainty[keep], kind="stable")]
+    summary += f", {keep.size} drawn"
+    lines = textwrap.wrap(f"{caption}: {summary}" if caption else summary, int(width_in * 17))
+
+    (height_a, width_a), (height_b, width_b) = rgb_a.shape[:2], rgb_b.shape[:2]
+    scale_b = height_a / height_b
+    offset_b = width_a * 1.02
+    left_b, right_b = offset_b - 0.5 * scale_b, offset_b + (width_b - 0.5) * scale_b
+    axes_in = width_in - 2 * _MARGIN_IN
+    image_in = axes_in * height_a / (right_b + 0.5)
+    footer_in = _BAR_IN + _LINE_IN * len(lines) + 0.04
+    height_in = _TITLE_IN + image_in + footer_in
+    figure = Figure(figsize=(width_in, height_in), dpi=dpi)
+    axes = figure.add_axes(
+        (_MARGIN_IN / width_in, footer_in / height_in, axes_in / width_in, image_in / height_in)
     )
-    return np.concatenate([canvas, _colorbar_strip(canvas.shape[1], caption.strip())], axis=0)
+    axes.set_axis_off()
+    pixels_per_unit = axes_in * dpi / (right_b + 0.5)
+    bottom = height_a - 0.5
+    axes.imshow(_fit(rgb_a, width_a * pixels_per_unit), extent=(-0.5, width_a - 0.5, bottom, -0.5))
+    axes.imshow(
+        _fit(rgb_b, width_b * scale_b * pixels_per_unit), extent=(left_b, right_b, bottom, -0.5)
+    )
+    axes.set(xlim=(-0.5, right_b), ylim=(bottom, -0.5))
+    above = blended_transform_factory(axes.transData, axes.transAxes)
+    for label, name, (height, width), centre in (
+        ("A", names[0], (height_a, width_a), width_a / 2),
+        ("B", names[1], (height_b, width_b), (left_b + right_b) / 2),
+    ):
+        title = f"{label}: {name}" if name else label
+        axes.text(
+            centre, 1.02, f"{title} ({width} × {height} px)", transform=above,
+            ha="center", va="bottom", fontsize=8,
+        )  # fmt: skip
+
+    cmap = ListedColormap(certainty_lut() / 255.0, name="certainty")
+    colours = cmap(np.clip(np.nan_to_num(certainty[keep]), 0.0, 1.0))
+    segments = (matches[keep] * [1, 1, scale_b, scale_b] + [0, 0, offset_b, 0]).reshape(-1, 2, 2)
+    axes.add_collection(LineCollection(segments, colors=colours, linewidths=0.5, alpha=0.9))
+    ends = segments.reshape(-1, 2)
+    axes.scatter(ends[:, 0], ends[:, 1], s=1.5, c=np.repeat(colours, 2, axis=0), linewidths=0)
+    _certainty_bar(figure, cmap, threshold, (footer_in - 0.12) / height_in, 0.08 / height_in)
+    figure.text(
+        0.5, 0.04 / height_in, "\n".join(lines), ha="center", va="bottom", fontsize=7,
+        linespacing=1.3,
+    )  # fmt: skip
+    return figure
+
+
+def _certainty_bar(figure: Figure, cmap, threshold: float, top: float, height: float) -> None:
+    """A horizontal colour bar of certainty 0..1 (figure fractions: its top edge and height),
+    labelled "certainty", the threshold a black line."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = figure.add_axes((0.35, top - height, 0.3, height))
+    figure.colorbar(ScalarMappable(Normalize(0.0, 1.0), cmap), cax=bar, orientation="horizontal")
+    bar.tick_params(labelsize=7, length=2, pad=1)
+    bar.axvline(threshold, color="black", linewidth=1.0)
+    bar.text(-0.02, 0.5, "certainty", transform=bar.transAxes, ha="right", va="center", fontsize=7)
+
+
+def save_figure(figure: Figure, path: str | os.PathLike, palette: bool = False) -> None:
+    """Write ``figure`` as PNG, SVG or PDF by ``path``'s suffix, at the figure's DPI: text as
+    text in SVG (``<text>`` elements) and TrueType fonts in PDF, so a paper's editor can edit
+    them. ``palette``: store a PNG as a dithered 256-colour palette (for photographs: a third
+    of the bytes of full colour; the dither's grain shows at 2x zoom)."""
+    import matplotlib
+
+    if not (palette and Path(path).suffix.lower() == ".png"):
+        with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
+            figure.savefig(path)
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    colours = rgb.quantize(256, method=Image.Quantize.FASTOCTREE)
+    picture = rgb.quantize(palette=colours, dither=Image.Dither.FLOYDSTEINBERG)
+    picture.save(path, dpi=(figure.dpi, figure.dpi), optimize=True)
+
+
+def _fit(rgb: np.ndarray, width_px: float) -> np.ndarray:
+    """``rgb`` downsampled (area averaging) to ``width_px`` columns, if it has more."""
+    width = max(1, round(width_px))
+    if width >= rgb.shape[1]:
+        return rgb
+    height = max(1, round(rgb.shape[0] * width / rgb.shape[1]))
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def draw_keypoints(rgb: np.ndarray, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -100,22 +190,6 @@ def draw_keypoints(rgb: np.ndarray, keypoints: np.ndarray, scores: np.ndarray) -
     for (x, y), colour in zip(np.round(keypoints).astype(int), colours, strict=True):
         cv2.circle(canvas, (int(x), int(y)), radius, tuple(int(c) for c in colour), -1, cv2.LINE_AA)
     return canvas
-
-
-def _colorbar_strip(width: int, caption: str, height: int = 28) -> np.ndarray:
-    """A white strip: "certainty 0 [colour bar] 1" and the caption."""
-    strip = np.full((height, width, 3), 255, np.uint8)
-    font, black = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0)
-    baseline = height - 9
-    cv2.putText(strip, "certainty 0", (6, baseline), font, 0.4, black, 1, cv2.LINE_AA)
-    bar_x, bar_width = 90, min(200, width // 4, width - 94)
-    if bar_width > 0:
-        bar = cv2.resize(certainty_lut()[None], (bar_width, height - 12))
-        strip[6 : height - 6, bar_x : bar_x + bar_width] = bar
-    cv2.putText(
-        strip, f"1   {caption}", (bar_x + bar_width + 4, baseline), font, 0.4, black, 1, cv2.LINE_AA
-    )
-    return strip
 
 
 def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:

@@ -45,6 +45,8 @@ def test_matches_png_draws_from_the_matchers_display_threshold(
     tmp_path, pair, monkeypatch, capsys, args, threshold
 ):
     """In process, to see the threshold handed to the figure (the window's slider default)."""
+    from matplotlib.figure import Figure
+
     import core.figures
     from app.cli import main
 
@@ -52,12 +54,36 @@ def test_matches_png_draws_from_the_matchers_display_threshold(
 
     def draw_matches(*figure_args, threshold, **kwargs):
         drawn.append(threshold)
-        return np.zeros((8, 8, 3), np.uint8)
+        return Figure()
 
     monkeypatch.setattr(core.figures, "draw_matches", draw_matches)
     assert main(["match", *map(str, pair), "--out", str(tmp_path / "out"), *args]) == 0
     assert drawn == [threshold]
     assert f"with certainty >= {threshold:g})" in capsys.readouterr().out
+
+
+def test_match_figure_width_dpi_and_format(tmp_path, pair, monkeypatch):
+    """In process: the figure's options reach draw_matches and name the file."""
+    import core.figures
+    from app.cli import main
+
+    seen = {}
+    draw = core.figures.draw_matches
+
+    def draw_matches(*figure_args, **kwargs):
+        seen.update(kwargs)
+        return draw(*figure_args, **kwargs)
+
+    monkeypatch.setattr(core.figures, "draw_matches", draw_matches)
+    out = tmp_path / "out"
+    argv = ["match", *map(str, pair), "--out", str(out), "--set", "max_keypoints=300"]
+    assert main([*argv, "--figure-width", "3.5", "--dpi", "100", "--figure-format", "svg"]) == 0
+    assert (seen["width_in"], seen["dpi"], seen["names"]) == (3.5, 100.0, ("a.png", "b.png"))
+    assert seen["caption"] == "sift (max_keypoints=300)"
+    assert (out / "matches.svg").is_file() and not (out / "matches.png").exists()
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--dpi", "0"])
+    assert stopped.value.code == 2
 
 
 @pytest.mark.parametrize("matcher", ["sift", "dense-flow"])
@@ -87,7 +113,7 @@ def test_match_writes_documented_result(tmp_path, pair, matcher):
     assert np.median(np.abs(shift[interior] - [6, 4]), axis=0).max() < 0.5
     assert ("grid_warp_ab" in keys) == (matcher == "dense-flow")
     figure = Image.open(out / "matches.png")
-    assert figure.width == 650 and figure.height > 240
+    assert figure.width == 1400 and figure.height > 400  # 7 in at 200 dpi
     assert load_result(out / "result.npz").num_matches == len(matches)
     csv = out / "matches.csv"
     assert csv.read_text().splitlines()[0] == "xA,yA,xB,yB,certainty"

@@ -1,9 +1,10 @@
 """Reports of ``matchscope bench pairs``: the printed table, ``report.md`` with plots, and a
 Markdown page (``docs/benchmarks.md``) with one section per dataset.
 
-Plots are drawn by matplotlib on its Agg canvas (no display, no pyplot state): the cumulative
-error curve of each matcher (the fraction of pairs whose error is at most x, up to the largest
-AUC threshold) and every pair's error (failures drawn at the top, as crosses).
+Plots are drawn by matplotlib (no display, no pyplot state), one paper column (3.5 in) wide
+with 7 pt text, as PNG (300 dpi), SVG and PDF: the cumulative error curve of each matcher (the
+fraction of pairs whose error is at most x, up to the largest AUC threshold or the largest
+error below it) and every pair's error (failures drawn at the top, as crosses).
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ import math
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.bench import metrics
 from core.bench.datasets import FLOW, HOMOGRAPHY, POSE, Dataset, PoseProtocol
 from core.text import plural
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CUMULATIVE_PNG = "cumulative_errors.png"
 PER_PAIR_PNG = "per_pair_errors.png"
@@ -228,52 +233,126 @@ def markdown_table(rows: list[list[str]]) -> list[str]:
 # Plots
 
 
+PLOT_WIDTH_IN, PLOT_DPI = 3.5, 300
+"""The plots are one paper column wide; the PNG beside the SVG and PDF has this DPI."""
+_PLOT_STYLE = {
+    "font.size": 7,
+    "axes.titlesize": 8,
+    "axes.labelsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "lines.linewidth": 1.2,
+    "axes.linewidth": 0.6,
+}
+_LABELLED_PAIRS = 24
+"""The per-pair plot names every pair on its x axis up to this many pairs (numbers beyond)."""
+
+
 def _errors(entry: dict) -> np.ndarray:
     """(P,) per-pair errors, ``inf`` where the pair failed."""
     return np.array([math.inf if p["error"] is None else p["error"] for p in entry["per_pair"]])
 
 
-def plot_cumulative(results: dict, path: Path) -> None:
-    """Each matcher's fraction of pairs with error <= x, x up to the largest AUC threshold."""
-    from matplotlib.figure import Figure
-
-    kind = result_kind(results)
-    limit = CURVE_LIMITS[kind]
-    x = np.linspace(0.0, limit, 201)
-    figure = Figure(figsize=(5.0, 3.4), dpi=90, layout="constrained")
-    axes = figure.add_subplot()
-    for name, entry in _ran(results).items():
-        errors = _errors(entry)
-        axes.plot(x, [(errors <= value).mean() for value in x], label=name)
-    axes.set(xlim=(0, limit), ylim=(0, 1), xlabel=ERROR_UNITS[kind], ylabel="fraction of pairs")
-    axes.set_title(f"{results['dataset']}: cumulative error", fontsize=10)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.savefig(path)
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k that is >= ``value`` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value * 0.999)
 
 
-def plot_per_pair(results: dict, path: Path) -> None:
-    """Each pair's error per matcher (log scale); failed pairs as crosses along the top."""
-    from matplotlib.figure import Figure
-
-    kind = result_kind(results)
-    figure = Figure(figsize=(6.0, 3.4), dpi=90, layout="constrained")
-    axes = figure.add_subplot()
+def curve_limit(results: dict) -> float:
+    """The cumulative plot's x range: up to the largest AUC threshold, or less when every
+    finished pair's error is below it (the largest, rounded up: the curves are flat beyond;
+    failed pairs never count)."""
+    limit = CURVE_LIMITS[result_kind(results)]
     every = np.concatenate([_errors(entry) for entry in _ran(results).values()])
     finite = every[np.isfinite(every)]
-    top = max(float(finite.max()) * 2 if finite.size else 1.0, CURVE_LIMITS[kind])
-    for name, entry in _ran(results).items():
-        errors = _errors(entry)
-        index = np.arange(len(errors))
-        failed = ~np.isfinite(errors)
-        line = axes.plot(index[~failed], np.maximum(errors[~failed], 1e-3), ".", label=name)[0]
-        axes.plot(index[failed], np.full(failed.sum(), top), "x", color=line.get_color())
-    axes.set_yscale("log")
-    axes.set(xlabel="pair (dataset order)", ylabel=ERROR_UNITS[kind])
-    axes.set_title(f"{results['dataset']}: per-pair error (x: failed)", fontsize=10)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.savefig(path)
+    if not finite.size or finite.max() <= 0 or finite.max() > limit:
+        return limit
+    return min(limit, _nice_ceiling(float(finite.max()) * 1.05))
+
+
+def plot_cumulative(results: dict) -> Figure:
+    """Each matcher's fraction of pairs with error <= x (exact steps), x up to
+    :func:`curve_limit`; the y axis leaves room above 1 so a curve at 1 shows."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    kind = result_kind(results)
+    limit = curve_limit(results)
+    with matplotlib.rc_context(_PLOT_STYLE):
+        figure = Figure(figsize=(PLOT_WIDTH_IN, 2.4), dpi=PLOT_DPI, layout="constrained")
+        axes = figure.add_subplot()
+        for name, entry in _ran(results).items():
+            errors = np.sort(_errors(entry))
+            shown = errors[errors <= limit]
+            x = np.concatenate([[0.0], shown, [limit]])
+            y = np.concatenate([[0.0], np.arange(1, shown.size + 1), [shown.size]]) / errors.size
+            axes.plot(x, y, drawstyle="steps-post", label=name, clip_on=False)
+        axes.set(xlim=(0, limit), ylim=(0, 1.04), xlabel=ERROR_UNITS[kind])
+        axes.set(ylabel="fraction of pairs", yticks=np.linspace(0, 1, 6))
+        axes.set_title(f"{results['dataset']}: cumulative error")
+        axes.grid(alpha=0.3, linewidth=0.5)
+        axes.legend(loc="best")
+    return figure
+
+
+def _pair_label(a: str, b: str) -> str:
+    """A short name of a pair: ``graf/img1-img2`` when both images share a folder."""
+    path_a, path_b = PurePosixPath(a), PurePosixPath(b)
+    if path_a.parent == path_b.parent and str(path_a.parent) != ".":
+        return f"{path_a.parent.name}/{path_a.stem}-{path_b.stem}"
+    return f"{path_a.stem}-{path_b.stem}"
+
+
+def plot_per_pair(results: dict) -> Figure:
+    """Each pair's error per matcher (log scale), pairs in dataset order along x: named when
+    there are at most ``_LABELLED_PAIRS``, else numbered (integers, from 0); failed pairs as
+    crosses along the top."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    kind = result_kind(results)
+    ran = _ran(results)
+    every = np.concatenate([_errors(entry) for entry in ran.values()])
+    finite = every[np.isfinite(every) & (every > 0)]
+    low = float(finite.min()) / 2 if finite.size else 0.1
+    top = float(finite.max()) * 2 if finite.size else 1.0
+    pairs = next(iter(ran.values()))["per_pair"]
+    with matplotlib.rc_context(_PLOT_STYLE):
+        figure = Figure(figsize=(PLOT_WIDTH_IN, 2.6), dpi=PLOT_DPI, layout="constrained")
+        axes = figure.add_subplot()
+        for name, entry in ran.items():
+            errors = _errors(entry)
+            index = np.arange(len(errors))
+            failed = ~np.isfinite(errors)
+            shown = np.maximum(errors[~failed], low)
+            marks = dict(clip_on=False, linestyle="none")
+            line = axes.plot(index[~failed], shown, marker="o", markersize=2.5, label=name, **marks)
+            colour = line[0].get_color()
+            axes.plot(index[failed], [top] * failed.sum(), marker="x", color=colour, **marks)
+        axes.set_yscale("log")
+        axes.set(xlim=(-0.5, len(pairs) - 0.5), ylim=(low, top), ylabel=ERROR_UNITS[kind])
+        if len(pairs) <= _LABELLED_PAIRS:
+            axes.set_xticks(range(len(pairs)), [_pair_label(p["a"], p["b"]) for p in pairs])
+            axes.tick_params(axis="x", labelrotation=90)
+        else:
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes.set_xlabel("pair (dataset order, from 0)")
+        title = f"{results['dataset']}: per-pair error"
+        axes.set_title(title + (" (x: failed)" if np.isinf(every).any() else ""))
+        axes.grid(alpha=0.3, linewidth=0.5)
+        axes.legend(loc="best")
+    return figure
+
+
+def save_plot(figure: Figure, png: Path) -> None:
+    """``png`` and the same plot as vectors beside it (``.svg``, ``.pdf``)."""
+    from core.figures import save_figure
+
+    for suffix in (".png", ".svg", ".pdf"):
+        save_figure(figure, png.with_suffix(suffix))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,11 +390,12 @@ def section_lines(
 
 
 def write_report(results: dict, folder: Path, command: str, header: list[str]) -> None:
-    """``folder/report.md`` with the command, the tables and the two plots (PNG, beside it)."""
+    """``folder/report.md`` with the command, the tables and the two plots (PNG, SVG and PDF
+    beside it; the page shows the PNGs)."""
     folder.mkdir(parents=True, exist_ok=True)
     if result_kind(results) is not None:
-        plot_cumulative(results, folder / CUMULATIVE_PNG)
-        plot_per_pair(results, folder / PER_PAIR_PNG)
+        save_plot(plot_cumulative(results), folder / CUMULATIVE_PNG)
+        save_plot(plot_per_pair(results), folder / PER_PAIR_PNG)
     body = section_lines(results, header, folder, folder)
     lines = [f"# {results['dataset']}", "", f"Command: `{command}`", "", *body]
     (folder / "report.md").write_text("\n".join(lines).rstrip() + "\n")

@@ -155,6 +155,8 @@ def test_report_and_markdown_page(capsys, tmp_path, homography_folder, flow_fold
     assert "| matcher | pairs | AUC@3px |" in text and "\nCommand: `python main.py bench" in text
     for name in ("cumulative_errors.png", "per_pair_errors.png"):
         assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (report / name).with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+        assert (report / name).with_suffix(".svg").is_file()
     assert "](bench/oxford/cumulative_errors.png)" in page.read_text()
     page.write_text(page.read_text().replace("# Benchmarks", "# Benchmarks\n\nA note by hand."))
     assert bench(capsys, "--dataset", flow_folder, "--markdown", page)[0] == 0
