@@ -105,7 +105,7 @@ class AttentionView(QWidget):
         self.heatmap, self.pca_a = self._overlays(self.panel)
         self.heatmap_b, self.pca_b = self._overlays(self.panel_b)
         self.color_bar = pg.ColorBarItem(
-            values=(0, 1), colorMap=certainty_colormap(), interactive=False, label="attention"
+            values=(0, 1), colorMap=certainty_colormap(), interactive=False
         )
         self.color_bar.setImageItem([self.heatmap, self.heatmap_b])
         self.canvas.addItem(self.color_bar, row=1, col=2)
