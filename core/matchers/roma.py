@@ -146,8 +146,9 @@ class RomaMatcher(ConfiguredMatcher):
         "sample_thresh": "certainty above which all matches are equally likely to be drawn",
         "seed": "random seed of the sampling",
         "intermediates": "keep backbone features, attention, anchors and per-scale warps",
-        "attention_block": "backbone block whose CLS attention is kept (-1: the last)",
-        "attention_head": "its head (-1: all heads)",
+        "attention_block": "the Attention view's starting block (-1: the last); every block's "
+        "CLS attention is kept",
+        "attention_head": "the Attention view's starting head (-1: the mean of the heads)",
         "download": "download missing weights into torch hub's cache (shows their licence)",
         "settings_dir": "an extra folder to search for weights (the app's settings)",
     }
@@ -180,6 +181,14 @@ class RomaMatcher(ConfiguredMatcher):
         if backbone is None or conf["backbone"] not in weight_files.WEIGHT_FILES:
             known = [name for name in BACKBONES if name in weight_files.WEIGHT_FILES]
             raise MatchscopeError(f"backbone {conf['backbone']!r}: use one of {', '.join(known)}")
+        for key, count in (
+            ("attention_block", backbone.depth),
+            ("attention_head", backbone.num_heads),
+        ):
+            if conf[key] >= count:
+                raise MatchscopeError(
+                    f"{key} {conf[key]}: {conf['backbone']} has {count} (0..{count - 1}, -1)"
+                )
         stride = backbone.patch_size
         if any(side % stride for side in self.coarse_res):
             raise MatchscopeError(
@@ -265,11 +274,8 @@ class RomaMatcher(ConfiguredMatcher):
                 up_a = preprocess(rgb_a, self.upsample_res).to(device)
                 up_b = preprocess(rgb_b, self.upsample_res).to(device)
         capture = set()
-        attention = None
         if self.conf["intermediates"]:
             capture = {"backbone", "attention", "anchors", "refiners"}
-            head = self.conf["attention_head"]
-            attention = (self.conf["attention_block"], None if head < 0 else head)
         # cancel checks and progress inside the pass; not in a compiled one (CUDA, fast),
         # where each call would break the graph
         checkpoint = None if self.conf["compile"] else control.checkpoint(0.1, 0.9)
@@ -284,7 +290,6 @@ class RomaMatcher(ConfiguredMatcher):
                         symmetric=self.conf["symmetric"],
                         attenuate=self.conf["attenuate"],
                         capture=capture,
-                        attention=attention,
                         checkpoint=checkpoint,
                     )
                 except torch.OutOfMemoryError:
@@ -372,12 +377,13 @@ class RomaMatcher(ConfiguredMatcher):
             )
             if "attention" in captured:
                 block, head = self.conf["attention_block"], self.conf["attention_head"]
-                which = "all heads" if head < 0 else f"head {head}"
+                which = "the mean of the heads" if head < 0 else f"head {head}"
                 keep(
                     f"attention_{image}",
                     captured["attention"][index],
-                    f"(heads, h16, w16): CLS -> patch attention of {image.upper()}, backbone "
-                    f"block {block}, {which}",
+                    f"(blocks, heads, h16, w16) float32: CLS -> patch attention of "
+                    f"{image.upper()} for every backbone block and head (softmax over CLS, "
+                    f"registers and patches); the view starts at block {block}, {which}",
                 )
         anchors = round(math.sqrt(captured["anchor_logits"].shape[1]))
         for index, direction in enumerate(directions):

@@ -43,7 +43,8 @@ name                     shape                   meaning
 ``warp``                 (N', H, W, 2)           where each cell lands in the other image
 ``certainty``            (N', H, W)              certainty in [0, 1]
 captured ``backbone``    (2 N, C, h16, w16)      backbone patch tokens of A then B
-captured ``attention``   (2 N, heads|1, h16, w16)  CLS -> patch attention of one block (A, B)
+captured ``attention``   (2 N, blocks, heads, h16, w16)  CLS -> patch attention of every
+                                                 backbone block and head (A, B), fp32
 captured ``gp``          (N', 512, h16, w16)     GP posterior embedding
 captured ``anchor_logits``  (N', 64 * 64, h16, w16)  the decoder's anchor logits; anchor
                                                  ``k`` is at column ``k % 64``, row ``k // 64``
@@ -648,7 +649,6 @@ class Roma(nn.Module):
         coarse: bool = True,
         captured: dict[str, Tensor] | None = None,
         capture: frozenset[str] = frozenset(),
-        attention: tuple[int, int | None] | None = None,
         progress: Progress | None = None,
     ) -> dict[int, Tensor]:
         """(B, 3, H, W) -> VGG pyramid {1, 2, 4, 8} and, with ``coarse``, backbone tokens {16}.
@@ -658,12 +658,10 @@ class Roma(nn.Module):
         prefix = "coarse" if coarse else "upsample"
         pyramid = self.encoder.cnn(images, begin(progress, f"{prefix}: VGG"))
         if coarse:
-            block, head = attention if attention is not None else (None, None)
             with torch.no_grad():
                 tokens = self.backbone(
                     images,
-                    attention_block=block,
-                    attention_head=head,
+                    attention=captured is not None and "attention" in capture,
                     checkpoint=begin(progress, "coarse: backbone"),
                 )
             pyramid[16] = tokens["patch_tokens"]
@@ -684,14 +682,13 @@ class Roma(nn.Module):
         symmetric: bool = True,
         attenuate: bool = True,
         capture: frozenset[str] | set[str] = frozenset(),
-        attention: tuple[int, int | None] | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> RomaOutput:
         """Match ImageNet-normalised images (N, 3, h, w) (sides multiples of the patch size).
 
         ``upsample_a``, ``upsample_b`` (N, 3, H, W): the same images at the upsample
         resolution, or None for the coarse pass only. ``capture`` names intermediates to keep
-        (:data:`CAPTURABLE`); ``attention = (block, head or None)`` adds the CLS attention.
+        (:data:`CAPTURABLE`; ``"attention"`` keeps every backbone block's CLS attention).
         ``checkpoint(step, fraction)`` is called between steps (module docstring, "Progress and
         cancellation"); it may raise to cancel the run.
         """
@@ -709,9 +706,8 @@ class Roma(nn.Module):
             costs = self.step_costs(tuple(images_a.shape[-2:]), upsample_hw, count, symmetric)
             progress = Progress(checkpoint, costs)
         pyramid = self.encode(
-            torch.cat((images_a, images_b)), captured=captured, capture=capture,
-            attention=attention if "attention" in capture else None, progress=progress,
-        )  # fmt: skip
+            torch.cat((images_a, images_b)), captured=captured, capture=capture, progress=progress
+        )
         feats_a, feats_b = _pair_up(pyramid, count, symmetric)
         h, w = images_a.shape[-2:]
         passes = self.decoder(

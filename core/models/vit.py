@@ -33,6 +33,8 @@ cls_token           (B, C)            the CLS token after the final LayerNorm
 cls_attention       (B, heads, h, w)  CLS -> patch softmax probabilities of one block; the
                                       softmax runs over CLS, registers and patches, so a row
                                       sums to 1 with the prefix part (``with_prefix=True``)
+forward's           (B, blocks,       the same for every block, from ``forward(...,
+``cls_attention``   heads, h, w)      attention=True)``: taken from each block's own q and k
 ==================  ================  ===========================================================
 
 **Checkpoints.** A model's ``state_dict`` has the official key layout: ``cls_token``,
@@ -254,6 +256,16 @@ def apply_rope(x: Tensor, rope: Rope) -> Tensor:
     return torch.cat((x[:, :, :prefix], rotated.to(x.dtype)), dim=-2)
 
 
+def cls_softmax(q: Tensor, k: Tensor) -> Tensor:
+    """``softmax(q_cls k^T / sqrt(d))`` in fp32: q, k (B, heads, N, d) -> (B, heads, N).
+
+    One query (CLS, token 0) per head: the attention matrix is never materialised.
+    """
+    scale = q.shape[-1] ** -0.5
+    logits = torch.einsum("bhd,bhnd->bhn", q[:, :, 0].float(), k.float()) * scale
+    return logits.softmax(dim=-1)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with an optional RoPE on the patch tokens of q and k."""
 
@@ -275,9 +287,15 @@ class Attention(nn.Module):
             q, k = apply_rope(q, rope), apply_rope(k, rope)
         return q, k, v
 
-    def forward(self, x: Tensor, rope: Rope | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, rope: Rope | None = None, cls_probs: list[Tensor] | None = None
+    ) -> Tensor:
+        """(B, N, C) -> (B, N, C); with ``cls_probs`` given, appends the CLS query's softmax
+        over every token (B, heads, N) (:func:`cls_softmax`) from the same q and k."""
         batch, tokens, dim = x.shape
         q, k, v = self.qkv_heads(x, rope)
+        if cls_probs is not None:
+            cls_probs.append(cls_softmax(q, k))
         out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d)
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
 
@@ -295,12 +313,16 @@ class Block(nn.Module):
         self.mlp = FFN_LAYERS[config.ffn](dim, config.ffn_hidden)
         self.ls2 = LayerScale(dim)
 
-    def forward(self, x: Tensor, rope: Rope | None = None) -> Tensor:
-        return self.feed_forward(self.attend(x, rope))
+    def forward(
+        self, x: Tensor, rope: Rope | None = None, cls_probs: list[Tensor] | None = None
+    ) -> Tensor:
+        return self.feed_forward(self.attend(x, rope, cls_probs))
 
-    def attend(self, x: Tensor, rope: Rope | None = None) -> Tensor:
-        """The attention half: ``x + ls1 * attn(norm1(x))``."""
-        return x + self.ls1(self.attn(self.norm1(x), rope))
+    def attend(
+        self, x: Tensor, rope: Rope | None = None, cls_probs: list[Tensor] | None = None
+    ) -> Tensor:
+        """The attention half: ``x + ls1 * attn(norm1(x))`` (``cls_probs``: :class:`Attention`)."""
+        return x + self.ls1(self.attn(self.norm1(x), rope, cls_probs))
 
     def feed_forward(self, x: Tensor) -> Tensor:
         """The FFN half: ``x + ls2 * ffn(norm2(x))``."""
@@ -434,32 +456,31 @@ class VisionTransformer(nn.Module):
     def forward(
         self,
         images: Tensor,
-        attention_block: int | None = None,
-        attention_head: int | None = None,
+        attention: bool = False,
         checkpoint: Checkpoint | None = None,
     ) -> dict[str, Tensor]:
         """images (B, 3, H, W) -> ``patch_tokens`` (B, C, h, w) and ``cls_token`` (B, C).
 
-        With ``attention_block`` set, also ``cls_attention`` (B, heads or 1, h, w) of that block
-        (and head), computed in the same pass (see :meth:`cls_attention`). ``checkpoint`` is
+        With ``attention``, also ``cls_attention`` (B, blocks, heads, h, w): every block's CLS
+        -> patch attention, from the q and k that block computes anyway (one extra query per
+        head and block; equal to :meth:`cls_attention` of each block). ``checkpoint`` is
         called before each block and between its attention and FFN halves (:data:`Checkpoint`;
         each half counts as half a block).
         """
         x, (h, w), rope = self.embed(images)
         out: dict[str, Tensor] = {}
-        target = None if attention_block is None else self._block_index(attention_block)
+        probs: list[Tensor] | None = [] if attention else None
         depth = len(self.blocks)
         for index, block in enumerate(self.blocks):
-            if index == target:
-                probs = self._cls_probs(block, x, rope, attention_head)
-                out["cls_attention"] = self._patch_part(probs, h, w)
             if checkpoint is None:
-                x = block(x, rope)
+                x = block(x, rope, probs)
                 continue
             checkpoint(f"block {index + 1}/{depth}", index / depth)
-            x = block.attend(x, rope)
+            x = block.attend(x, rope, probs)
             checkpoint(f"block {index + 1}/{depth} FFN", (index + 0.5) / depth)
             x = block.feed_forward(x)
+        if probs is not None:
+            out["cls_attention"] = torch.stack([self._patch_part(p, h, w) for p in probs], dim=1)
         x = self.norm(x)
         prefix = self.config.num_prefix_tokens
         batch, _, dim = x.shape
@@ -502,9 +523,7 @@ class VisionTransformer(nn.Module):
                 raise ValueError(f"head {head} out of range for {q.shape[1]} heads")
             head %= q.shape[1]
             q, k = q[:, head : head + 1], k[:, head : head + 1]
-        scale = q.shape[-1] ** -0.5
-        logits = torch.einsum("bhd,bhnd->bhn", q[:, :, 0].float(), k.float()) * scale
-        return logits.softmax(dim=-1)
+        return cls_softmax(q, k)
 
     def _patch_part(self, probs: Tensor, h: int, w: int) -> Tensor:
         patches = probs[..., self.config.num_prefix_tokens :]

@@ -367,9 +367,23 @@ def test_roma_reruns_with_intermediates_and_fills_the_docks(qtbot, pair, tmp_pat
     anchors = window.anchor_view
     assert anchors.probs.shape == (64, 64) and anchors.probs.sum() == pytest.approx(1.0)
     assert "coarse cell (row 4, col 4) of 8x8" in anchors.label.text()  # A's centre
-    heads = [window.attention_view.head_box.itemText(i) for i in range(7)]
+    dino = window.attention_view
+    heads = [dino.head_box.itemText(i) for i in range(7)]
     assert heads == ["mean of heads", *(f"head {k}" for k in range(6))]
-    assert window.attention_view.heatmap.image.shape == (8, 8)
+    assert dino.block_box.count() == 12 and dino.block_box.currentText() == "block 11"
+    assert dino.heatmap.image.shape == (8, 8) and dino.heatmap_b.image.shape == (8, 8)
+    # the DINO view's choices redraw from the result: no new run
+    result, last = state.result, dino.heatmap.image.copy()
+    dino.block_box.setCurrentIndex(0)
+    dino.head_box.setCurrentIndex(2)
+    attention = result.intermediates["attention_a"]
+    assert np.array_equal(dino.heatmap.image, attention[0, 1])
+    assert not np.array_equal(dino.heatmap.image, last)
+    dino.mode_box.setCurrentText("similarity")
+    assert dino.heatmap.image[4, 4] == pytest.approx(1.0, abs=1e-5)  # the probe: A's centre
+    dino.mode_box.setCurrentText("PCA")
+    assert dino.pca_a.image.shape == (8, 8, 3)
+    assert not state.running and state.result is result
 
 
 class KeypointMatcher:

@@ -100,8 +100,11 @@ def test_intermediates_are_documented_and_anchor_distributions_read_back(weights
     result = run_match(matcher, image_a, image_b)
     inter = result.intermediates
     assert inter["backbone_a"].shape == (8, 8, 384) and inter["backbone_a"].dtype == np.float16
-    assert inter["attention_a"].shape == (1, 8, 8)
-    assert np.isclose(inter["attention_a"].sum(), 1.0, atol=0.05)  # most mass on patches
+    attention = inter["attention_a"]  # every block and head: 12 blocks, 6 heads of ViT-S
+    assert attention.shape == (12, 6, 8, 8) and attention.dtype == np.float32
+    sums = attention.sum(axis=(2, 3))
+    assert (sums <= 1 + 1e-5).all() and (sums > 0.9).all()  # most mass on patches
+    assert inter["attention_b"].shape == (12, 6, 8, 8)
     assert inter["anchor_logits_ab"].shape == (8, 8, 4096)
     assert inter["anchor_logits_ba"].shape == (8, 8, 4096)
     for stage, scales, size in (("coarse", (16, 8, 4, 2, 1), 112), ("upsample", (8, 4, 2, 1), 128)):
@@ -112,7 +115,7 @@ def test_intermediates_are_documented_and_anchor_distributions_read_back(weights
             assert certainty.shape == (side, side)
             assert certainty.min() >= 0 and certainty.max() <= 1
     assert set(result.intermediate_docs) == set(inter)
-    assert "block 3, head 2" in result.intermediate_docs["attention_a"]
+    assert "starts at block 3, head 2" in result.intermediate_docs["attention_a"]
     # the final upsample-pass warp is the grid warp (before clamping to the image)
     final = inter["upsample_s1_warp_ab"]
     assert np.allclose(np.clip(final, -1, 1), result.grid_warp_ab, atol=1e-6)
@@ -211,6 +214,8 @@ def test_progress_moves_through_the_model_and_cancel_stops_inside_it(weights):
         ({"device": "tpu"}, "use auto, cpu or cuda"),
         ({"backbone": "resnet"}, "backbone 'resnet'"),
         ({"coarse_res": "big"}, "is not N or HxW"),
+        ({"attention_block": 12}, "attention_block 12: dinov2_vits14 has 12"),
+        ({"attention_head": 6}, "attention_head 6: dinov2_vits14 has 6"),
     ],
 )
 def test_bad_settings_are_named(settings, message):

@@ -220,10 +220,13 @@ def test_capturing_is_off_unless_asked_and_names_are_checked():
     a, b = images(56, 1), images(56, 2)
     with torch.inference_mode():
         plain = model(a, b)
-        full = model(a, b, capture=CAPTURABLE, attention=(-1, None))
+        full = model(a, b, capture=CAPTURABLE)
+        checked = model(a, b, capture={"attention"}, checkpoint=lambda step, fraction: None)
     assert plain.captured == {}
     assert torch.equal(plain.warp, full.warp)
-    assert full.captured["attention"].shape == (2, 6, 4, 4)
+    assert full.captured["attention"].shape == (2, 12, 6, 4, 4)  # A, B; 12 blocks, 6 heads
+    assert torch.equal(checked.captured["attention"], full.captured["attention"])  # both paths
+    assert torch.equal(checked.warp, plain.warp)
     assert full.captured["anchor_logits"].shape == (2, 4096, 4, 4)
     with pytest.raises(ValueError, match="cannot capture"):
         model(a, b, capture={"everything"})

@@ -425,7 +425,8 @@ def test_cls_attention_is_the_explicit_softmax_of_the_blocks_qkv(case):
         expected = naive_cls_attention(model, x, block=2)
         one_head = model.cls_attention(x, block=2, head=3)
         last = model.cls_attention(x, block=-1)
-        in_forward = model(x, attention_block=2)["cls_attention"]
+        in_forward = model(x, attention=True)["cls_attention"]  # (B, blocks, heads, h, w)
+        per_block = [model.cls_attention(x, block=k) for k in range(config.depth)]
         last_expected = naive_cls_attention(model, x, block=config.depth - 1)
     assert patches.shape == (2, config.num_heads, h, w)
     assert prefix.shape == (2, config.num_heads, prefix_count)
@@ -434,7 +435,10 @@ def test_cls_attention_is_the_explicit_softmax_of_the_blocks_qkv(case):
     assert (patches.flatten(2) - expected[:, :, prefix_count:]).abs().max() <= 1e-5
     assert (prefix - expected[:, :, :prefix_count]).abs().max() <= 1e-5
     assert torch.allclose(one_head, patches[:, 3:4], rtol=0, atol=1e-6)
-    assert torch.allclose(in_forward, patches, rtol=0, atol=1e-6)
+    assert in_forward.shape == (2, config.depth, config.num_heads, h, w)
+    assert torch.allclose(in_forward[:, 2], patches, rtol=0, atol=1e-6)
+    for k, expected_block in enumerate(per_block):  # every block equals the old way's
+        assert torch.equal(in_forward[:, k], expected_block), k
     assert (last.flatten(2) - last_expected[:, :, prefix_count:]).abs().max() <= 1e-5
 
 
