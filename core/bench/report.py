@@ -297,12 +297,22 @@ def plot_cumulative(results: dict) -> Figure:
     return figure
 
 
+_PAIR_LABEL_CHARS = 18
+"""Longest pair name on the per-pair plot's axis (longer ones keep their start and end)."""
+
+
 def _pair_label(a: str, b: str) -> str:
-    """A short name of a pair: ``graf/img1-img2`` when both images share a folder."""
+    """A short name of a pair: ``graf/img1-img2`` when both images share a folder, at most
+    :data:`_PAIR_LABEL_CHARS` long (``RubberWhale1-Rubb…2`` style, middle elided)."""
     path_a, path_b = PurePosixPath(a), PurePosixPath(b)
     if path_a.parent == path_b.parent and str(path_a.parent) != ".":
-        return f"{path_a.parent.name}/{path_a.stem}-{path_b.stem}"
-    return f"{path_a.stem}-{path_b.stem}"
+        label = f"{path_a.parent.name}/{path_a.stem}-{path_b.stem}"
+    else:
+        label = f"{path_a.stem}-{path_b.stem}"
+    if len(label) <= _PAIR_LABEL_CHARS:
+        return label
+    keep = _PAIR_LABEL_CHARS - 1
+    return label[: keep - keep // 3] + "…" + label[len(label) - keep // 3 :]
 
 
 def plot_per_pair(results: dict) -> Figure:
@@ -336,7 +346,7 @@ def plot_per_pair(results: dict) -> Figure:
         axes.set(xlim=(-0.5, len(pairs) - 0.5), ylim=(low, top), ylabel=ERROR_UNITS[kind])
         if len(pairs) <= _LABELLED_PAIRS:
             axes.set_xticks(range(len(pairs)), [_pair_label(p["a"], p["b"]) for p in pairs])
-            axes.tick_params(axis="x", labelrotation=90)
+            axes.tick_params(axis="x", labelrotation=90 if len(pairs) > 3 else 0)
         else:
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
             axes.set_xlabel("pair (dataset order, from 0)")

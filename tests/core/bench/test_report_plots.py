@@ -80,3 +80,11 @@ def test_report_writes_each_plot_as_png_svg_and_pdf(tmp_path):
         assert any(text.startswith("graf: ") for text in texts)
         assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
     assert f"]({CUMULATIVE_PNG})" in (tmp_path / "report.md").read_text()
+
+
+def test_long_pair_names_are_elided_and_a_single_pair_stays_horizontal():
+    from core.bench.report import _PAIR_LABEL_CHARS, _pair_label
+
+    label = _pair_label("RubberWhale1.png", "RubberWhale2.png")
+    assert len(label) == _PAIR_LABEL_CHARS and label.startswith("Rubber") and "…" in label
+    assert _pair_label("graf/img1.png", "graf/img2.png") == "graf/img1-img2"
