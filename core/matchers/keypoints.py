@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,24 @@ def clear_model_cache() -> None:
     """Forget every loaded keypoint network (the next run loads its weights again)."""
     with _CACHE_LOCK:
         _MODEL_CACHE.clear()
+
+
+@contextmanager
+def out_of_memory_as_error(matcher: KeypointMatcher) -> Iterator[None]:
+    """Turn running out of memory (CUDA's error, Python's MemoryError, the CPU allocator's
+    RuntimeError) inside the block into one MatchscopeError line with what to lower."""
+    import torch
+
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and not isinstance(exc, torch.OutOfMemoryError):
+            if "can't allocate memory" not in str(exc):
+                raise
+        raise MatchscopeError(
+            f"{matcher.name}: out of memory on {matcher.device}: lower max_keypoints or resize, "
+            "or use device=cpu"
+        ) from None
 
 
 def weights_key(path: Path) -> tuple:

@@ -30,6 +30,7 @@ from core.matchers.keypoints import (
     KeypointMatcher,
     cached_model,
     keypoint_intermediates,
+    out_of_memory_as_error,
     weights_key,
 )
 from core.models.packages import ALIKED_MODELS, DISK_FILE, LIGHTGLUE_FILES
@@ -78,14 +79,6 @@ LIGHTGLUE_DOCS = {
 }
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.OutOfMemoryError | MemoryError) or (
-        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
-    )
-
-
 def cached_lightglue(features: str, path: Path, conf: dict, device):
     """LightGlue for ``features`` ("aliked", "disk" or "xfeat": LighterGlue) with ``path``'s
     weights and ``conf``'s depth and width confidence and filter threshold, on ``device``;
@@ -120,17 +113,12 @@ def lightglue_result(
 
     capture = bool(matcher.conf["intermediates"])
     (kpts_a, desc_a, size_a), (kpts_b, desc_b, size_b) = map(inputs, (features_a, features_b))
-    try:
-        with control.stage("match", 0.75), torch.inference_mode():
-            out = models.run_lightglue(
-                model, kpts_a, kpts_b, desc_a[None], desc_b[None], size_a, size_b,
-                capture=capture,
-                after_layer=lambda layer: control.check(f"LightGlue layer {layer + 1}"),
-            )  # fmt: skip
-    except Exception as exc:
-        if _out_of_memory(exc):
-            raise MatchscopeError(f"{matcher.name}: out of memory on {matcher.device}") from None
-        raise
+    with control.stage("match", 0.75), out_of_memory_as_error(matcher), torch.inference_mode():
+        out = models.run_lightglue(
+            model, kpts_a, kpts_b, desc_a[None], desc_b[None], size_a, size_b,
+            capture=capture,
+            after_layer=lambda layer: control.check(f"LightGlue layer {layer + 1}"),
+        )  # fmt: skip
     pairs = out.matches
     matches = np.concatenate(
         [features_a.keypoints[pairs[:, 0]], features_b.keypoints[pairs[:, 1]]], axis=1
@@ -168,6 +156,11 @@ class LightGlueMatcher(KeypointMatcher):
     features = ""  # LightGlue's feature type: "aliked" or "disk"
     display_threshold = 0.2
 
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self._loaded_detector = None  # the networks once loaded (extract runs once per frame)
+        self._loaded_lightglue = None
+
     @classmethod
     def _detector_file(cls, conf: dict) -> str:
         """The shipped detector weights' file name."""
@@ -189,6 +182,9 @@ class LightGlueMatcher(KeypointMatcher):
         }
 
     def _detector(self):
+        """The detector, loaded (or taken from the cache) on first use by this matcher."""
+        if self._loaded_detector is not None:
+            return self._loaded_detector
         from core.models import lightglue as models
 
         path = self.weight_path("detector")
@@ -198,12 +194,16 @@ class LightGlueMatcher(KeypointMatcher):
             (*key, str(device)), lambda: self._load_detector(models, path).to(device)
         )
         self.record_weights(path)
+        self._loaded_detector = model
         return model
 
     def _lightglue(self):
-        path = self.weight_path("matcher")
-        self.record_weights(path)
-        return cached_lightglue(self.features, path, self.conf, self.device)
+        """LightGlue, loaded (or taken from the cache) on first use by this matcher."""
+        if self._loaded_lightglue is None:
+            path = self.weight_path("matcher")
+            self.record_weights(path)
+            self._loaded_lightglue = cached_lightglue(self.features, path, self.conf, self.device)
+        return self._loaded_lightglue
 
     def load(self) -> None:
         self._detector()
@@ -215,13 +215,8 @@ class LightGlueMatcher(KeypointMatcher):
         from core.models import lightglue as models
 
         detector = self._detector()
-        try:
-            with torch.inference_mode():
-                found = self._detect(models, detector, models.image_tensor(rgb, self.device))
-        except Exception as exc:
-            if _out_of_memory(exc):
-                raise MatchscopeError(f"{self.name}: out of memory on {self.device}") from None
-            raise
+        with out_of_memory_as_error(self), torch.inference_mode():
+            found = self._detect(models, detector, models.image_tensor(rgb, self.device))
         maps = {}
         if self.conf["intermediates"]:
             maps["score_map"] = found.score_map.float().cpu().numpy()

@@ -18,12 +18,9 @@ each image to sides rounded down to multiples of 32.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from core.coords import rescale_pixels
-from core.errors import MatchscopeError
 from core.matchers.base import Limit
 from core.matchers.keypoints import (
     COMMON_CONF,
@@ -32,6 +29,7 @@ from core.matchers.keypoints import (
     Features,
     KeypointMatcher,
     keypoint_intermediates,
+    out_of_memory_as_error,
 )
 from core.matchers.lightglue import (
     LIGHTGLUE_HELP,
@@ -42,18 +40,6 @@ from core.matchers.lightglue import (
 from core.models.packages import LIGHTERGLUE_FILE, XFEAT_FILE
 from core.result import MatchResult
 from core.run import RunControl
-
-
-@contextmanager
-def _out_of_memory_as_error(device, what: str):
-    import torch
-
-    try:
-        yield
-    except torch.OutOfMemoryError:
-        raise MatchscopeError(
-            f"{what}: out of memory on {device}: lower max_keypoints or resize, or use device=cpu"
-        ) from None
 
 
 def _to_original(xy, work_hw: tuple[int, int], size_hw: tuple[int, int]) -> np.ndarray:
@@ -161,7 +147,7 @@ class XFeatMatcher(XFeatBase):
         from core.models.xfeat import detect_and_compute
 
         x = self._input(rgb)
-        with _out_of_memory_as_error(self.device, self.name):
+        with out_of_memory_as_error(self):
             out = detect_and_compute(
                 self.xfeat,
                 x,
@@ -182,7 +168,7 @@ class XFeatMatcher(XFeatBase):
             return self._result(features_a, features_b, np.zeros((0, 2)), np.zeros(0))
         with (
             control.stage("match", 0.75),
-            _out_of_memory_as_error(self.device, self.name),
+            out_of_memory_as_error(self),
             torch.inference_mode(),
         ):
             index_a, index_b = self.xfeat.match(desc_a, desc_b, min_cossim=self.conf["min_cossim"])
@@ -223,7 +209,7 @@ class XFeatStarMatcher(XFeatBase):
         from core.models.xfeat import dense_features
 
         x = self._input(rgb)
-        with _out_of_memory_as_error(self.device, self.name):
+        with out_of_memory_as_error(self):
             out = dense_features(
                 self.xfeat, x, self.conf["max_keypoints"], maps=self.conf["intermediates"]
             )
@@ -238,7 +224,7 @@ class XFeatStarMatcher(XFeatBase):
 
         control = control or RunControl()
         dense_a, dense_b = features_a.extra["dense"], features_b.extra["dense"]
-        with control.stage("match", 0.75), _out_of_memory_as_error(self.device, self.name):
+        with control.stage("match", 0.75), out_of_memory_as_error(self):
             index_a, index_b = self.xfeat.batch_match(
                 dense_a.descriptors[None], dense_b.descriptors[None]
             )[0]
@@ -296,6 +282,10 @@ class XFeatLighterGlueMatcher(XFeatMatcher):
         **{key: LIGHTGLUE_LIMITS[key] for key in LIGHTGLUE_LIMITS if key != "nms_radius"},
     }
 
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self._loaded_lighterglue = None
+
     @classmethod
     def weight_sources(cls, conf: dict) -> dict[str, tuple[str, str, str]]:
         return {
@@ -304,9 +294,12 @@ class XFeatLighterGlueMatcher(XFeatMatcher):
         }
 
     def _lighterglue(self):
-        path = self.weight_path("matcher")
-        self.record_weights(path)
-        return cached_lightglue("xfeat", path, self.conf, self.device)
+        """LighterGlue, loaded (or taken from the cache) on first use by this matcher."""
+        if self._loaded_lighterglue is None:
+            path = self.weight_path("matcher")
+            self.record_weights(path)
+            self._loaded_lighterglue = cached_lightglue("xfeat", path, self.conf, self.device)
+        return self._loaded_lighterglue
 
     def load(self) -> None:
         super().load()

@@ -216,3 +216,35 @@ def test_every_option_has_help_and_numbers_have_limits(name):
     if name == "aliked-lightglue":
         with pytest.raises(MatchscopeError, match="model must be one of"):
             create_matcher(name, {"model": "aliked-n64"})
+
+
+def test_running_out_of_memory_is_one_line_and_other_errors_pass(monkeypatch, texture):
+    from core.errors import MatchscopeError
+
+    matcher = create_matcher("aliked-lightglue", {**SMALL, "device": "cpu"})
+
+    def fail(message):
+        def detect(*args):
+            raise RuntimeError(message)
+
+        return detect
+
+    monkeypatch.setattr(
+        matcher, "_detect", fail("[enforce fail] DefaultCPUAllocator: can't allocate memory")
+    )
+    with pytest.raises(MatchscopeError, match="aliked-lightglue: out of memory on cpu: lower"):
+        matcher.extract(texture)
+    monkeypatch.setattr(matcher, "_detect", fail("shape mismatch"))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        matcher.extract(texture)
+
+
+def test_a_matcher_loads_its_networks_once_for_every_frame(monkeypatch, texture):
+    matcher = create_matcher("aliked-lightglue", SMALL)
+    matcher.load()
+    looked = []
+    original = matcher.locate_weights
+    monkeypatch.setattr(matcher, "locate_weights", lambda conf: looked.append(1) or original(conf))
+    for _ in range(2):
+        matcher.extract(texture)
+    assert looked == []  # per frame: no lookup, hash or cache lock
