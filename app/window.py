@@ -1,6 +1,7 @@
 """`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
 attention, keypoints, the matches table, the probe and benchmarks; File > Export view… (see
-`app.export_dialog`) and File > Open/Save workspace… (see `app.workspace`); the dock layout is
+`app.export_dialog`) and File > Open/Save workspace… (see `app.workspace`); benchmark slots in
+`app.window_benchmarks`, the Probe panel in `widgets.probe_panel`. The dock layout is
 remembered between runs when `remember_layout` is on (``run_gui`` sets it).
 
 The window only wires things together: actions change the `AppState`, the state's signals update
@@ -21,25 +22,19 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
-    QFormLayout,
-    QFrame,
     QLabel,
     QMainWindow,
     QProgressBar,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 from superqt import QLabeledDoubleSlider
 
-from app.benchmark import BenchmarkOptions, BenchmarkState
+from app.benchmark import BenchmarkState
 from app.export_dialog import ViewExporter
 from app.state import KEYPOINT_MATCHERS, AppState
-from app.worker import BenchmarkRunner, BenchOutcome, MatchRunner, Outcome
+from app.window_benchmarks import BenchmarkActions
+from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
-from core.bench.datasets import load_pair_images
-from core.bench.truth import PixelTruth, ground_truth
-from core.errors import MatchscopeError
 from core.figures import warp_pictures
 from core.matchers import matcher_names
 from core.probe import ProbeReading
@@ -51,6 +46,7 @@ from widgets.heatmap_view import certainty_view, error_view
 from widgets.keypoint_view import KeypointView
 from widgets.matches_table import MatchesTable
 from widgets.pair_view import PairView
+from widgets.probe_panel import ProbePanel
 from widgets.warp_view import WarpView
 
 WEIGHTS_DIR_KEY = "weights_dir"  # QSettings key of the weights folder
@@ -60,85 +56,7 @@ IMAGE_FILTER = (
 )
 
 
-class ProbePanel(QScrollArea):
-    """The probe's A and B pixels and certainty, the result summary, and the last error
-    (wrapped, and scrolled when the dock is too short for it)."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.fields = {
-            name: QLabel("–")
-            for name in (
-                "A pixel",
-                "B pixel",
-                "certainty",
-                "source",
-                "true error",
-                "matcher",
-                "matches",
-                "total time",
-                "stages",
-            )
-        }
-        form = QFormLayout()
-        for name, label in self.fields.items():
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            form.addRow(f"{name}:", label)
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message.setStyleSheet("color: #c0392b; font-weight: bold;")
-        self.message.hide()
-        content = QWidget()
-        layout = QVBoxLayout(content)
-        layout.addLayout(form)
-        layout.addWidget(self.message)
-        layout.addStretch(1)
-        self.setWidget(content)
-        self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-
-    def show_probe(self, probe: ProbeReading | None, truth: PixelTruth | None = None) -> None:
-        """The probe, and its match's true error when the pair has ground truth."""
-        if truth is None:
-            self.fields["true error"].setText("–")
-        elif truth.error == truth.error:  # not NaN
-            self.fields["true error"].setText(f"{truth.error:.2f} px")
-        else:
-            self.fields["true error"].setText("unknown")
-        if probe is None:
-            values = ["click in A", "–", "–", "–"]
-        else:
-            b_pixel = f"({probe.xb:.2f}, {probe.yb:.2f})" if probe.has_match else "no match"
-            values = [
-                f"({probe.xa:.0f}, {probe.ya:.0f})",
-                b_pixel,
-                f"{probe.certainty:.3f}",
-                probe.source,
-            ]
-        for name, value in zip(("A pixel", "B pixel", "certainty", "source"), values, strict=True):
-            self.fields[name].setText(value)
-
-    def show_result(self, result: MatchResult | None) -> None:
-        if result is None:
-            for name in ("matcher", "matches", "total time", "stages"):
-                self.fields[name].setText("–")
-            return
-        stages = {k: v for k, v in result.timings.items() if k != "total"}
-        self.fields["matcher"].setText(result.provenance.matcher)
-        self.fields["matches"].setText(str(result.num_matches))
-        self.fields["total time"].setText(f"{result.timings.get('total', 0.0):.3f} s")
-        self.fields["stages"].setText(
-            "\n".join(f"{stage}: {seconds * 1000:.1f} ms" for stage, seconds in stages.items())
-        )
-
-    def show_error(self, message: str) -> None:
-        self.message.setText(message)
-        self.message.setVisible(bool(message))
-
-
-class MainWindow(QMainWindow):
+class MainWindow(BenchmarkActions, QMainWindow):
     """Matchscope's main window; ``state`` is the model every part listens to."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
@@ -291,21 +209,6 @@ class MainWindow(QMainWindow):
         self._on_threshold_changed(state.threshold)  # the matcher's display threshold
         self._connect_benchmarks()
 
-    def _connect_benchmarks(self) -> None:
-        bench, view = self.bench_state, self.benchmark_view
-        view.run_requested.connect(self.run_benchmark)
-        view.cancel_requested.connect(self.bench_runner.cancel)
-        view.save_requested.connect(self.save_benchmark_report)
-        view.pair_activated.connect(self.open_benchmark_pair)
-        self.bench_runner.planned.connect(bench.set_plan)
-        self.bench_runner.progress.connect(bench.set_progress)
-        self.bench_runner.finished.connect(self._on_benchmark_finished)
-        bench.planned.connect(self._on_benchmark_planned)
-        bench.pair_scored.connect(view.set_pair_error)
-        bench.progress_changed.connect(view.set_progress)
-        bench.running_changed.connect(view.set_running)
-        bench.finished.connect(self._on_benchmark_outcome)
-
     # actions ------------------------------------------------------------------------------------
 
     def open_image(self, side: str) -> None:
@@ -380,57 +283,6 @@ class MainWindow(QMainWindow):
             self.state.weights_dir = folder
             QSettings().setValue(WEIGHTS_DIR_KEY, folder)
             self.state.set_status(f"Model weights are also looked for in {folder}")
-
-    def run_benchmark(
-        self, dataset: str, matchers: list[str], max_pairs: int | None, runs: int | None
-    ) -> None:
-        """Benchmark ``matchers`` (with the settings each has here) on the dataset folder in
-        the worker; the Benchmarks dock shows its progress and tables."""
-        if not dataset:
-            self.benchmark_view.show_message("choose a dataset folder first", error=True)
-            return
-        settings = {name: self.state.settings_for(name) for name in matchers}
-        options = BenchmarkOptions(dataset, settings, max_pairs, runs)
-        try:
-            request_id = self.bench_state.begin(options)
-        except MatchscopeError as exc:
-            self.benchmark_view.show_message(str(exc), error=True)
-            return
-        self.benchmark_view.show_message(f"Running: {options.command()}")
-        self.bench_runner.start(request_id, options)
-
-    def open_benchmark_pair(self, matcher: str, index: int) -> None:
-        """Show pair ``index`` of the benchmark with its ground truth and match it with
-        ``matcher`` as the benchmark did (lines coloured by true error)."""
-        bench = self.bench_state
-        if bench.plan is None or matcher not in bench.matcher_names:
-            self.state.set_error("that benchmark is gone: run it again to open its pairs")
-            return
-        pair = bench.plan.pairs[index]
-        try:
-            truth = ground_truth(pair)
-            image_a, image_b = load_pair_images(pair)
-        except MatchscopeError as exc:
-            self.state.set_error(str(exc))
-            return
-        if truth.flow is not None and truth.flow.shape[:2] != image_a.size_hw:
-            self.state.set_error(f"{pair.flow_path}: flow size differs from {pair.name_a}")
-            return
-        self.state.set_matcher(matcher, bench.options.matchers[matcher])
-        self.state.set_images(image_a, image_b, truth)
-        self.error_dock.raise_()
-        self.state.set_status(
-            f"Pair {index + 1}: {pair.name_a} – {pair.name_b} with {matcher} "
-            f"(lines: {truth.error_name} against the ground truth)"
-        )
-
-    def save_benchmark_report(self, folder: str) -> None:
-        try:
-            path = self.bench_state.write_report(folder)
-        except MatchscopeError as exc:
-            self.benchmark_view.show_message(str(exc), error=True)
-            return
-        self.benchmark_view.show_message(f"Wrote {path} and results.json")
 
     # state -> views -----------------------------------------------------------------------------
 
@@ -559,26 +411,6 @@ class MainWindow(QMainWindow):
             self.state.set_result(
                 outcome.request_id, outcome.result, outcome.truth_errors, outcome.warp_pictures
             )
-
-    def _on_benchmark_finished(self, outcome: BenchOutcome) -> None:
-        bench = self.bench_state
-        if outcome.cancelled:
-            bench.set_cancelled(outcome.request_id)
-        elif outcome.error:
-            bench.set_failed(outcome.request_id, outcome.error)
-        else:
-            bench.set_results(outcome.request_id, outcome.results)
-
-    def _on_benchmark_planned(self) -> None:
-        plan = self.bench_state.plan
-        names = self.bench_state.matcher_names
-        self.benchmark_view.show_plan(plan.header, plan.dataset.kind, plan.pairs, names)
-
-    def _on_benchmark_outcome(self, outcome: str, message: str) -> None:
-        if outcome == "ok":
-            self.benchmark_view.show_results(self.bench_state.results)
-        self.benchmark_view.show_message(message, error=outcome == "failed")
-        self.state.set_status(f"Benchmark: {message}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel a running match or benchmark and wait (the runners' ``abandon_after``, 2 s, at
