@@ -22,6 +22,8 @@ from core.errors import MatchscopeError
 
 
 def _gui_parser() -> argparse.ArgumentParser:
+    from core.figure_compose import DEFAULT_PANELS, PANELS
+
     subcommands = "\n".join(f"  {name:<10} {text}" for name, text in SUBCOMMANDS.items())
     parser = _Parser(
         prog="matchscope",
@@ -53,6 +55,27 @@ def _gui_parser() -> argparse.ArgumentParser:
         "matches.png, benchmarks.png, probe.png (each dock raised in turn)",
     )
     parser.add_argument(
+        "--export-figure",
+        metavar="PATH",
+        help="as --screenshot, but save the composed figure of the result for the probe "
+        "(PNG, SVG or PDF by PATH's suffix; see File > Export figure…)",
+    )
+    parser.add_argument(
+        "--figure-views",
+        type=_figure_views,
+        metavar="LIST",
+        help="the figure's panels, comma-separated, from: "
+        f"{', '.join(PANELS)} (default: those of {','.join(DEFAULT_PANELS)} that the result has)",
+    )
+    parser.add_argument(
+        "--figure-width", type=float, default=7.0, metavar="IN",
+        help="the figure's width in inches (default 7.0, a double column; 3.5: a single one)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--figure-dpi", type=float, default=300.0, metavar="N",
+        help="the figure's pixels per inch (PNG and its images; default 300)",
+    )  # fmt: skip
+    parser.add_argument(
         "--workspace",
         metavar="FILE",
         help="reopen a workspace saved with File > Save workspace…: its images, matcher and "
@@ -67,6 +90,19 @@ def _gui_parser() -> argparse.ArgumentParser:
         "centres: the top-left pixel is 0,0)",
     )
     return parser
+
+
+def _figure_views(text: str) -> tuple[str, ...]:
+    """``--figure-views a,certainty``: known panel names."""
+    from core.figure_compose import PANELS
+
+    views = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [view for view in views if view not in PANELS]
+    if unknown or not views:
+        raise argparse.ArgumentTypeError(
+            f"unknown panel(s) {', '.join(unknown) or repr(text)}; panels: {', '.join(PANELS)}"
+        )
+    return views
 
 
 def _probe_point(text: str) -> tuple[float, float]:
@@ -116,6 +152,7 @@ def run_window(argv: list[str]) -> int:
         open_dataset(args.dataset)
     if args.screenshot_views:
         _check_out(Path(args.screenshot_views), "--screenshot-views")
+    figure = _figure_request(args)
     if args.probe is not None and args.workspace:
         _check_probe(args.probe, workspace.image_a)
     elif args.probe is not None:
@@ -138,7 +175,23 @@ def run_window(argv: list[str]) -> int:
         args.screenshot_views,
         args.probe,
         args.workspace,
+        figure,
     )
+
+
+def _figure_request(args: argparse.Namespace):
+    """``--export-figure`` and its options, checked (None without it)."""
+    from app.figure_dialog import FigureRequest
+    from core.figure_compose import check_figure_path, check_figure_size
+
+    if args.export_figure is None:
+        if args.figure_views is not None:
+            raise MatchscopeError("--figure-views needs --export-figure PATH")
+        return None
+    path = check_figure_path(args.export_figure)
+    check_figure_size(args.figure_width, args.figure_dpi)
+    _check_out(path.absolute().parent, "--export-figure")
+    return FigureRequest(str(path), args.figure_views, args.figure_width, args.figure_dpi)
 
 
 def _read_workspace(args: argparse.Namespace, settings: dict):

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 import assets
 from app import WINDOW_MATCHER
+from app.figure_dialog import FigureRequest
 from app.state import AppState
 from app.window import MainWindow
 from core.errors import MatchscopeError
@@ -31,6 +32,7 @@ def run_gui(
     screenshot_views: str | None = None,
     probe: tuple[float, float] | None = None,
     workspace: str | None = None,
+    figure: FigureRequest | None = None,
 ) -> int:
     """Show the window on the pair (the demo pair when both paths are None and no dataset is
     given) and match it; with ``dataset``, benchmark ``matcher`` on that folder in the
@@ -42,6 +44,10 @@ def run_gui(
     one ``matchscope: error: ...`` line on stderr, as the command line's. With
     ``screenshot_views`` (a folder), the same, and every view is saved as its own PNG there
     (``pair_view.png``, ``certainty.png``, ...: see :meth:`ViewExporter.save_views`).
+
+    With ``figure``, the same, and the composed figure of the result for the probe is written
+    (see :mod:`app.figure_dialog`); when it cannot be made (a panel the result lacks) the app
+    exits 2 with one error line.
 
     ``probe`` (x, y): once the first match ends, probe that pixel of A as a click would.
 
@@ -55,7 +61,7 @@ def run_gui(
     pg.setConfigOptions(imageAxisOrder="row-major")
     state = AppState(matcher, settings)
     window = MainWindow(state)
-    headless = bool(screenshot or screenshot_views)
+    headless = bool(screenshot or screenshot_views or figure)
     missing = _missing_weights(state) if headless and not workspace else None
     if missing is not None:  # without --screenshot the window shows it, with a folder to choose
         _print_error(str(missing))
@@ -93,7 +99,7 @@ def run_gui(
         def finish(code: int) -> None:
             QTimer.singleShot(
                 SCREENSHOT_SETTLE_MS,
-                lambda: _save_and_quit(app, window, screenshot, screenshot_views, code),
+                lambda: _save_and_quit(app, window, screenshot, screenshot_views, figure, code),
             )
 
         if not loaded:
@@ -144,7 +150,12 @@ def _missing_weights(state: AppState) -> MatchscopeError | None:
 
 
 def _save_and_quit(
-    app: QApplication, window: MainWindow, path: str | None, views: str | None, code: int
+    app: QApplication,
+    window: MainWindow,
+    path: str | None,
+    views: str | None,
+    figure: FigureRequest | None,
+    code: int,
 ) -> None:
     app.processEvents()
     if path and not window.grab().save(path):
@@ -153,4 +164,10 @@ def _save_and_quit(
     for error in window.view_exporter.save_views(views) if views else []:
         _print_error(error)
         code = code or 1
+    if figure is not None and code == 0:
+        try:
+            figure.export(window)
+        except MatchscopeError as exc:
+            _print_error(str(exc))
+            code = 2
     app.exit(code)

@@ -1,6 +1,7 @@
 """`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
 attention, keypoints, the matches table, the probe and benchmarks; File > Export view… (see
-`app.export_dialog`) and File > Open/Save workspace… (see `app.workspace`); benchmark slots in
+`app.export_dialog`), File > Export figure… (see `app.figure_dialog`) and File > Open/Save
+workspace… (see `app.workspace`); benchmark slots in
 `app.window_benchmarks`, the Probe panel in `widgets.probe_panel`. The dock layout is
 remembered between runs when `remember_layout` is on (``run_gui`` sets it).
 
@@ -31,6 +32,7 @@ from superqt import QLabeledDoubleSlider
 
 from app.benchmark import BenchmarkState
 from app.export_dialog import ViewExporter
+from app.figure_dialog import install_figure_action
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.window_benchmarks import BenchmarkActions
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
@@ -112,6 +114,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.probe_panel.show_probe(None)
         self.statusBar().showMessage(state.status)
         self.open_workspace_action, self.save_workspace_action = install_workspace_actions(self)
+        self.figure_action = install_figure_action(self)
         # last: File > Export view… and every view's context menu (the docks made above)
         self.view_exporter = ViewExporter(self, state.set_status, state.set_error)
         self.view_exporter.install_context_menus()

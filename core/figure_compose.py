@@ -74,6 +74,8 @@ DEFAULT_PANELS = ("matches", "certainty", "warp", "error", "anchors", "attention
 """The panels a figure shows when none are chosen (those the result has)."""
 
 FORMATS = ("png", "svg", "pdf")
+WIDTH_RANGE_IN = (2.0, 20.0)  # a single column is 3.5 in, a double one 7.0
+DPI_RANGE = (30, 2400)
 FONT_PT, TITLE_PT = 7.0, 7.5
 PROBE_GID = "probe"  # the gid of the probe's marker in every panel
 PROBE_COLOUR = "#ff2d6f"
@@ -460,10 +462,7 @@ def compose_figure(
     from matplotlib.cm import ScalarMappable
     from matplotlib.figure import Figure
 
-    if not 2.0 <= width_in <= 20.0:
-        raise MatchscopeError(f"figure width {width_in:g} in: use 2 to 20 inches (3.5 or 7.0)")
-    if not 30.0 <= dpi <= 2400.0:
-        raise MatchscopeError(f"figure resolution {dpi:g} dpi: use 30 to 2400")
+    check_figure_size(width_in, dpi)
     keys = check_panels(inputs, list(panels))
     drawers = _panels(inputs)
     caption = figure_caption(inputs)
@@ -526,6 +525,26 @@ def compose_figure(
     return composed
 
 
+def check_figure_size(width_in: float, dpi: float) -> None:
+    """MatchscopeError unless the width (inches) and DPI are in :data:`WIDTH_RANGE_IN` and
+    :data:`DPI_RANGE`."""
+    if not WIDTH_RANGE_IN[0] <= width_in <= WIDTH_RANGE_IN[1]:
+        low, high = WIDTH_RANGE_IN
+        raise MatchscopeError(f"figure width {width_in:g} in: use {low:g} to {high:g} inches")
+    if not DPI_RANGE[0] <= dpi <= DPI_RANGE[1]:
+        raise MatchscopeError(
+            f"figure resolution {dpi:g} dpi: use {DPI_RANGE[0]} to {DPI_RANGE[1]}"
+        )
+
+
+def check_figure_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; MatchscopeError unless its suffix is one of :data:`FORMATS`."""
+    path = Path(path)
+    if path.suffix.lower().lstrip(".") not in FORMATS:
+        raise MatchscopeError(f"{path}: the figure's format is its suffix: .png, .svg or .pdf")
+    return path
+
+
 def _chars(width_in: float, points: float) -> int:
     """About how many characters of a ``points`` pt sans-serif font fit in ``width_in`` inches."""
     return max(12, int(width_in * 72 / (points * 0.56)))
@@ -571,9 +590,7 @@ def export_figure(
 ) -> Path:
     """Compose the figure and write it to ``path`` as PNG, SVG or PDF by its suffix; returns the
     path. MatchscopeError (one line) for a wrong format, a missing panel or an unwritable file."""
-    path = Path(path)
-    if path.suffix.lower().lstrip(".") not in FORMATS:
-        raise MatchscopeError(f"{path}: the figure's format is its suffix: .png, .svg or .pdf")
+    path = check_figure_path(path)
     composed = compose_figure(inputs, panels, width_in, dpi)
     try:
         save_figure(composed.figure, path)
