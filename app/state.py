@@ -176,6 +176,18 @@ class AppState:
             self.matcher_changed.emit(name)
             self.set_threshold(display_threshold(name))
 
+    def update_settings(self, name: str, values: dict, keep: bool = False) -> None:
+        """Merge ``values`` into matcher ``name``'s settings (the current matcher stays): a
+        value None removes its key (the matcher's default); ``keep``: keys already set win."""
+        settings = self._settings.setdefault(name, {})
+        for key, value in values.items():
+            if keep and key in settings:
+                continue
+            if value is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = value
+
     # runs ---------------------------------------------------------------------------------------
 
     def set_keep_intermediates(self, keep: bool) -> None:

@@ -1,8 +1,8 @@
 """`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
 attention, keypoints, the matches table, the probe and benchmarks; File > Export view… (see
-`app.export_dialog`), File > Export figure… (see `app.figure_dialog`) and File > Open/Save
-workspace… (see `app.workspace`); benchmark slots in
-`app.window_benchmarks`, the Probe panel in `widgets.probe_panel`. The dock layout is
+`app.export_dialog`), File > Export figure… (see `app.figure_dialog`), File > Open/Save
+workspace… (see `app.workspace`) and Edit > Settings… (see `app.settings_dialog`); benchmark
+slots in `app.window_benchmarks`, the Probe panel in `widgets.probe_panel`. The dock layout is
 remembered between runs when `remember_layout` is on (``run_gui`` sets it).
 
 The window only wires things together: actions change the `AppState`, the state's signals update
@@ -33,6 +33,7 @@ from superqt import QLabeledDoubleSlider
 from app.benchmark import BenchmarkState
 from app.export_dialog import ViewExporter
 from app.figure_dialog import install_figure_action
+from app.settings_dialog import WEIGHTS_DIR_KEY, apply_remembered_settings, install_settings_action
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.window_benchmarks import BenchmarkActions
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
@@ -51,7 +52,6 @@ from widgets.pair_view import PairView
 from widgets.probe_panel import ProbePanel
 from widgets.warp_view import WarpView
 
-WEIGHTS_DIR_KEY = "weights_dir"  # QSettings key of the weights folder
 LAYOUT_KEYS = ("windowState", "geometry")  # QSettings keys of the remembered layout
 IMAGE_FILTER = (
     "Images (*.jpg *.jpeg *.png *.ppm *.pgm *.pbm *.pnm *.tif *.tiff *.bmp *.webp);;All files (*)"
@@ -66,6 +66,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.state = state
         if not state.weights_dir:
             state.weights_dir = str(QSettings().value(WEIGHTS_DIR_KEY, "") or "")
+        apply_remembered_settings(state)  # Edit > Settings…, under the command line's settings
         self.runner = MatchRunner(self)
         self.remember_layout = False  # run_gui: the layout is kept in QSettings on close
         self._runs_held = False  # see `holding_runs`
@@ -115,6 +116,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.statusBar().showMessage(state.status)
         self.open_workspace_action, self.save_workspace_action = install_workspace_actions(self)
         self.figure_action = install_figure_action(self)
+        self.settings_action = install_settings_action(self)
         # last: File > Export view… and every view's context menu (the docks made above)
         self.view_exporter = ViewExporter(self, state.set_status, state.set_error)
         self.view_exporter.install_context_menus()
