@@ -84,7 +84,7 @@ _MARGIN, _GAP, _TITLE_LINE, _BAR, _ROW_GAP, _LINE = 0.06, 0.12, 0.115, 0.36, 0.0
 row (bar, tick labels and label), the gap between rows and a caption line."""
 _SKIP_IN_CAPTION = ("intermediates", "settings_dir", "download")
 _PATH_SETTINGS = ("roma_weights", "dino_weights", "detector_weights", "matcher_weights")
-_MAX_LINES = 300  # match lines drawn in the matches panel, the surest on top
+_MAX_LINES = 300  # match lines drawn in the matches panel (4 times as many dots in B's)
 
 
 @dataclass
@@ -284,7 +284,7 @@ def _panels(inputs: FigureInputs) -> dict[str, _Panel]:
 
     def image_b(axes, width_px):
         _show(axes, rgb_b, size_b, width_px)
-        keep = result.match_certainty >= inputs.threshold
+        keep = _spread(result.match_certainty, inputs.threshold, 4 * _MAX_LINES)
         return _dots(
             axes, result.matches[keep, 2:], result.match_certainty[keep], _cmap("certainty"), 1.0
         ), "certainty"
@@ -412,10 +412,7 @@ def _pair(inputs: FigureInputs, axes: Axes, width_px: float):
     )
     axes.set(xlim=(-0.5, right_b), ylim=(bottom, -0.5))
     certainty = result.match_certainty
-    keep = np.flatnonzero(certainty >= inputs.threshold)
-    if keep.size > _MAX_LINES:
-        keep = keep[np.linspace(0, keep.size - 1, _MAX_LINES).round().astype(int)]
-    keep = keep[np.argsort(certainty[keep], kind="stable")]
+    keep = _spread(certainty, inputs.threshold, _MAX_LINES)
     cmap = _cmap("certainty")
     segments = (result.matches[keep] * [1, 1, scale_b, scale_b] + [0, 0, offset_b, 0]).reshape(
         -1, 2, 2
@@ -432,6 +429,15 @@ def _pair(inputs: FigureInputs, axes: Axes, width_px: float):
     if probe is not None:
         _mark(axes, probe.xa, probe.ya)
     return lines, f"certainty ({keep.size} of {len(certainty)} matches drawn)"
+
+
+def _spread(certainty: np.ndarray, threshold: float, count: int) -> np.ndarray:
+    """Indices of at most ``count`` of the matches with at least ``threshold`` certainty,
+    evenly spread over them, the surest last (drawn on top)."""
+    keep = np.flatnonzero(certainty >= threshold)
+    if keep.size > count:
+        keep = keep[np.linspace(0, keep.size - 1, count).round().astype(int)]
+    return keep[np.argsort(certainty[keep], kind="stable")]
 
 
 def _flow_wheel(axes: Axes) -> None:
