@@ -26,6 +26,9 @@ import sitecustomize  # noqa: E402, F401  (ours: installs the guard in this proc
 sys.path.remove(str(NETGUARD))
 TORCH_HOME = Path(tempfile.mkdtemp(prefix="matchscope-tests-torch-home-"))
 os.environ["TORCH_HOME"] = str(TORCH_HOME)
+# The app's QSettings (weights folder, matcher settings, layout) never come from or go to the
+# user's own: every test process and subprocess starts with an empty configuration folder.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="matchscope-tests-config-")
 
 
 def pytest_sessionfinish(session, exitstatus):
