@@ -64,7 +64,7 @@ def test_sparse_matches_are_measured_against_the_dense_warp_at_their_a_point():
     assert (summary.count, summary.total, summary.median) == (2, 4, 2.5)
     assert summary.within == {1.0: 0.5, 3.0: 0.5, 5.0: 1.0}
     assert summary.text() == "2 of 4 matches: median 2.50 px; within 1/3/5 px: 50/50/100%"
-    assert summarise(np.full(3, np.nan)).text().startswith("none of 3 matches")
+    assert summarise(np.full(3, np.nan)).text() == "none of 3 matches has an answer in both runs"
 
 
 def test_both_runs_errors_share_one_scale():
@@ -92,7 +92,11 @@ def test_the_probe_reads_both_runs_and_their_distance():
     first, second = both.readings
     assert (first.xb, first.yb, first.certainty, first.source) == (9, 6, 0.5, "warp")
     assert (second.xb, second.yb, second.certainty, second.source) == (12, 2, 0.75, "match")
-    assert both.distance == pytest.approx(5.0)
+    assert both.distance == pytest.approx(5.0) and both.distance_at == (3, 2)
     assert both.errors == pytest.approx((0.0, 5.0))
+    near = compare_probe(sparse, dense, 4, 3, snap_radius=2.0)  # snaps to the match at (3, 2)
+    assert (near.readings[0].xa, near.readings[0].ya, near.readings[1].xa) == (3, 2, 4)
+    assert near.distance == pytest.approx(5.0) and near.distance_at == (3, 2)  # the warp there
     far = compare_probe(dense, sparse, 7, 5, snap_radius=2.0)  # no match of the sparse run there
-    assert not far.readings[1].has_match and np.isnan(far.distance) and np.isnan(far.errors).all()
+    assert not far.readings[1].has_match and np.isnan(far.distance) and far.distance_at is None
+    assert np.isnan(far.errors).all()
