@@ -3,7 +3,8 @@
 The view lists this session's runs on the current pair (the state's run store, matched by the
 images' content); a new run becomes run 2 and the run 2 before it run 1. The comparison
 (`core.compare.compare_runs`) is made only while the dock is shown: a change while it is tabbed
-away is drawn when its tab is raised. Reading a run for the view makes it the most recently used
+away is drawn when its tab is raised (until then the view lets go of the runs it showed, so that
+a run dropped from the store is freed). Reading a run for the view makes it the most recently used
 in the store, so the runs compared are the last to be dropped.
 """
 
@@ -72,6 +73,9 @@ class CompareDock:
         """Draw the chosen runs and the probe, unless the dock is hidden (then when it is
         shown)."""
         if not self.shown:
+            if self._stale and self._runs is not None:  # let go of runs the store may drop
+                self._runs = None
+                self.view.set_data(None, None, None, None)
             return
         if self._stale:
             self._stale = False

@@ -214,7 +214,9 @@ class CompareView(QWidget):
         if runs is None or comparison is None:
             for layer in (*self.layers, self.diff):
                 layer.show("", None)
-            self.summary.setText("Run two matchers (or one with other settings) on this pair.")
+            self.summary.setText(
+                "Choose two runs on this pair (run two matchers, or one with other settings)."
+            )
             self._show_probe()
             return
         show_b = self.show_box.currentText() == SHOW_B

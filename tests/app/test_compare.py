@@ -165,7 +165,7 @@ def test_evicted_runs_leave_the_lists_and_other_pairs_have_their_own(window):
     assert titles(view.run_boxes[0]) == ["2: dense-flow (dx=2.0)", "3: dense-flow (dx=3.0)"]
     state.set_run_budget(1)  # only the current run stays
     assert titles(view.run_boxes[1]) == ["3: dense-flow (dx=3.0)"]
-    assert view.diff.heatmap.image is None and "Run two matchers" in view.summary.text()
+    assert view.diff.heatmap.image is None and "Choose two runs" in view.summary.text()
 
     image_a = state.image_a
     flipped = from_array(np.ascontiguousarray(image_a.rgb[::-1]))
@@ -177,18 +177,21 @@ def test_evicted_runs_leave_the_lists_and_other_pairs_have_their_own(window):
     assert titles(view.run_boxes[0]) == ["3: dense-flow (dx=3.0)"]  # found by content
 
 
-def test_a_tabbed_away_dock_draws_when_raised(qtbot, window):
+def test_a_tabbed_away_dock_draws_when_raised_and_lets_go_meanwhile(qtbot, window):
     view = window.compare_view
+    add_run(window, shift_result(H, W, 6.0, 4.0), "dense-flow")
+    add_run(window, shift_result(H, W, 3.0, 0.0), "sift")
+    assert view.layers[0].heatmap.image is not None
     warp = next(d for d in window.findChildren(QDockWidget) if d.objectName() == "Warp")
     warp.raise_()
     qtbot.waitUntil(lambda: not window.compare.shown)
-    add_run(window, shift_result(H, W, 6.0, 4.0), "dense-flow")
-    add_run(window, shift_result(H, W, 3.0, 0.0), "sift")
-    assert view.diff.heatmap.image is None  # nothing computed while hidden
+    add_run(window, shift_result(H, W, 3.0, 2.0), "dense-flow", {"preset": "fast"})
+    assert view.diff.heatmap.image is None and view.layers[0].heatmap.image is None
     window.compare_dock.raise_()
     qtbot.waitUntil(lambda: view.diff.heatmap.image is not None)
-    np.testing.assert_allclose(view.diff.heatmap.image, 5.0, atol=1e-5)
-    assert "5.00 px apart" in view.probe_text.toPlainText()
+    assert view.chosen() == (2, 3)
+    np.testing.assert_allclose(view.diff.heatmap.image, 2.0, atol=1e-5)
+    assert "2.00 px apart" in view.probe_text.toPlainText()
 
 
 @pytest.fixture
