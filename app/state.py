@@ -7,7 +7,9 @@ by default when the window starts on a keypoint matcher), and a status line. A p
 benchmark also carries its ground truth: then each result comes with its errors against it
 (`truth_errors`) and the probe with the truth at its pixel (`probe_truth`). Runs are identified by a
 monotonically increasing request id; whatever arrives for an older id (a result, progress, an
-error) is dropped, so a slow run never overwrites a newer one.
+error) is dropped, so a slow run never overwrites a newer one. Every result taken also goes into
+the session's run store (`runs`, a `core.run_store.RunStore` bounded by a byte budget, see
+`set_run_budget`) with its label, pair and errors, for the Compare dock.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from core.keypoint_probe import KeypointReading, has_keypoints, nearest_keypoint
 from core.matchers import display_threshold
 from core.probe import SNAP_RADIUS_PX, ProbeReading, read_probe
 from core.result import MatchResult
+from core.run_store import DEFAULT_BUDGET_BYTES, RunStore, run_label
+from core.run_store import pair_key as content_key
 from core.text import plural
 
 _MODEL_MATCHERS = ("roma", "roma-outdoor", "roma-indoor")  # take a weights folder
@@ -51,6 +55,7 @@ class AppState:
     running_changed = Signal(bool)
     progress_changed = Signal(str, float)  # stage, fraction of the run done
     run_finished = Signal(str)  # "ok", "failed" or "cancelled"
+    runs_changed = Signal()  # a run was added to `runs` or dropped from it
 
     def __init__(self, matcher: str = "dense-flow", settings: dict | None = None):
         self.image_a: LoadedImage | None = None
@@ -73,6 +78,9 @@ class AppState:
         self.cancelling = False  # Cancel was pressed; the run has not stopped yet
         self.fraction = 0.0  # of the running run done, as last reported
         self.weights_dir = ""  # the app's settings folder for model weights ("" = none)
+        self.runs = RunStore(DEFAULT_BUDGET_BYTES)  # this session's results, for Compare
+        self._request_label = matcher  # `run_label` of the request running
+        self._pair_key: str | None = None  # `pair_key` of the images, once asked for
         # model matchers keep anchors, attention, ... (on when the settings ask for them, and
         # by default for keypoint matchers, whose Keypoints dock shows them)
         self.keep_intermediates = bool(
@@ -119,6 +127,19 @@ class AppState:
     def has_pair(self) -> bool:
         return self.image_a is not None and self.image_b is not None
 
+    @property
+    def pair_key(self) -> str | None:
+        """The content key of the images (`core.run_store.pair_key`; None without a pair)."""
+        if self._pair_key is None and self.has_pair:
+            self._pair_key = content_key(self.image_a.rgb, self.image_b.rgb)
+        return self._pair_key
+
+    def set_run_budget(self, budget_bytes: int) -> None:
+        """How many bytes the session's runs may hold; runs beyond it are dropped (least
+        recently used first, never the current one)."""
+        if self.runs.set_budget(budget_bytes):
+            self.runs_changed.emit()
+
     # images and matcher -------------------------------------------------------------------------
 
     def set_images(
@@ -131,6 +152,7 @@ class AppState:
         probe and makes running requests stale."""
         self.image_a, self.image_b = image_a, image_b
         self.ground_truth = ground_truth
+        self._pair_key = None
         self.request_id += 1
         self._set_running(False)
         self._set_result(None)
@@ -205,6 +227,7 @@ class AppState:
         self.set_status(f"Matching with {self.matcher}…")
         self.fraction = 0.0
         self.progress_changed.emit("start", 0.0)
+        self._request_label = run_label(self.matcher, self.run_settings())
         return self.request_id
 
     def set_progress(self, request_id: int, stage: str, fraction: float) -> None:
@@ -236,6 +259,7 @@ class AppState:
             return False
         self._set_running(False)
         self.warp_pictures = warp_pictures
+        self._store_run(result, truth_errors)
         self._set_result(result, truth_errors)
         total = result.timings.get("total", 0.0)
         status = f"{plural(result.num_matches, 'match')} with {self.matcher} in {total:.2f} s"
@@ -244,9 +268,16 @@ class AppState:
             if errors.size:
                 name = self.ground_truth.error_name
                 status += f"; median {name} {np.median(errors):.2f} px"
+        if self.runs.over_budget:
+            status += "; this run alone is over the run budget: no earlier run is kept"
         self.set_status(status)
         self.run_finished.emit("ok")
         return True
+
+    def _store_run(self, result: MatchResult, truth_errors: ResultErrors | None) -> None:
+        paths = (self.image_a.path, self.image_b.path) if self.has_pair else ("", "")
+        self.runs.add(result, self._request_label, self.pair_key or "", paths, truth_errors)
+        self.runs_changed.emit()
 
     def set_failed(self, request_id: int, message: str) -> bool:
         """Run ``request_id`` failed with a one-line ``message``; False when stale."""

@@ -36,6 +36,7 @@ from app.figure_dialog import install_figure_action
 from app.settings_dialog import WEIGHTS_DIR_KEY, apply_remembered_settings, install_settings_action
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.window_benchmarks import BenchmarkActions
+from app.window_compare import CompareDock
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
 from core.figures import warp_pictures
@@ -45,6 +46,7 @@ from core.result import MatchResult
 from widgets.anchor_view import AnchorView
 from widgets.attention_view import AttentionView
 from widgets.benchmark_view import BenchmarkView
+from widgets.compare_view import CompareView
 from widgets.heatmap_view import certainty_view, error_view
 from widgets.keypoint_view import KeypointView
 from widgets.matches_table import MatchesTable
@@ -100,6 +102,9 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.tabifyDockWidget(warp, self.keypoint_dock)
         self.matches_dock = self._add_dock("Matches", self.matches_table, bottom)
         self.tabifyDockWidget(warp, self.matches_dock)
+        self.compare_view = CompareView()
+        self.compare_dock = self._add_dock("Compare", self.compare_view, bottom)
+        self.tabifyDockWidget(warp, self.compare_dock)
         # a keypoint matcher's first view below is its keypoints; any other matcher's its warp
         (self.keypoint_dock if state.matcher in KEYPOINT_MATCHERS else warp).raise_()
         self.error_dock = self._add_dock("True error", self.error_view, right)
@@ -112,6 +117,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
         self._build_toolbar()
         self._connect()
+        self.compare = CompareDock(state, self.compare_dock, self.compare_view)
         self.probe_panel.show_probe(None)
         self.statusBar().showMessage(state.status)
         self.open_workspace_action, self.save_workspace_action = install_workspace_actions(self)

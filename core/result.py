@@ -116,6 +116,14 @@ class MatchResult:
     def num_matches(self) -> int:
         return int(self.matches.shape[0])
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the result's arrays, intermediates included (what a run costs in
+        memory; an array shared between fields counts once per field)."""
+        arrays = [getattr(self, name) for name in ARRAY_FIELDS]
+        arrays += list(self.intermediates.values())
+        return sum(int(np.asarray(value).nbytes) for value in arrays if value is not None)
+
     def validate(self, size_a: tuple[int, int] | None = None) -> None:
         """Raise ValueError naming the first field that breaks the documented contract;
         ``size_a``: (H, W) of image A, which a dense warp must have."""

@@ -50,7 +50,8 @@ def test_screenshot_views_of_the_demo_pair_with_a_probe(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     names = sorted(path.stem for path in folder.glob("*.png"))
     assert names == sorted(["pair_view", "anchors", "attention", "benchmarks", "certainty",
-                            "keypoints", "matches", "probe", "true_error", "warp"])  # fmt: skip
+                            "compare", "keypoints", "matches", "probe", "true_error",
+                            "warp"])  # fmt: skip
     for name in names:
         image = np.asarray(Image.open(folder / f"{name}.png").convert("RGB"), np.float32)
         assert image.std() > 5, name

@@ -23,6 +23,7 @@ VIEWS = [
     "attention",
     "benchmarks",
     "certainty",
+    "compare",
     "keypoints",
     "matches",
     "probe",
