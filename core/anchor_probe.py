@@ -74,7 +74,8 @@ class AnchorInspection:
     y), summing to 1; cell: (row, col) of that cell in the h16 x w16 grid; modes: up to
     ``MAX_MODES``, most probable first; coarse_anchors: the 5 anchors of RoMa's coarse estimate
     (:data:`NEIGHBOURS`, clamped as RoMa clamps, so an edge argmax repeats); coarse: that
-    estimate (x, y); path: the anchors step, every refiner kept, then the final match.
+    estimate (x, y); path: the anchors step, every refiner kept, then the final match (the
+    dense warp at the pixel rounded, as the probe reads it; left out where it is NaN).
     """
 
     direction: str
@@ -200,7 +201,8 @@ def inspect_anchors(
         r = int(np.clip(round(y), 0, final.shape[0] - 1))
         c = int(np.clip(round(x), 0, final.shape[1] - 1))
         fx, fy = (float(v) for v in final[r, c])
-        path.append(PathStep("final", None, fx, fy, float(final_certainty[r, c])))
+        if math.isfinite(fx) and math.isfinite(fy):  # NaN: no match there
+            path.append(PathStep("final", None, fx, fy, float(final_certainty[r, c])))
     return AnchorInspection(
         direction=direction,
         x=float(x),
