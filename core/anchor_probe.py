@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from core.coords import normalized_to_pixel
 from core.result import MatchResult
@@ -96,6 +95,18 @@ def anchor_centres(side: int, size_hw: tuple[int, int]) -> np.ndarray:
     return normalized_to_pixel(uv, size_hw[1], size_hw[0])
 
 
+def _window(padded: np.ndarray, radius: int, reduce: np.ufunc) -> np.ndarray:
+    """``reduce`` over every (2 r + 1)^2 window of an array padded by r on each side."""
+    rows = padded.shape[0] - 2 * radius
+    cols = padded.shape[1] - 2 * radius
+    out = padded[:rows, :cols].copy()
+    for dr in range(2 * radius + 1):
+        for dc in range(2 * radius + 1):
+            if dr or dc:
+                reduce(out, padded[dr : dr + rows, dc : dc + cols], out=out)
+    return out
+
+
 def find_modes(probs: np.ndarray, radius: int = MODE_RADIUS, count: int = MAX_MODES) -> list:
     """Up to ``count`` modes of an (R, R) distribution as (row, col, mass), most mass first.
 
@@ -103,15 +114,19 @@ def find_modes(probs: np.ndarray, radius: int = MODE_RADIUS, count: int = MAX_MO
     suppresses weaker ones whose windows overlap its own (within 2 r), so the modes' masses
     (the sum over each window, clipped to the grid) never count an anchor twice.
     """
-    size = 2 * radius + 1
-    peaks = sliding_window_view(np.pad(probs, radius, constant_values=-np.inf), (size, size))
-    masses = sliding_window_view(np.pad(probs, radius), (size, size)).sum(axis=(-2, -1))
-    rows, cols = np.nonzero((probs >= peaks.max(axis=(-2, -1))) & (probs > 0))
+    peaks = _window(np.pad(probs, radius, constant_values=-np.inf), radius, np.maximum)
+    masses = _window(np.pad(probs, radius), radius, np.add)
+    rows, cols = np.nonzero((probs >= peaks) & (probs > 0))
     order = np.argsort(-probs[rows, cols], kind="stable")
+    suppressed = np.zeros(probs.shape, bool)  # within 2 r of a mode kept so far
     kept: list[tuple[int, int]] = []
-    for row, col in zip(rows[order], cols[order], strict=True):
-        if all(max(abs(row - r), abs(col - c)) > 2 * radius for r, c in kept):
-            kept.append((int(row), int(col)))
+    for row, col in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+        if not suppressed[row, col]:
+            kept.append((row, col))
+            reach = 2 * radius
+            suppressed[
+                max(row - reach, 0) : row + reach + 1, max(col - reach, 0) : col + reach + 1
+            ] = True
     modes = sorted(((r, c, float(masses[r, c])) for r, c in kept), key=lambda m: -m[2])
     return modes[:count]
 
@@ -144,9 +159,11 @@ def sample_at(grid: np.ndarray, x: float, y: float, size_hw: tuple[int, int]) ->
     x0, y0 = int(gx), int(gy)
     x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
     fx, fy = gx - x0, gy - y0
-    g = grid.astype(np.float64)
-    top = g[y0, x0] * (1 - fx) + g[y0, x1] * fx
-    bottom = g[y1, x0] * (1 - fx) + g[y1, x1] * fx
+    g00, g01, g10, g11 = (
+        np.float64(grid[r, c]) for r, c in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))
+    )
+    top = g00 * (1 - fx) + g01 * fx
+    bottom = g10 * (1 - fx) + g11 * fx
     return top * (1 - fy) + bottom * fy
 
 

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QSplitter,
     QTableWidget,
@@ -67,26 +66,36 @@ def mode_size(probability: float) -> float:
     return low + (high - low) * math.sqrt(max(probability, 0.0))
 
 
-def _table(headers: list[str], tooltip: str) -> QTableWidget:
+def _table(headers: list[str], widest: list[str], tooltip: str) -> QTableWidget:
+    """A read-only table whose columns fit ``widest`` texts (the last one stretches)."""
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(headers)
     table.setToolTip(tooltip)
     table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
+    # fixed widths, not ResizeToContents: that measures every cell on each change (ms per probe)
+    header = table.horizontalHeader()
+    header.setStretchLastSection(True)
+    for column, text in enumerate(widest):
+        width = max(table.fontMetrics().horizontalAdvance(t) for t in (text, headers[column]))
+        table.setColumnWidth(column, width + 14)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
     return table
 
 
 def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
+    """Show ``rows`` of texts, reusing the table's items (new ones only for new rows)."""
     table.setRowCount(len(rows))
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
-            item = QTableWidgetItem(text)
-            if c:
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            table.setItem(r, c, item)
+            item = table.item(r, c)
+            if item is None:
+                item = QTableWidgetItem()
+                if c:
+                    right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    item.setTextAlignment(right)
+                table.setItem(r, c, item)
+            item.setText(text)
 
 
 class AnchorView(QWidget):
@@ -142,13 +151,18 @@ class AnchorView(QWidget):
             item.setZValue(5 + z)
             view.addItem(item)
         # colours are p / max(p) (anchor_rgba), so a bar over 0..max(p) reads absolute p
+        # labelled by set_colour_bar_range: a label= here is drawn a second time beside it
         self.color_bar = pg.ColorBarItem(
-            values=(0, 1), colorMap=certainty_colormap(), interactive=False, label="probability"
+            values=(0, 1), colorMap=certainty_colormap(), interactive=False
         )
         self.canvas.addItem(self.color_bar, row=1, col=1)
-        self.mode_table = _table(["#", "p", "at (x, y)"], "the distribution's top modes")
+        self.mode_table = _table(
+            ["#", "p", "at (x, y)"], ["5", "0.000", "0000.0, 0000.0"], "the top modes"
+        )
         self.path_table = _table(
-            ["step", "at (x, y)", "certainty"], "the estimate after each step, in the other image"
+            ["step", "at (x, y)", "certainty"],
+            ["upsample s8", "0000.0, 0000.0", "0.000"],
+            "the estimate after each step, in the other image",
         )
         tables = QWidget()
         row = QHBoxLayout(tables)
@@ -218,10 +232,12 @@ class AnchorView(QWidget):
     def _update(self) -> None:
         result, probe, direction = self._result, self._probe, self.direction
         src, dst = direction[0], direction[1]
-        self.panel.title.setText(
+        title = (
             f"anchors in {dst.upper()} (○ modes, □ argmax + 4 neighbours, ● path, "
             f"⊕ {'match' if direction == 'ab' else 'probe in A'})"
         )
+        if self.panel.title.text != title:  # an HTML re-layout: only when it changes
+            self.panel.title.setText(title)
         grey = self._grey[dst]
         if grey is not self._shown_grey:  # a new image or direction, not every probe
             self._shown_grey = grey
