@@ -312,7 +312,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.attention_view.set_data(
             None if a is None else a.rgb, None if b is None else b.rgb, None
         )
-        self.anchor_view.set_data(None if b is None else b.rgb, None)
+        self.anchor_view.set_data(None if a is None else a.rgb, None if b is None else b.rgb, None)
         self.keypoint_view.set_data(
             None if a is None else a.rgb, None if b is None else b.rgb, None
         )
@@ -355,7 +355,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
             self.certainty_view.set_data(rgb_a, result.certainty_ab)
             pictures = state.warp_pictures or warp_pictures(state.image_b.rgb, result.warp_ab)
             self.warp_view.set_data(pictures, result.certainty_ab)
-        self.anchor_view.set_data(state.image_b.rgb, result)
+        self.anchor_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
         self.attention_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
         self.keypoint_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
 

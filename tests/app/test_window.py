@@ -367,6 +367,13 @@ def test_roma_reruns_with_intermediates_and_fills_the_docks(qtbot, pair, tmp_pat
     anchors = window.anchor_view
     assert anchors.probs.shape == (64, 64) and anchors.probs.sum() == pytest.approx(1.0)
     assert "coarse cell (row 4, col 4) of 8x8" in anchors.label.text()  # A's centre
+    table = anchors.path_table  # the anchor inspector: the coarse pass's refiners (no upsample)
+    steps = [table.item(row, 0).text() for row in range(table.rowCount())]
+    final = ["final"] if state.probe.source == "warp" else []
+    assert steps == ["anchors s16", *(f"coarse s{s}" for s in (16, 8, 4, 2, 1)), *final]
+    assert anchors.direction_box.isEnabled()  # a symmetric run: B -> A too
+    anchors.set_direction("ba")
+    assert anchors.inspection.direction == "ba" and anchors.inspection.probs.shape == (64, 64)
     dino = window.attention_view
     heads = [dino.head_box.itemText(i) for i in range(7)]
     assert heads == ["mean of heads", *(f"head {k}" for k in range(6))]

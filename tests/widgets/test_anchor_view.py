@@ -1,4 +1,5 @@
-"""`AnchorView`: where the drawn anchor distribution peaks, its numbers, and the hint."""
+"""`AnchorView`: where the drawn anchor distribution peaks, its numbers and the hint; the anchor
+inspector's modes, coarse anchors, path, tables and B -> A toggle."""
 
 from __future__ import annotations
 
@@ -65,11 +66,12 @@ def view(qtbot) -> AnchorView:
     return view
 
 
+RGB_A = np.random.default_rng(1).integers(0, 255, (H_A, W_A, 3), np.uint8)
 RGB_B = np.random.default_rng(0).integers(0, 255, (H_B, W_B, 3), np.uint8)
 
 
 def test_the_drawn_distribution_peaks_at_the_cells_anchor(view):
-    view.set_data(RGB_B, synthetic_result())
+    view.set_data(RGB_A, RGB_B, synthetic_result())
     view.set_probe(ProbeReading(130.0, 70.0, 136.0, 74.0, 0.9, "warp"))  # cell (row 3, col 5)
     i, j = peak_anchor(3, 5)
     x, y = expected_centre(i, j)
@@ -93,7 +95,7 @@ def test_the_drawn_distribution_peaks_at_the_cells_anchor(view):
 
 
 def test_a_uniform_distribution_has_twelve_bits(view):
-    view.set_data(RGB_B, synthetic_result(uniform=True))
+    view.set_data(RGB_A, RGB_B, synthetic_result(uniform=True))
     view.set_probe(ProbeReading(10.0, 10.0))  # no final match: only the anchor marker
     assert view.probs.sum() == pytest.approx(1.0)
     assert "entropy 12.00 of 12 bits" in view.label.text()
@@ -109,13 +111,159 @@ def test_a_uniform_distribution_has_twelve_bits(view):
 
 
 def test_without_intermediates_the_view_shows_the_hint(view):
-    view.set_data(RGB_B, synthetic_result())
+    view.set_data(RGB_A, RGB_B, synthetic_result())
     view.set_probe(ProbeReading(10.0, 10.0, 16.0, 14.0, 0.5, "warp"))
-    view.set_data(RGB_B, shift_result(H_A, W_A, 6.0, 4.0))
+    view.set_data(RGB_A, RGB_B, shift_result(H_A, W_A, 6.0, 4.0))
     assert view.label.text() == HINT
     assert view.heatmap.image is None and view.probs is None
     assert not view.anchor_marker.isVisible() and not view.panel.marker.isVisible()
     assert not view.color_bar.isVisible()
 
-    view.set_data(None, None)
+    view.set_data(None, None, None)
     assert view.label.text() == ""
+
+
+# --- the anchor inspector on `tests.core.anchor_results` (A 32 x 40, B 24 x 48, 8 x 8 anchors)
+
+
+def inspector(qtbot, result=None) -> AnchorView:
+    from tests.core import anchor_results as ar
+
+    view = AnchorView()
+    qtbot.addWidget(view)
+    view.resize(600, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    rng = np.random.default_rng(2)
+    rgb_a = rng.integers(0, 255, (ar.H_A, ar.W_A, 3), np.uint8)
+    rgb_b = rng.integers(0, 255, (ar.H_B, ar.W_B, 3), np.uint8)
+    view.set_data(rgb_a, rgb_b, ar.anchor_result() if result is None else result)
+    return view
+
+
+def table_rows(table) -> list[list[str]]:
+    return [
+        [table.item(r, c).text() for c in range(table.columnCount())]
+        for r in range(table.rowCount())
+    ]
+
+
+def drawn(item) -> np.ndarray:
+    """(N, 2) the (x, y) points a scatter or plot item draws."""
+    xs, ys = item.getData()
+    return np.column_stack([xs, ys])
+
+
+PROBE = ProbeReading(12.0, 8.0, 15.0, 10.0, 0.95, "warp")  # cell (0, 0) of A and of B; +(3, 2)
+
+
+def test_a_probe_fills_the_modes_the_coarse_anchors_and_the_path(qtbot):
+    from core.anchor_probe import REFINER_STEPS
+    from tests.core.anchor_results import PEAK_AB
+
+    view = inspector(qtbot)
+    view.set_probe(PROBE)
+    inspection = view.inspection
+    assert inspection.direction == "ab" and inspection.cell == (0, 0)
+    modes = table_rows(view.mode_table)
+    assert 1 <= len(modes) <= 5
+    probabilities = [float(row[1]) for row in modes]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert modes[0] == [
+        "1",
+        f"{inspection.modes[0].probability:.3f}",
+        f"{inspection.modes[0].x:.1f}, {inspection.modes[0].y:.1f}",
+    ]
+    big = [m for m in inspection.modes if m.probability >= 0.01]  # the others only listed
+    assert len(big) == 1 < len(modes)
+    np.testing.assert_allclose(drawn(view.modes), [(m.x, m.y) for m in big])
+    labels = [label for label in view.mode_labels if label.isVisible()]
+    assert len(labels) == 1
+    assert labels[0].textItem.toPlainText() == f"1: {inspection.modes[0].probability:.0%}"
+    # argmax (white square) and its 4 neighbours (cyan) in B's pixels
+    argmax, *neighbours = inspection.coarse_anchors
+    assert (argmax.row, argmax.col) == PEAK_AB
+    assert (view.anchor_marker.pos().x(), view.anchor_marker.pos().y()) == (argmax.x, argmax.y)
+    np.testing.assert_allclose(drawn(view.neighbours), [(a.x, a.y) for a in neighbours])
+    # the path: the anchors, one step per refiner, the final match; a dot per step
+    steps = table_rows(view.path_table)
+    names = ["anchors s16", *(f"{stage} s{scale}" for stage, scale in REFINER_STEPS), "final"]
+    assert [row[0] for row in steps] == names
+    assert (
+        steps[0][2] == "–"
+        and steps[1][2] == "0.100"
+        and steps[-1] == ["final", "15.0, 10.0", "0.950"]
+    )
+    np.testing.assert_allclose(drawn(view.path_line), [(s.x, s.y) for s in inspection.path])
+    assert view.path_line.opts["symbol"] == "o"
+    assert (view.panel.marker.pos().x(), view.panel.marker.pos().y()) == (15.0, 10.0)
+    assert view.heatmap.image.shape == (8, 8, 4)
+    assert view.heatmap.mapRectToParent(view.heatmap.boundingRect()).width() == 48  # over B
+    assert "coarse cell (row 0, col 0) of 2x2" in view.label.text()
+
+
+def test_a_bimodal_pixel_shows_two_big_circles_of_equal_probability(qtbot):
+    view = inspector(qtbot)
+    view.set_probe(ProbeReading(27.0, 10.0, 30.0, 12.0, 0.95, "warp"))  # A's cell (0, 1)
+    first, second, *rest = [float(row[1]) for row in table_rows(view.mode_table)]
+    assert first == second > 0.45 and all(p < 0.01 for p in rest)
+    sizes = [point.size() for point in view.modes.points()]  # two equal circles, no more
+    assert len(sizes) == 2 and sizes[0] == sizes[1] > 30
+    texts = [label.textItem.toPlainText() for label in view.mode_labels if label.isVisible()]
+    assert texts == [f"1: {first:.0%}", f"2: {second:.0%}"]
+    assert f"modes {first:.0%}, {second:.0%}, 0%" in view.label.text()
+    # the colour bar stays in absolute probabilities from one probe to the next
+    view.set_probe(PROBE)
+    assert view.color_bar.axis.labelText == "probability"
+    assert max(float(text) for text in tick_labels(view.color_bar.axis)) < 1
+
+
+def test_the_toggle_shows_b_to_a_over_a_from_the_probes_match(qtbot):
+    from tests.core.anchor_results import PEAK_BA
+
+    view = inspector(qtbot)
+    view.set_probe(PROBE)
+    assert view.direction_box.isEnabled()
+    before = table_rows(view.path_table)
+    view.direction_box.setCurrentIndex(1)  # B -> A
+    inspection = view.inspection
+    assert view.direction == "ba" and inspection.direction == "ba"
+    assert (inspection.x, inspection.y) == (15.0, 10.0)  # the probe's match in B
+    assert (inspection.modes[0].row, inspection.modes[0].col) == PEAK_BA
+    assert view.panel.size_hw == (32, 40)  # A under the distribution
+    assert view.heatmap.mapRectToParent(view.heatmap.boundingRect()).width() == 40
+    steps = table_rows(view.path_table)
+    assert steps != before and steps[-1] == ["final", "12.0, 8.0", "0.850"]  # warp_ba = -(3, 2)
+    assert (view.panel.marker.pos().x(), view.panel.marker.pos().y()) == (12.0, 8.0)
+    assert "anchors in A" in view.panel.title.text
+    assert view.label.text().startswith("B (15.0, 10.0) → A")
+
+    view.set_probe(ProbeReading(5.0, 5.0))  # no match in B to look back from
+    assert view.label.text() == "The probe has no match in B to look back from."
+    assert view.inspection is None and view.path_table.rowCount() == 0
+
+    from tests.core.anchor_results import anchor_result
+
+    view.set_data(view._grey["a"][..., None].repeat(3, 2), None, anchor_result())
+    assert view.label.text() == ""  # no B: nothing drawn
+    one_way = anchor_result(symmetric=False)
+    rgb = np.zeros((24, 48, 3), np.uint8)
+    view.set_data(np.zeros((32, 40, 3), np.uint8), rgb, one_way)
+    assert not view.direction_box.isEnabled() and view.direction == "ab"
+    view.set_probe(PROBE)
+    assert view.inspection.direction == "ab"
+
+
+def test_the_inspector_exports_with_its_modes_and_path(qtbot, tmp_path):
+    from PIL import Image
+
+    from widgets.export import export_view
+
+    view = inspector(qtbot)
+    view.set_probe(PROBE)
+    path = export_view(view, tmp_path / "anchors.png", dpi=96)
+    pixels = np.asarray(Image.open(path).convert("RGB"), np.int32)
+    assert pixels.std() > 10
+    # the path's yellow is drawn
+    yellow = (pixels[..., 0] > 200) & (pixels[..., 1] > 200) & (pixels[..., 2] < 80)
+    assert yellow.sum() > 20
