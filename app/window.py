@@ -33,9 +33,9 @@ from app.benchmark import BenchmarkState
 from app.export_dialog import ViewExporter
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.window_benchmarks import BenchmarkActions
+from app.window_scales import ScaleViews
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
-from core.figures import warp_pictures
 from core.matchers import matcher_names
 from core.probe import ProbeReading
 from core.result import MatchResult
@@ -108,6 +108,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.resizeDocks([probe, certainty], [300, 500], Qt.Orientation.Vertical)
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
         self._build_toolbar()
+        self.scale_views = ScaleViews(self)  # the scale selectors of Certainty and Warp
         self._connect()
         self.probe_panel.show_probe(None)
         self.statusBar().showMessage(state.status)
@@ -320,6 +321,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         if result is None:  # new images: `_on_images_changed` shows them
             self.pair_view.set_matches(None, None)
             self.warp_view.set_data(None, None)
+            self.scale_views.clear()
             return
         if errors is None:
             self.pair_view.set_matches(result.matches, result.match_certainty)
@@ -336,14 +338,13 @@ class MainWindow(BenchmarkActions, QMainWindow):
         else:
             self.error_view.set_data(rgb_a, None if errors is None else errors.dense)
         if result.is_sparse:  # dots that stay visible at any zoom
+            self.scale_views.clear()
             self.certainty_view.set_points(rgb_a, points, result.match_certainty)
             self.warp_view.set_matches(
                 result.size_a, state.image_b.rgb, result.matches, result.match_certainty
             )
-        else:
-            self.certainty_view.set_data(rgb_a, result.certainty_ab)
-            pictures = state.warp_pictures or warp_pictures(state.image_b.rgb, result.warp_ab)
-            self.warp_view.set_data(pictures, result.certainty_ab)
+        else:  # at the chosen scale (app.window_scales)
+            self.scale_views.show_result(result)
         self.anchor_view.set_data(state.image_b.rgb, result)
         self.attention_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
         self.keypoint_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
