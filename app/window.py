@@ -1,8 +1,9 @@
 """`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
 attention, keypoints, the matches table, the probe and benchmarks; File > Export view… (see
 `app.export_dialog`) and File > Open/Save workspace… (see `app.workspace`); benchmark slots in
-`app.window_benchmarks`, the Probe panel in `widgets.probe_panel`. The dock layout is
-remembered between runs when `remember_layout` is on (``run_gui`` sets it).
+`app.window_benchmarks`, the scale selectors in `app.window_scales`, the Probe panel in
+`widgets.probe_panel`. The dock layout is remembered between runs when `remember_layout` is on
+(``run_gui`` sets it).
 
 The window only wires things together: actions change the `AppState`, the state's signals update
 the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
@@ -33,7 +34,7 @@ from app.benchmark import BenchmarkState
 from app.export_dialog import ViewExporter
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.window_benchmarks import BenchmarkActions
-from app.window_scales import ScaleViews
+from app.window_scales import ScaleActions
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
 from core.matchers import matcher_names
@@ -56,7 +57,7 @@ IMAGE_FILTER = (
 )
 
 
-class MainWindow(BenchmarkActions, QMainWindow):
+class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
     """Matchscope's main window; ``state`` is the model every part listens to."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
@@ -108,7 +109,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.resizeDocks([probe, certainty], [300, 500], Qt.Orientation.Vertical)
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
         self._build_toolbar()
-        self.scale_views = ScaleViews(self)  # the scale selectors of Certainty and Warp
+        self._install_scale_selectors()  # of the Certainty and Warp docks
         self._connect()
         self.probe_panel.show_probe(None)
         self.statusBar().showMessage(state.status)
@@ -321,7 +322,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         if result is None:  # new images: `_on_images_changed` shows them
             self.pair_view.set_matches(None, None)
             self.warp_view.set_data(None, None)
-            self.scale_views.clear()
+            self._show_scales(None)
             return
         if errors is None:
             self.pair_view.set_matches(result.matches, result.match_certainty)
@@ -338,13 +339,13 @@ class MainWindow(BenchmarkActions, QMainWindow):
         else:
             self.error_view.set_data(rgb_a, None if errors is None else errors.dense)
         if result.is_sparse:  # dots that stay visible at any zoom
-            self.scale_views.clear()
+            self._show_scales(result)
             self.certainty_view.set_points(rgb_a, points, result.match_certainty)
             self.warp_view.set_matches(
                 result.size_a, state.image_b.rgb, result.matches, result.match_certainty
             )
         else:  # at the chosen scale (app.window_scales)
-            self.scale_views.show_result(result)
+            self._show_scales(result)
         self.anchor_view.set_data(state.image_b.rgb, result)
         self.attention_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
         self.keypoint_view.set_data(state.image_a.rgb, state.image_b.rgb, result)

@@ -48,7 +48,7 @@ def click(qtbot, canvas, panel, x: float, y: float) -> None:
 
 def test_a_scale_chosen_in_the_warp_dock_is_shown_by_both_docks(window, qtbot):
     state, warp = window.state, window.warp_view
-    warp_box, certainty_box = warp.scale_box, window.scale_views.certainty_box
+    warp_box, certainty_box = warp.scale_box, window.certainty_scale_box
     assert warp_box.scales() == certainty_box.scales() == [*SHIFTS, FINAL]
     assert warp_box.isEnabled() and state.scale == FINAL
     np.testing.assert_allclose(window.certainty_view.heatmap.image, FINAL_CERTAINTY)
@@ -128,7 +128,7 @@ def test_a_result_without_the_scale_falls_back_to_final(window, qtbot):
         state.set_matcher(SHIFT)
         window.run_match()  # a result without intermediates
     assert state.scale == FINAL
-    for box in (window.warp_view.scale_box, window.scale_views.certainty_box):
+    for box in (window.warp_view.scale_box, window.certainty_scale_box):
         assert box.scales() == [FINAL] and not box.isEnabled()
     np.testing.assert_allclose(window.certainty_view.heatmap.image, state.result.certainty_ab)
     assert not window.warp_view.layer_box.model().item(1).isEnabled()  # not symmetric
@@ -145,3 +145,22 @@ def test_a_workspace_keeps_the_scale(window, qtbot, tmp_path):
     assert other.state.scale == "coarse_s4"
     assert other.warp_view.scale_box.currentData() == "coarse_s4"
     np.testing.assert_allclose(other.certainty_view.heatmap.image, CERTAINTY["coarse_s4"])
+
+
+def test_the_warp_screenshot_shows_the_coarse_warp_and_the_grid_on_b(window, tmp_path):
+    assert window.view_exporter.save_views(tmp_path) == []
+    shot = cv2.cvtColor(cv2.imread(str(tmp_path / "warp.png")), cv2.COLOR_BGR2RGB)
+    warp = window.warp_view
+
+    def shown(panel, x: float, y: float) -> np.ndarray:
+        """The screenshot's colour at pixel (x, y) of ``panel``'s image."""
+        point = warp.canvas.mapFromScene(panel.view.mapViewToScene(QPointF(x, y)))
+        point = warp.canvas.mapTo(warp, point)
+        return shot[point.y(), point.x()].astype(int)
+
+    coarse = warp.coarse_panel.image.image
+    assert np.abs(shown(warp.coarse_panel, 10, 10) - coarse[10, 10]).max() <= 2
+    rgb_b = window.state.image_b.rgb
+    assert np.abs(shown(warp.grid_panel, 50, 20) - rgb_b[20, 50]).max() <= 2
+    flow = warp.flow_panel.image.image
+    assert np.abs(coarse[10, 10].astype(int) - flow[10, 10]).max() > 30  # not the same picture
