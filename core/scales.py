@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -178,15 +179,22 @@ class ScaleMaps:
     warp: (H_A, W_A, 2) float32 positions in B's pixels, NaN where there is none.
     certainty: (H_A, W_A) float32 in [0, 1].
     coarse_warp: (H_A, W_A, 2) float32 warp from the anchors alone, or None without it.
-    consistency: (H_A, W_A) float32 forward-backward distance in pixels of A (see
-        :func:`consistency`), or None when the result has no B->A warp at this scale.
+    warp_ba: (H_B, W_B, 2) float32 B->A warp at this scale in A's pixels, or None when the
+        result is not symmetric.
     """
 
     scale: str
     warp: np.ndarray
     certainty: np.ndarray
     coarse_warp: np.ndarray | None
-    consistency: np.ndarray | None
+    warp_ba: np.ndarray | None
+
+    @cached_property
+    def consistency(self) -> np.ndarray | None:
+        """(H_A, W_A) float32 forward-backward distance in pixels of A (:func:`consistency`),
+        made when first asked for (about a second for tens of megapixels); None when the
+        result has no B->A warp at this scale."""
+        return None if self.warp_ba is None else consistency(self.warp, self.warp_ba)
 
 
 def scale_maps(result: MatchResult, scale: str) -> ScaleMaps | None:
@@ -196,8 +204,5 @@ def scale_maps(result: MatchResult, scale: str) -> ScaleMaps | None:
         return None
     backward = scale_warp(result, scale, "ba")
     return ScaleMaps(
-        scale,
-        *forward,
-        coarse_warp(result, "ab"),
-        None if backward is None else consistency(forward[0], backward[0]),
+        scale, *forward, coarse_warp(result, "ab"), None if backward is None else backward[0]
     )

@@ -140,15 +140,9 @@ class WarpView(QWidget):
             self.coarse_panel.title.setText("coarse warp (anchors)")
         self.grid_panel.set_image(rgb_b)
         self.grid_panel.title.setText(f"A's grid on B{suffix}")
-        symmetric = maps.consistency is not None
+        symmetric = maps.warp_ba is not None
         self.layer_box.model().item(1).setEnabled(symmetric)
-        if symmetric:
-            self.consistency.setImage(
-                maps.consistency, autoLevels=False, levels=(0.0, ERROR_SCALE_PX)
-            )
-            height, width = maps.consistency.shape
-            self.consistency.setRect(-0.5, -0.5, width, height)
-        elif self.layer_box.currentIndex() == 1:
+        if not symmetric and self.layer_box.currentIndex() == 1:
             self.layer_box.setCurrentIndex(0)
         self._update_layer()
         self._update_grid()
@@ -165,9 +159,17 @@ class WarpView(QWidget):
         self._update_layer()
 
     def _update_layer(self) -> None:
-        """Show the consistency (and its colour bar) over the flow colours when chosen."""
-        shown = self._maps is not None and self._maps.consistency is not None
+        """Show the consistency (and its colour bar) over the flow colours when chosen; it is
+        computed then (once per scale shown), not for every result."""
+        maps = self._maps
+        shown = maps is not None and maps.warp_ba is not None
         shown = shown and self.layer_box.currentText() == CONSISTENCY_LAYER
+        if shown and self.consistency.image is not maps.consistency:
+            self.consistency.setImage(
+                maps.consistency, autoLevels=False, levels=(0.0, ERROR_SCALE_PX)
+            )
+            height, width = maps.consistency.shape
+            self.consistency.setRect(-0.5, -0.5, width, height)
         self.consistency.setVisible(shown)
         self.color_bar.setVisible(shown)
         self.flow_panel.image.setVisible(not shown)

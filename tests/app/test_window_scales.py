@@ -94,6 +94,7 @@ def test_the_warp_dock_shows_the_coarse_warp_and_as_grid_over_b(window):
 def test_the_consistency_layer_shows_the_round_trip_in_pixels_of_a(window):
     warp = window.warp_view
     assert not warp.consistency.isVisible() and not warp.color_bar.isVisible()
+    assert warp.consistency.image is None  # made only once the layer is chosen
     assert warp.layer_box.model().item(1).isEnabled()  # a symmetric result
     warp.layer_box.setCurrentIndex(1)
     assert warp.consistency.isVisible() and warp.color_bar.isVisible()
