@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -47,9 +47,7 @@ class WarpView(QWidget):
         self.coarse_panel = ImagePanel(self.canvas, 0, 1, "coarse warp (anchors)")
         self.warped_panel = ImagePanel(self.canvas, 0, 2, "B warped onto A")
         self.grid_panel = ImagePanel(self.canvas, 0, 3, "A's grid on B")
-        for panel in (self.coarse_panel, self.warped_panel):
-            panel.view.setXLink(self.flow_panel.view)
-            panel.view.setYLink(self.flow_panel.view)
+        _link_zoom([self.flow_panel.view, self.coarse_panel.view, self.warped_panel.view])
         self.consistency = pg.ImageItem(axisOrder="row-major")
         self.consistency.setZValue(1)  # over the flow colours
         self.flow_panel.view.addItem(self.consistency)
@@ -104,7 +102,7 @@ class WarpView(QWidget):
         self._certainty: np.ndarray | None = None
         self._sparse: tuple[np.ndarray, list, np.ndarray] | None = None  # dots, brushes, cert.
         self._maps: ScaleMaps | None = None  # the scale's extras (set_scale_maps)
-        self._suffix = ""  # the flow and grid panels' titles name the scale
+        self._suffix = ""  # the flow panel's title names the scale
         self._scale_px = 1.0  # flow colours are fully saturated at this length
         self._threshold = 0.5
         self._clear_scale_maps()
@@ -131,7 +129,7 @@ class WarpView(QWidget):
         anchors (coloured on the same scale as the flow), A's grid deformed over ``rgb_b``
         ((H_B, W_B, 3) uint8) and the consistency layer; ``title`` names the scale."""
         self._maps = maps
-        self._suffix = suffix = f" ({title})" if title else ""
+        self._suffix = f" ({title})" if title else ""
         if maps.coarse_warp is None:
             self.coarse_panel.title.setText("coarse warp (anchors: run with intermediates)")
         else:
@@ -139,7 +137,6 @@ class WarpView(QWidget):
             self.coarse_panel.set_image(flow_to_rgb(flow, max_magnitude=self._scale_px))
             self.coarse_panel.title.setText("coarse warp (anchors)")
         self.grid_panel.set_image(rgb_b)
-        self.grid_panel.title.setText(f"A's grid on B{suffix}")
         symmetric = maps.warp_ba is not None
         self.layer_box.model().item(1).setEnabled(symmetric)
         if not symmetric and self.layer_box.currentIndex() == 1:
@@ -152,7 +149,6 @@ class WarpView(QWidget):
         self.coarse_panel.set_image(None)
         self.coarse_panel.title.setText("coarse warp (anchors)")
         self.grid_panel.set_image(None)
-        self.grid_panel.title.setText("A's grid on B")
         self.grid_curve.setData([], [])
         self.consistency.clear()
         self.layer_box.model().item(1).setEnabled(False)
@@ -238,6 +234,29 @@ class WarpView(QWidget):
         if image is not None and self.mask_box.isChecked():
             image = np.where((self._certainty >= self._threshold)[..., None], image, 0)
         self.warped_panel.set_image(image)
+
+
+def _link_zoom(views: list[pg.ViewBox]) -> None:
+    """The user's zoom and pan in any of ``views`` (aspect-locked, showing one frame) is shown
+    by all: the same centre at the same screen pixels per image pixel.
+
+    pyqtgraph's ``setXLink`` / ``setYLink`` line linked views up on screen instead; with the
+    aspect locked and panels whose widths change (a title, a colour bar shown), each change
+    widened their ranges further.
+    """
+
+    def follow(source: pg.ViewBox) -> None:
+        rect, width = source.viewRect(), max(source.width(), 1.0)
+        per_pixel = rect.width() / width
+        for view in views:
+            if view is not source:
+                size = QSizeF(view.width() * per_pixel, view.height() * per_pixel)
+                shown = QRectF(QPointF(0.0, 0.0), size)
+                shown.moveCenter(rect.center())
+                view.setRange(shown, padding=0.0)
+
+    for view in views:
+        view.sigRangeChangedManually.connect(lambda _mask, view=view: follow(view))
 
 
 def _brushes(rgb: np.ndarray) -> list:
