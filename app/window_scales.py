@@ -40,6 +40,8 @@ class ScaleActions:
             box.set_scales(result_scales(result), self.state.scale)
         if dense:
             self._draw_scale(result, self.state.scale)
+        else:
+            self.certainty_view.set_title("certainty of A")
 
     def _on_scale_changed(self, scale: str) -> None:
         for box in self._scale_boxes():
