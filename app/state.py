@@ -27,6 +27,7 @@ from core.probe import SNAP_RADIUS_PX, ProbeReading, read_probe
 from core.result import MatchResult
 from core.run_store import DEFAULT_BUDGET_BYTES, RunStore, run_label
 from core.run_store import pair_key as content_key
+from core.scales import FINAL, result_scales
 from core.text import plural
 
 _MODEL_MATCHERS = ("roma", "roma-outdoor", "roma-indoor")  # take a weights folder
@@ -49,6 +50,7 @@ class AppState:
     probe_changed = Signal(object)  # ProbeReading | None
     keypoint_changed = Signal(object)  # KeypointReading | None
     threshold_changed = Signal(float)
+    scale_changed = Signal(str)  # the scale the Certainty and Warp docks show (core.scales)
     keep_intermediates_changed = Signal(bool)
     status_changed = Signal(str)
     error_changed = Signal(str)  # "" once cleared
@@ -71,6 +73,7 @@ class AppState:
         self.keypoint: KeypointReading | None = None  # selected in the Keypoints dock
         self.snap_radius = SNAP_RADIUS_PX  # pixels of A, from the zoom of the last click
         self.threshold = display_threshold(matcher)
+        self.scale = FINAL  # one of core.scales.result_scales(result)
         self.status = "Open two images to match."
         self.error = ""
         self.request_id = 0
@@ -346,6 +349,17 @@ class AppState:
         self.keypoint = None if index is None else read_keypoint(result, index)
         self.keypoint_changed.emit(self.keypoint)
 
+    def set_scale(self, scale: str) -> bool:
+        """Show ``scale`` (``"final"`` or a refiner's, e.g. ``"coarse_s8"``) in the Certainty
+        and Warp docks; False (and nothing changes) when the result lacks it. A new result
+        without the chosen scale brings the docks back to ``"final"``."""
+        if scale != FINAL and scale not in result_scales(self.result):
+            return False
+        if scale != self.scale:
+            self.scale = scale
+            self.scale_changed.emit(scale)
+        return True
+
     def set_threshold(self, value: float) -> None:
         value = min(max(float(value), 0.0), 1.0)
         if value != self.threshold:
@@ -380,7 +394,12 @@ class AppState:
         previous = self.probe
         self.result, self.truth_errors = result, truth_errors
         self.keypoint = None  # keypoint indices belong to one result
+        scale = self.scale
+        if result is not None and scale not in result_scales(result):
+            self.scale = FINAL  # views of the new result show its final warp
         self.result_changed.emit(result)
+        if self.scale != scale:
+            self.scale_changed.emit(self.scale)
         self.keypoint_changed.emit(None)
         if result is None:
             self.probe = self.probe_truth = self.warp_pictures = None

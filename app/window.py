@@ -2,8 +2,9 @@
 attention, keypoints, the matches table, the probe and benchmarks; File > Export view… (see
 `app.export_dialog`), File > Export figure… (see `app.figure_dialog`), File > Open/Save
 workspace… (see `app.workspace`) and Edit > Settings… (see `app.settings_dialog`); benchmark
-slots in `app.window_benchmarks`, the Probe panel in `widgets.probe_panel`. The dock layout is
-remembered between runs when `remember_layout` is on (``run_gui`` sets it).
+slots in `app.window_benchmarks`, the scale selectors in `app.window_scales`, the Probe panel in
+`widgets.probe_panel`. The dock layout is remembered between runs when `remember_layout` is on
+(``run_gui`` sets it).
 
 The window only wires things together: actions change the `AppState`, the state's signals update
 the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
@@ -37,9 +38,9 @@ from app.settings_dialog import WEIGHTS_DIR_KEY, apply_remembered_settings, inst
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.window_benchmarks import BenchmarkActions
 from app.window_compare import CompareDock
+from app.window_scales import ScaleActions
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
-from core.figures import warp_pictures
 from core.matchers import matcher_names
 from core.probe import ProbeReading
 from core.result import MatchResult
@@ -60,7 +61,7 @@ IMAGE_FILTER = (
 )
 
 
-class MainWindow(BenchmarkActions, QMainWindow):
+class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
     """Matchscope's main window; ``state`` is the model every part listens to."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
@@ -116,6 +117,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.resizeDocks([probe, certainty], [300, 500], Qt.Orientation.Vertical)
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
         self._build_toolbar()
+        self._install_scale_selectors()  # of the Certainty and Warp docks
         self._connect()
         self.compare = CompareDock(state, self.compare_dock, self.compare_view)
         self.probe_panel.show_probe(None)
@@ -331,6 +333,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         if result is None:  # new images: `_on_images_changed` shows them
             self.pair_view.set_matches(None, None)
             self.warp_view.set_data(None, None)
+            self._show_scales(None)
             return
         if errors is None:
             self.pair_view.set_matches(result.matches, result.match_certainty)
@@ -347,14 +350,13 @@ class MainWindow(BenchmarkActions, QMainWindow):
         else:
             self.error_view.set_data(rgb_a, None if errors is None else errors.dense)
         if result.is_sparse:  # dots that stay visible at any zoom
+            self._show_scales(result)
             self.certainty_view.set_points(rgb_a, points, result.match_certainty)
             self.warp_view.set_matches(
                 result.size_a, state.image_b.rgb, result.matches, result.match_certainty
             )
-        else:
-            self.certainty_view.set_data(rgb_a, result.certainty_ab)
-            pictures = state.warp_pictures or warp_pictures(state.image_b.rgb, result.warp_ab)
-            self.warp_view.set_data(pictures, result.certainty_ab)
+        else:  # at the chosen scale (app.window_scales)
+            self._show_scales(result)
         self.anchor_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
         self.attention_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
         self.keypoint_view.set_data(state.image_a.rgb, state.image_b.rgb, result)

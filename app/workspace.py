@@ -1,6 +1,7 @@
 """Save and open the window's workspace (File > Save workspace… / Open workspace…, and
 ``--workspace FILE``): images, matcher and settings, weights and their SHA-256, the probe, the
-attention head shown and the dock layout; the file format is :mod:`core.workspace`'s.
+attention head and scale shown, and the dock layout; the file format is
+:mod:`core.workspace`'s.
 
 Opening never raises into Qt: what is missing (an image, the weights) or malformed is one
 message in the status bar and the Probe panel.
@@ -73,6 +74,8 @@ def capture(window) -> Workspace:
     }
     probe = None if state.probe is None else (state.probe.xa, state.probe.ya)
     head = window.attention_view.head_box.currentText()
+    views = {"attention_head": head} if head else {}
+    views["scale"] = state.scale  # of the Certainty and Warp docks (core.scales)
     return Workspace(
         image_a=os.path.abspath(state.image_a.path),
         image_b=os.path.abspath(state.image_b.path),
@@ -84,7 +87,7 @@ def capture(window) -> Workspace:
         weights=weights,
         probe=probe,
         pinned_probes=[],  # the state has no pinned probes yet
-        views={"attention_head": head} if head else {},
+        views=views,
         layout={
             "state": bytes(window.saveState().toBase64()).decode("ascii"),
             "geometry": bytes(window.saveGeometry().toBase64()).decode("ascii"),
@@ -119,8 +122,8 @@ def save_workspace(window, path: str | os.PathLike) -> bool:
 
 def open_workspace(window, path: str | os.PathLike) -> bool:
     """Restore the workspace in ``path``: the layout, the matcher and settings, the images,
-    then the saved result when it still fits (else a new run), then the probe and the attention
-    head. False, with a message naming what is missing, when it cannot be opened."""
+    then the saved result when it still fits (else a new run), then the probe, the scale and
+    the attention head. False, with a message naming what is missing, when it cannot be opened."""
     state = window.state
     try:
         workspace = read_workspace(path)
@@ -158,7 +161,8 @@ def open_workspace(window, path: str | os.PathLike) -> bool:
 
 
 def _after_result(window, workspace: Workspace) -> None:
-    """Once the next run (or the saved result) ends well: the probe and the attention head."""
+    """Once the next run (or the saved result) ends well: the probe, the scale and the
+    attention head."""
     state = window.state
     pending = getattr(window, "_workspace_restore", None)
     if pending is not None:  # an earlier workspace whose run never ended
@@ -171,6 +175,7 @@ def _after_result(window, workspace: Workspace) -> None:
             return
         if workspace.probe is not None:
             state.click_a(*workspace.probe)
+        state.set_scale(str(workspace.views.get("scale", "final")))  # when the result has it
         box = window.attention_view.head_box
         index = box.findText(workspace.views.get("attention_head", ""))
         if index >= 0:

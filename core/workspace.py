@@ -9,7 +9,7 @@
      "weights": {"roma_outdoor": {"path": "/abs/roma_outdoor.pth", "sha256": "..."}},
      "probe": [x, y] | null,          # a pixel of A (pixel centres: top-left is 0, 0)
      "pinned_probes": [[x, y], ...],
-     "views": {"attention_head": "mean of heads"},
+     "views": {"attention_head": "mean of heads", "scale": "coarse_s8"},  # see core.scales
      "layout": {"state": base64 of QMainWindow.saveState(), "geometry": base64}}
 
 The result is saved as ``FILE``'s stem + ``.result.npz`` (:func:`result_path`) and read back
@@ -46,7 +46,7 @@ class Workspace:
     weights: dict = field(default_factory=dict)  # {name: {"path": str, "sha256": str}}
     probe: tuple[float, float] | None = None
     pinned_probes: list = field(default_factory=list)  # [[x, y], ...] pixels of A
-    views: dict = field(default_factory=dict)  # {"attention_head": its choice's text}
+    views: dict = field(default_factory=dict)  # {"attention_head": text, "scale": name}
     layout: dict = field(default_factory=dict)  # {"state", "geometry": base64 text}
     version: int = WORKSPACE_VERSION
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from core.figures import ERROR_SCALE_PX
 from core.probe import ProbeReading
@@ -56,8 +56,10 @@ class HeatmapView(QWidget):
         self.points = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE_PX, pen=None)
         self.points.setZValue(5)  # over the image, under the probe marker
         self.panel.view.addItem(self.points)
+        self.header = QHBoxLayout()  # controls a dock puts above the map (a scale selector)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.header)
         layout.addWidget(self.canvas)
         emit_clicks(self.canvas, [self.panel], self.clicked_a)
 

@@ -260,3 +260,21 @@ def test_keypoint_matchers_keep_intermediates_by_default_and_select_keypoints():
     assert state.keypoint.index == 1 and selected[-1] == (state.keypoint,)
     state.select_keypoint(85, 33, snap_radius=5.0)  # 5.83 px away
     assert state.keypoint is None
+
+
+def test_the_scale_is_chosen_among_the_results_and_falls_back_to_final(state):
+    from core.scales import FINAL
+    from tests.core.scale_results import scale_result
+
+    scales = record(state.scale_changed)
+    assert state.scale == FINAL
+    assert not state.set_scale("coarse_s8")  # no result yet
+    state.set_result(state.begin_request(), scale_result())
+    assert state.set_scale("coarse_s8") and state.scale == "coarse_s8"
+    assert not state.set_scale("coarse_s32") and state.scale == "coarse_s8"
+    state.set_result(state.begin_request(), scale_result(symmetric=False))
+    assert state.scale == "coarse_s8" and scales == [("coarse_s8",)]  # the new one has it too
+    seen = []
+    state.result_changed.connect(lambda result: seen.append(state.scale))
+    state.set_result(state.begin_request(), shift_result(40, 60, 6.0, 4.0))  # only its final
+    assert state.scale == FINAL and seen == [FINAL] and scales[-1] == (FINAL,)

@@ -390,6 +390,14 @@ def test_roma_reruns_with_intermediates_and_fills_the_docks(qtbot, pair, tmp_pat
     assert dino.heatmap.image[4, 4] == pytest.approx(1.0, abs=1e-5)  # the probe: A's centre
     dino.mode_box.setCurrentText("PCA")
     assert dino.pca_a.image.shape == (8, 8, 3)
+    # every refiner's scale, chosen in the Warp dock, without a new run either
+    scales = window.warp_view.scale_box
+    assert scales.scales() == [*(f"coarse_s{s}" for s in (16, 8, 4, 2, 1)), "final"]
+    scales.setCurrentIndex(0)
+    assert state.scale == "coarse_s16" and window.certainty_scale_box.currentIndex() == 0
+    certainty = result.intermediates["coarse_s16_certainty_ab"]
+    assert window.certainty_view.heatmap.image.shape == (160, 200)
+    assert window.certainty_view.heatmap.image.mean() == pytest.approx(certainty.mean(), abs=0.02)
     assert not state.running and state.result is result
 
 
