@@ -1,8 +1,9 @@
 """`MainWindow`: actions, the pair view, docks for certainty, true error, warp, anchors,
 attention, keypoints, the matches table, the probe and benchmarks; File > Export view… (see
 `app.export_dialog`) and File > Open/Save workspace… (see `app.workspace`); benchmark slots in
-`app.window_benchmarks`, the Probe panel in `widgets.probe_panel`. The dock layout is
-remembered between runs when `remember_layout` is on (``run_gui`` sets it).
+`app.window_benchmarks`, the Probe panel in `widgets.probe_panel`, B probes and pins in
+`app.window_probes`. The dock layout is remembered between runs when `remember_layout` is on
+(``run_gui`` sets it).
 
 The window only wires things together: actions change the `AppState`, the state's signals update
 the views, and the `MatchRunner` reports back to the state. Nothing here blocks: matching runs in
@@ -33,6 +34,7 @@ from app.benchmark import BenchmarkState
 from app.export_dialog import ViewExporter
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.window_benchmarks import BenchmarkActions
+from app.window_probes import install_probe_wiring
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
 from core.figures import warp_pictures
@@ -112,6 +114,7 @@ class MainWindow(BenchmarkActions, QMainWindow):
         self.probe_panel.show_probe(None)
         self.statusBar().showMessage(state.status)
         self.open_workspace_action, self.save_workspace_action = install_workspace_actions(self)
+        install_probe_wiring(self)  # after the File menu: the Probe menu comes second
         # last: File > Export view… and every view's context menu (the docks made above)
         self.view_exporter = ViewExporter(self, state.set_status, state.set_error)
         self.view_exporter.install_context_menus()

@@ -11,8 +11,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from core.figures import certainty_lut
-from core.probe import ProbeReading, anchor_distribution
+from core.probe import PinnedProbe, ProbeReading, anchor_distribution
 from core.result import MatchResult
+from core.tokens import patch_cell
 from widgets import ImagePanel, certainty_colormap, set_colour_bar_range
 
 ANCHOR_OPACITY = 0.8  # alpha of the most likely anchor; the others in proportion
@@ -83,6 +84,17 @@ class AnchorView(QWidget):
         self._result: MatchResult | None = None
         self._probe: ProbeReading | None = None
         self.probs: np.ndarray | None = None  # (R, R) distribution drawn now, rows = y of B
+        self.panel.set_readout(self._readout)
+
+    def _readout(self, x: float, y: float) -> str | None:
+        """The probability of the anchor cell of B under pixel (x, y)."""
+        if self.probs is None or self._size_b is None:
+            return None
+        row, col = patch_cell(x, y, self._size_b, self.probs.shape)
+        return f"anchor (row {row}, col {col}): p = {self.probs[row, col]:.4g}"
+
+    def set_pins(self, pins: list[PinnedProbe]) -> None:
+        self.panel.show_pins(pins, "b")
 
     def set_data(self, rgb_b: np.ndarray | None, result: MatchResult | None) -> None:
         """B (H_B, W_B, 3) uint8 and the result whose ``anchor_logits_ab`` (h16, w16, R * R)

@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.figures import WarpPictures, flow_to_rgb
-from core.probe import ProbeReading
+from core.probe import PinnedProbe, ProbeReading
 from widgets import ImagePanel, emit_clicks
 
 WHEEL_RADIUS = 24
@@ -118,6 +118,10 @@ class WarpView(QWidget):
     def set_probe(self, probe: ProbeReading | None) -> None:
         self.flow_panel.show_probe_a(probe)
         self.warped_panel.show_probe_a(probe)
+
+    def set_pins(self, pins: list[PinnedProbe]) -> None:
+        for panel in (self.flow_panel, self.warped_panel):
+            panel.show_pins(pins, "a")
 
     def _update_warped(self) -> None:
         if self._sparse is not None:
