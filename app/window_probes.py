@@ -5,6 +5,7 @@ hover readout (the flow vector under the cursor, read from the result as a click
 from __future__ import annotations
 
 import math
+import weakref
 
 from PySide6.QtGui import QAction, QKeySequence
 
@@ -32,7 +33,9 @@ def install_probe_wiring(window) -> None:
     panel.pin_requested.connect(lambda: state.pin_probe())
     panel.unpin_requested.connect(state.unpin)
     panel.clear_pins_requested.connect(state.clear_pins)
-    state.pins_changed.connect(lambda pins: show_pins(window, pins))
+    # the state holds its slots strongly: a weak reference lets a closed window go
+    window_ref = weakref.ref(window)
+    state.pins_changed.connect(lambda pins: window_ref() and show_pins(window_ref(), pins))
     for flow_panel in (window.warp_view.flow_panel, window.warp_view.warped_panel):
         flow_panel.set_readout(lambda x, y, p=flow_panel: flow_readout(state.result, x, y, p))
 
