@@ -173,6 +173,23 @@ class ImagePanel:
         self.readout.lookup = lookup
 
 
+class ReadoutText(pg.TextItem):
+    """A readout's text: white on dark, left out of exports (a figure never shows the cursor's
+    value)."""
+
+    def __init__(self):
+        super().__init__(anchor=(0, 0), color=(255, 255, 255), fill=READOUT_FILL)
+        self._shown_before_export = False
+
+    def setExportMode(self, export: bool, opts=None) -> None:
+        super().setExportMode(export, opts)
+        if export:
+            self._shown_before_export = self.isVisible()
+            self.hide()
+        else:
+            self.setVisible(self._shown_before_export)
+
+
 class HoverReadout(QObject):
     """A panel's hover readout: mouse moves over its scene only store the position and start a
     single-shot timer; when it fires, the latest position is looked up once (see
@@ -182,7 +199,7 @@ class HoverReadout(QObject):
         super().__init__()
         self.panel = panel
         self.lookup: Callable[[float, float], str | None] = lambda x, y: None
-        self.text = pg.TextItem(anchor=(0, 0), color=(255, 255, 255), fill=READOUT_FILL)
+        self.text = ReadoutText()
         self.text.setParentItem(panel.view)  # in the view's own frame: fixed in its corner
         self.text.setPos(2, 2)
         self.text.setZValue(1000)

@@ -27,22 +27,24 @@ from core.bench.truth import PixelTruth
 from core.probe import MAX_PINS, PinnedProbe, ProbeReading
 from core.result import MatchResult
 
-PIN_COLUMNS = ("", "A pixel", "B pixel", "certainty", "source", "")
+PIN_COLUMNS = ("", "A", "B", "cert.", "source", "")
+UNPIN_WIDTH_PX = 24
 
 
-def _pixel(x: float, y: float, clicked: bool) -> str:
-    """A clicked pixel as integers, an answer to 2 decimals, a missing one as "no match"."""
+def _pixel(x: float, y: float, clicked: bool, decimals: int) -> str:
+    """A clicked pixel as integers, an answer to ``decimals``, a missing one as "no match"."""
     if not (math.isfinite(x) and math.isfinite(y)):
         return "no match"
-    return f"({x:.0f}, {y:.0f})" if clicked else f"({x:.2f}, {y:.2f})"
+    return f"({x:.0f}, {y:.0f})" if clicked else f"({x:.{decimals}f}, {y:.{decimals}f})"
 
 
-def reading_texts(probe: ProbeReading) -> list[str]:
-    """The A pixel, B pixel, certainty and source of a reading, as the panel shows them."""
+def reading_texts(probe: ProbeReading, decimals: int = 2) -> list[str]:
+    """The A pixel, B pixel, certainty and source of a reading, as the panel shows them (the
+    answer's pixel to ``decimals``: 1 in the narrow pins table)."""
     clicked_a = probe.origin == "a"
     return [
-        _pixel(probe.xa, probe.ya, clicked_a),
-        _pixel(probe.xb, probe.yb, not clicked_a),
+        _pixel(probe.xa, probe.ya, clicked_a, decimals),
+        _pixel(probe.xb, probe.yb, not clicked_a, decimals),
         f"{probe.certainty:.3f}" if probe.has_match else "–",
         probe.source,
     ]
@@ -110,7 +112,14 @@ class ProbePanel(QScrollArea):
         self.pins_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.pins_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        for col in (1, 2):  # the pixels share what the dock's width leaves
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(len(PIN_COLUMNS) - 1, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(len(PIN_COLUMNS) - 1, UNPIN_WIDTH_PX)
+        self.pins_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        rows = self.pins_table.verticalHeader()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.pins_table.fontMetrics().height() + 6)
         self.pins_table.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.pin_button)
@@ -128,7 +137,7 @@ class ProbePanel(QScrollArea):
             swatch.setForeground(QColor(*pin.rgb))
             swatch.setToolTip(f"pin {row + 1}, clicked in {pin.reading.origin.upper()}")
             table.setItem(row, 0, swatch)
-            for col, text in enumerate(reading_texts(pin.reading), start=1):
+            for col, text in enumerate(reading_texts(pin.reading, decimals=1), start=1):
                 table.setItem(row, col, QTableWidgetItem(text))
             unpin = QPushButton("×")
             unpin.setToolTip("Unpin")
@@ -136,8 +145,8 @@ class ProbePanel(QScrollArea):
             table.setCellWidget(row, len(PIN_COLUMNS) - 1, unpin)
         table.setVisible(bool(pins))
         if pins:
-            height = table.horizontalHeader().height() + 4
-            height += sum(table.rowHeight(row) for row in range(len(pins)))
+            height = table.horizontalHeader().sizeHint().height() + 4
+            height += len(pins) * table.verticalHeader().defaultSectionSize()
             table.setFixedHeight(height)
         self.clear_pins_button.setEnabled(bool(pins))
 

@@ -76,7 +76,9 @@ def test_pinned_probes_are_drawn_listed_and_at_most_eight(qtbot, window):
     assert len(window.anchor_view.panel.pins.data) == 3  # ... or B
     assert table.rowCount() == 3
     row = [table.item(1, col).text() for col in range(1, 5)]
-    assert row == reading_texts(state.pinned[1].reading)  # "(114.00, 86.00)", "(120, 90)", …
+    assert row == reading_texts(
+        state.pinned[1].reading, decimals=1
+    )  # "(114.0, 86.0)", "(120, 90)"…
 
     for x in range(MAX_PINS - 3):
         click_pixel(qtbot, window, 20 + 10 * x, 60)

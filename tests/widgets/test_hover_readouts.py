@@ -3,6 +3,7 @@ draws pinned probes; the Probe panel lists the pins."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -15,6 +16,7 @@ from tests.widgets.test_anchor_view import H_B, W_B, synthetic_result
 from tests.widgets.test_attention_view import RGB_A, RGB_B, dino_result
 from widgets.anchor_view import AnchorView
 from widgets.attention_view import AttentionView
+from widgets.export import export_view
 from widgets.heatmap_view import certainty_view, error_view
 from widgets.keypoint_view import KeypointView
 from widgets.probe_panel import ProbePanel
@@ -47,6 +49,18 @@ def test_heatmaps_show_the_value_at_the_pixel_or_the_nearest_dot(qtbot):
     assert text == f"({x:.0f}, {y:.0f}): error 1.25 px (match at 30.0, 40.0)"
     assert "none" in hover(qtbot, errors.canvas, errors.panel, 150, 100)  # unknown error
     assert hover(qtbot, errors.canvas, errors.panel, 90, 140) == ""  # no dot near: hidden
+
+
+def test_exports_leave_the_readout_out(qtbot, tmp_path):
+    view = show(qtbot, certainty_view())
+    view.set_data(RGB, np.full((H, W), 0.5, np.float32))
+    assert hover(qtbot, view.canvas, view.panel, 37, 121)
+    export_view(view, tmp_path / "hovered.png", dpi=96)
+    assert view.panel.readout.text.isVisible()  # back after the export
+    view.panel.readout.text.hide()
+    export_view(view, tmp_path / "plain.png", dpi=96)
+    hovered_png, plain_png = (cv2.imread(str(tmp_path / n)) for n in ("hovered.png", "plain.png"))
+    np.testing.assert_array_equal(hovered_png, plain_png)
 
 
 def test_attention_shows_the_value_at_the_patch_in_a_and_b(qtbot):
@@ -97,8 +111,8 @@ def test_the_probe_panel_lists_pins_with_their_colours_and_unpins_each(qtbot):
     assert table.isVisible() and table.rowCount() == 2
     rows = [[table.item(r, c).text() for c in range(1, 5)] for r in range(2)]
     assert rows == [
-        ["(10, 20)", "(15.50, 24.25)", "0.900", "warp"],
-        ["(50.50, 60.25)", "(55, 64)", "0.800", "match"],  # clicked in B: B's pixel whole
+        ["(10, 20)", "(15.5, 24.2)", "0.900", "warp"],
+        ["(50.5, 60.2)", "(55, 64)", "0.800", "match"],  # clicked in B: B's pixel whole
     ]
     assert table.item(1, 0).foreground().color().getRgb()[:3] == PIN_COLOURS[4]
     with qtbot.waitSignal(panel.unpin_requested) as unpinned:
