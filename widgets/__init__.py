@@ -173,6 +173,31 @@ class ImagePanel:
         self.readout.lookup = lookup
 
 
+class NearestPoints:
+    """The nearest of (N, 2) points to a pixel, for readouts: the points sorted by x on the first
+    query (a hover), so that a query looks only at the slab within the radius in x."""
+
+    def __init__(self, points: np.ndarray):
+        self.points = np.asarray(points, np.float64).reshape(-1, 2)
+        self._order: np.ndarray | None = None
+        self._xs: np.ndarray | None = None  # the points' x, ascending
+
+    def nearest(self, x: float, y: float, radius: float) -> int | None:
+        """The index of the point nearest to (x, y) within ``radius``, or None."""
+        if self._order is None:
+            self._order = np.argsort(self.points[:, 0], kind="stable")
+            self._xs = self.points[self._order, 0]
+        low = np.searchsorted(self._xs, x - radius, side="left")
+        high = np.searchsorted(self._xs, x + radius, side="right")
+        candidates = self._order[low:high]
+        if candidates.size == 0:
+            return None
+        near = self.points[candidates]
+        distance = np.hypot(near[:, 0] - x, near[:, 1] - y)
+        best = int(np.argmin(distance))
+        return int(candidates[best]) if distance[best] <= radius else None
+
+
 class ReadoutText(pg.TextItem):
     """A readout's text: white on dark, left out of exports (a figure never shows the cursor's
     value)."""

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from core.figures import ERROR_SCALE_PX
 from core.probe import PinnedProbe, ProbeReading
-from widgets import ImagePanel, certainty_colormap, emit_clicks, error_colormap
+from widgets import ImagePanel, NearestPoints, certainty_colormap, emit_clicks, error_colormap
 
 HEATMAP_OPACITY = 0.65
 POINT_SIZE_PX = 7
@@ -65,7 +65,7 @@ class HeatmapView(QWidget):
         emit_clicks(self.canvas, [self.panel], self.clicked_a)
         self.readout_format = readout
         self._values: np.ndarray | None = None  # the (H, W) map, or (N,) values at _points
-        self._points: np.ndarray | None = None
+        self._points: NearestPoints | None = None
         self.panel.set_readout(self._readout)
 
     def set_data(self, rgb_a: np.ndarray | None, values: np.ndarray | None) -> None:
@@ -92,9 +92,9 @@ class HeatmapView(QWidget):
         colors = self.colormap.map(np.linspace(0.0, 1.0, COLOR_BINS), mode="byte")
         palette = [pg.mkBrush(*color) for color in colors.tolist()] + [pg.mkBrush(UNKNOWN_BRUSH)]
         brushes = [palette[index] for index in bins.astype(int)]  # few symbols to render
-        self._points = np.asarray(points, np.float64).reshape(-1, 2)
+        self._points = NearestPoints(points)
         self._values = values
-        self.points.setData(pos=self._points, brush=brushes)
+        self.points.setData(pos=self._points.points, brush=brushes)
 
     def set_title(self, text: str) -> None:
         self.panel.title.setText(text)
@@ -114,12 +114,11 @@ class HeatmapView(QWidget):
             value = values[min(round(y), values.shape[0] - 1), min(round(x), values.shape[1] - 1)]
             where = ""
         else:
-            distance = np.hypot(points[:, 0] - x, points[:, 1] - y)
-            nearest = int(np.argmin(distance))
-            if distance[nearest] > self.panel.snap_radius():
+            nearest = points.nearest(x, y, self.panel.snap_radius())
+            if nearest is None:
                 return None
             value = values[nearest]
-            where = f" (match at {points[nearest, 0]:.1f}, {points[nearest, 1]:.1f})"
+            where = f" (match at {points.points[nearest, 0]:.1f}, {points.points[nearest, 1]:.1f})"
         if not np.isfinite(value):
             return f"({x:.0f}, {y:.0f}): none{where}"
         return f"({x:.0f}, {y:.0f}): {self.readout_format.format(value)}{where}"

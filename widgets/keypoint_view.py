@@ -30,7 +30,7 @@ from core.keypoint_probe import (
 )
 from core.probe import PinnedProbe
 from core.result import MatchResult
-from widgets import ImagePanel, certainty_colormap, emit_clicks, set_colour_bar_range
+from widgets import ImagePanel, NearestPoints, certainty_colormap, emit_clicks, set_colour_bar_range
 
 POINT_SIZE_PX = 6
 """Diameter (screen pixels) of a keypoint's dot."""
@@ -228,6 +228,7 @@ class KeypointView(QWidget):
         for side, name in ((self.side_a, "a"), (self.side_b, "b")):
             side.panel.set_readout(lambda x, y, s=side, n=name: self._readout(s, n, x, y))
         self._result: MatchResult | None = None
+        self._nearest: dict[str, NearestPoints] = {}  # the result's keypoints, for readouts
         self._keypoint: KeypointReading | None = None
         self._set_layers(0)
         self._update()
@@ -240,6 +241,11 @@ class KeypointView(QWidget):
         self.side_a.set_image(rgb_a)
         self.side_b.set_image(rgb_b)
         self._result, self._keypoint = result, None
+        self._nearest = {
+            name: NearestPoints(getattr(result, f"keypoints_{name}"))
+            for name in "ab"
+            if result is not None and has_keypoints(result)
+        }
         self._set_layers(0 if result is None else layer_count(result))
         self._update()
 
@@ -265,14 +271,11 @@ class KeypointView(QWidget):
             row = min(max(int((y + 0.5) * rows / height), 0), rows - 1)
             col = min(max(int((x + 0.5) * cols / width), 0), cols - 1)
             parts.append(f"score map {score_map[row, col]:.3f}")
-        keypoints = getattr(result, f"keypoints_{name}")
-        if len(keypoints):
-            distance = np.hypot(keypoints[:, 0] - x, keypoints[:, 1] - y)
-            nearest = int(np.argmin(distance))
-            if distance[nearest] <= side.panel.snap_radius():
-                scores = result.intermediates.get(f"keypoint_scores_{name}")
-                score = "" if scores is None else f" score {scores[nearest]:.3f}"
-                parts.append(f"keypoint {nearest}{score}")
+        nearest = self._nearest[name].nearest(x, y, side.panel.snap_radius())
+        if nearest is not None:
+            scores = result.intermediates.get(f"keypoint_scores_{name}")
+            score = "" if scores is None else f" score {scores[nearest]:.3f}"
+            parts.append(f"keypoint {nearest}{score}")
         return f"{name.upper()} ({x:.0f}, {y:.0f})" + "".join(f"\n{part}" for part in parts)
 
     @property

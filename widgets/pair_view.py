@@ -23,7 +23,14 @@ from PySide6.QtWidgets import (
 from core.bench.truth import PixelTruth
 from core.figures import ERROR_SCALE_PX, certainty_lut, error_lut
 from core.probe import PinnedProbe, ProbeReading
-from widgets import PROBE_PEN, ImagePanel, certainty_colormap, emit_clicks, error_colormap
+from widgets import (
+    PROBE_PEN,
+    ImagePanel,
+    NearestPoints,
+    certainty_colormap,
+    emit_clicks,
+    error_colormap,
+)
 
 COLOR_BINS = 32
 """Match lines are drawn as one path per colour bin (one pen each)."""
@@ -307,6 +314,7 @@ class PairView(QWidget):
         emit_clicks(self.canvas, [self.panel_b], self.clicked_b)
         self.panel_a.set_readout(lambda x, y: self._readout(0, x, y))
         self.panel_b.set_readout(lambda x, y: self._readout(1, x, y))
+        self._nearest = (NearestPoints(np.zeros((0, 2))), NearestPoints(np.zeros((0, 2))))
         self.set_threshold(0.5)
         self.link_box.setChecked(True)
 
@@ -340,6 +348,7 @@ class PairView(QWidget):
         if matches is None:
             matches, certainty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         self.lines.set_matches(matches, certainty, errors)
+        self._nearest = (NearestPoints(matches[:, :2]), NearestPoints(matches[:, 2:]))
         if errors is None:
             self.color_bar.setColorMap(certainty_colormap())
             self.color_bar.setLevels((0.0, 1.0))
@@ -390,17 +399,13 @@ class PairView(QWidget):
         within the snap radius: its other end and certainty."""
         names = ("A", "B")
         text = f"{names[side]} ({x:.1f}, {y:.1f})"
-        matches = self.lines._matches
         panel = (self.panel_a, self.panel_b)[side]
-        if len(matches):
-            ends = matches[:, 2 * side : 2 * side + 2]
-            distance = np.hypot(ends[:, 0] - x, ends[:, 1] - y)
-            nearest = int(np.argmin(distance))
-            if distance[nearest] <= panel.snap_radius():
-                other = matches[nearest, 2 - 2 * side : 4 - 2 * side]
-                certainty = self.lines._certainty[nearest]
-                text += (
-                    f"\nmatch → {names[1 - side]} ({other[0]:.1f}, {other[1]:.1f}), "
-                    f"certainty {certainty:.3f}"
-                )
+        nearest = self._nearest[side].nearest(x, y, panel.snap_radius())
+        if nearest is not None:
+            other = self.lines._matches[nearest, 2 - 2 * side : 4 - 2 * side]
+            certainty = self.lines._certainty[nearest]
+            text += (
+                f"\nmatch → {names[1 - side]} ({other[0]:.1f}, {other[1]:.1f}), "
+                f"certainty {certainty:.3f}"
+            )
         return text

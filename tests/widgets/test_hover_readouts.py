@@ -14,6 +14,7 @@ from tests.core.keypoint_results import keypoint_result
 from tests.widgets.hover import hover, hovered
 from tests.widgets.test_anchor_view import H_B, W_B, synthetic_result
 from tests.widgets.test_attention_view import RGB_A, RGB_B, dino_result
+from widgets import NearestPoints
 from widgets.anchor_view import AnchorView
 from widgets.attention_view import AttentionView
 from widgets.export import export_view
@@ -145,3 +146,15 @@ def _panels(view) -> list:
     panels = [getattr(view, name) for name in ("panel", "panel_b") if hasattr(view, name)]
     sides = [getattr(view, name) for name in ("side_a", "side_b") if hasattr(view, name)]
     return panels + [side.panel for side in sides]
+
+
+def test_nearest_points_agrees_with_a_full_search():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0, 500, (3000, 2))
+    nearest = NearestPoints(points)
+    for x, y in rng.uniform(-20, 520, (300, 2)):
+        distance = np.hypot(points[:, 0] - x, points[:, 1] - y)
+        best = int(np.argmin(distance))
+        for radius in (0.5, 5.0, 40.0):
+            assert nearest.nearest(x, y, radius) == (best if distance[best] <= radius else None)
+    assert NearestPoints(np.zeros((0, 2))).nearest(1.0, 2.0, 10.0) is None
