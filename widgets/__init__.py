@@ -1,10 +1,11 @@
 """Reusable Qt views of core results, drawn with pyqtgraph; no model code and no app state.
 
-Views take numpy arrays through setters and report clicks as pixel positions of A, with the
-radius in A's pixels that ``SNAP_SCREEN_PX`` screen pixels cover at the view's zoom (how far a
-click on a sparse result snaps to a match). Images are
-shown in pixel coordinates with OpenCV's convention (the centre of pixel (0, 0) at (0, 0), so a
-W x H image spans [-0.5, W - 0.5] x [-0.5, H - 0.5]), y down, aspect locked.
+Views take numpy arrays through setters and report clicks as pixel positions of A
+(``clicked_a``) or of B (``clicked_b``), with the radius in that image's pixels that
+``SNAP_SCREEN_PX`` screen pixels cover at the view's zoom (how far a click on a sparse result
+snaps to a match). Images are shown in pixel coordinates with OpenCV's convention (the centre
+of pixel (0, 0) at (0, 0), so a W x H image spans [-0.5, W - 0.5] x [-0.5, H - 0.5]), y down,
+aspect locked.
 
 Every `ImagePanel` can draw the pinned probes (`ImagePanel.show_pins`) and show a hover readout
 in its top-left corner (`ImagePanel.set_readout`: the value of its layer under the cursor, at
