@@ -1,6 +1,7 @@
 """`AppState`: the one evented model the window and every view listen to (no Qt).
 
-It holds the image pair, the matcher, the latest result, the probe, the selected keypoint of A
+It holds the image pair, the matcher, the latest result, the probe (clicked in A or in B), up to
+``MAX_PINS`` pinned probes (re-read from each new result), the selected keypoint of A
 (the Keypoints dock's probe), the certainty threshold (set to the matcher's display threshold
 whenever a matcher is chosen), whether model and keypoint matchers keep their intermediates (on
 by default when the window starts on a keypoint matcher), and a status line. A pair opened from a
@@ -23,7 +24,16 @@ from core.figures import WarpPictures
 from core.imageio import LoadedImage, load_image
 from core.keypoint_probe import KeypointReading, has_keypoints, nearest_keypoint, read_keypoint
 from core.matchers import display_threshold
-from core.probe import SNAP_RADIUS_PX, ProbeReading, read_probe
+from core.probe import (
+    MAX_PINS,
+    PIN_COLOURS,
+    SNAP_RADIUS_PX,
+    PinnedProbe,
+    ProbeReading,
+    read_at,
+    read_probe,
+    read_probe_b,
+)
 from core.result import MatchResult
 from core.run_store import DEFAULT_BUDGET_BYTES, RunStore, run_label
 from core.run_store import pair_key as content_key
@@ -48,6 +58,7 @@ class AppState:
     matcher_changed = Signal(str)
     result_changed = Signal(object)  # MatchResult | None
     probe_changed = Signal(object)  # ProbeReading | None
+    pins_changed = Signal(object)  # list[PinnedProbe]
     keypoint_changed = Signal(object)  # KeypointReading | None
     threshold_changed = Signal(float)
     scale_changed = Signal(str)  # the scale the Certainty and Warp docks show (core.scales)
@@ -70,8 +81,9 @@ class AppState:
         self._settings = {matcher: dict(settings or {})}
         self.result: MatchResult | None = None
         self.probe: ProbeReading | None = None
+        self.pinned: list[PinnedProbe] = []  # at most MAX_PINS, in the order pinned
         self.keypoint: KeypointReading | None = None  # selected in the Keypoints dock
-        self.snap_radius = SNAP_RADIUS_PX  # pixels of A, from the zoom of the last click
+        self.snap_radius = SNAP_RADIUS_PX  # pixels, from the zoom of the last click
         self.threshold = display_threshold(matcher)
         self.scale = FINAL  # one of core.scales.result_scales(result)
         self.status = "Open two images to match."
@@ -319,6 +331,63 @@ class AppState:
             return
         self._set_probe(read_probe(self.result, x, y, self.snap_radius))
 
+    def click_b(self, x: float, y: float, snap_radius: float | None = None) -> None:
+        """Probe pixel (x, y) of B (origin "b"): its correspondence in A from a symmetric
+        result's ``warp_ba``, else the match whose B end is nearest within ``snap_radius``
+        pixels of B (None: the last click's). Where B's pixel has neither, the probe stays and
+        the status says so; nothing happens until there is a result."""
+        if snap_radius is not None:
+            self.snap_radius = float(snap_radius)
+        if self.result is None:
+            return
+        probe = read_probe_b(self.result, x, y, self.snap_radius)
+        if probe.has_match:
+            self._set_probe(probe)
+        else:
+            self.set_status(f"No match in A for B's pixel ({probe.xb:.0f}, {probe.yb:.0f})")
+
+    # pinned probes ------------------------------------------------------------------------------
+
+    def pin_probe(self, probe: ProbeReading | None = None) -> bool:
+        """Pin ``probe`` (None: the current probe) with the first colour no pin has; refused,
+        with a status message, without a probe, for a pixel already pinned, or past
+        ``MAX_PINS``."""
+        probe = self.probe if probe is None else probe
+        if probe is None:
+            self.set_status("Click a pixel of A or B before pinning a probe.")
+            return False
+        key = (probe.origin, probe.clicked)
+        if any((pin.reading.origin, pin.reading.clicked) == key for pin in self.pinned):
+            self.set_status("This probe is pinned already.")
+            return False
+        if len(self.pinned) >= MAX_PINS:
+            self.set_status(f"At most {MAX_PINS} pinned probes: unpin one first.")
+            return False
+        used = {pin.colour for pin in self.pinned}
+        colour = next(index for index in range(len(PIN_COLOURS)) if index not in used)
+        self.pinned.append(PinnedProbe(probe, colour))
+        self.pins_changed.emit(list(self.pinned))
+        return True
+
+    def pin_pixel(self, x: float, y: float, origin: str = "a") -> bool:
+        """Pin what the result reads at pixel (x, y) of image ``origin`` ("a" or "b"), as a
+        click there would (a workspace's pins); False without a result or when refused."""
+        if self.result is None:
+            return False
+        return self.pin_probe(read_at(self.result, origin, x, y, self.snap_radius))
+
+    def unpin(self, index: int) -> None:
+        """Remove pin ``index`` (the others keep their colours); an index out of range does
+        nothing."""
+        if 0 <= index < len(self.pinned):
+            del self.pinned[index]
+            self.pins_changed.emit(list(self.pinned))
+
+    def clear_pins(self) -> None:
+        if self.pinned:
+            self.pinned = []
+            self.pins_changed.emit([])
+
     def probe_match(self, index: int) -> None:
         """Probe match ``index`` of the result itself (its A and B ends and certainty, source
         "match"), also where a dense warp would answer a click there differently; does nothing
@@ -389,8 +458,10 @@ class AppState:
     def _set_result(
         self, result: MatchResult | None, truth_errors: ResultErrors | None = None
     ) -> None:
-        """Store ``result``; the probe keeps its pixel of A, or starts at A's centre (at the
-        most certain match when the centre has none)."""
+        """Store ``result``; the probe keeps its clicked pixel and origin (a pixel of B that
+        the new result cannot answer falls back to the probe's pixel of A), or starts at A's
+        centre (at the most certain match when the centre has none). Pins are re-read from the
+        new result at their clicked pixels, and cleared with it (new images)."""
         previous = self.probe
         self.result, self.truth_errors = result, truth_errors
         self.keypoint = None  # keypoint indices belong to one result
@@ -404,6 +475,23 @@ class AppState:
         if result is None:
             self.probe = self.probe_truth = self.warp_pictures = None
             self.probe_changed.emit(None)
+            self.clear_pins()
+            return
+        if self.pinned:
+            radius = self.snap_radius
+            self.pinned = [
+                PinnedProbe(
+                    read_at(result, pin.reading.origin, *pin.reading.clicked, radius), pin.colour
+                )
+                for pin in self.pinned
+            ]
+            self.pins_changed.emit(list(self.pinned))
+        if previous is not None and previous.origin == "b":
+            probe = read_probe_b(result, previous.xb, previous.yb, self.snap_radius)
+            if probe.has_match:
+                self._set_probe(probe)
+            else:
+                self.click_a(previous.xa, previous.ya)
         elif previous is not None:
             self.click_a(previous.xa, previous.ya)
         else:

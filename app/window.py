@@ -3,7 +3,8 @@ attention, keypoints, the matches table, the probe and benchmarks; File > Export
 `app.export_dialog`), File > Export figure… (see `app.figure_dialog`), File > Open/Save
 workspace… (see `app.workspace`) and Edit > Settings… (see `app.settings_dialog`); benchmark
 slots in `app.window_benchmarks`, the scale selectors in `app.window_scales`, the Probe panel in
-`widgets.probe_panel`. The dock layout is remembered between runs when `remember_layout` is on
+`widgets.probe_panel`, B probes and pins in
+`app.window_probes`. The dock layout is remembered between runs when `remember_layout` is on
 (``run_gui`` sets it).
 
 The window only wires things together: actions change the `AppState`, the state's signals update
@@ -39,6 +40,7 @@ from app.state import KEYPOINT_MATCHERS, AppState
 from app.window_benchmarks import BenchmarkActions
 from app.window_compare import CompareDock
 from app.window_scales import ScaleActions
+from app.window_probes import install_probe_wiring
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
 from core.matchers import matcher_names
@@ -125,6 +127,7 @@ class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
         self.open_workspace_action, self.save_workspace_action = install_workspace_actions(self)
         self.figure_action = install_figure_action(self)
         self.settings_action = install_settings_action(self)
+        install_probe_wiring(self)  # after the File menu: the Probe menu comes second
         # last: File > Export view… and every view's context menu (the docks made above)
         self.view_exporter = ViewExporter(self, state.set_status, state.set_error)
         self.view_exporter.install_context_menus()

@@ -1,6 +1,6 @@
 """Save and open the window's workspace (File > Save workspace… / Open workspace…, and
-``--workspace FILE``): images, matcher and settings, weights and their SHA-256, the probe, the
-attention head and scale shown, and the dock layout; the file format is
+``--workspace FILE``): images, matcher and settings, weights and their SHA-256, the probe and the
+pinned probes, the attention head and scale shown, and the dock layout; the file format is
 :mod:`core.workspace`'s.
 
 Opening never raises into Qt: what is missing (an image, the weights) or malformed is one
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from core.errors import MatchscopeError
 from core.matchers import matcher_weights
+from core.probe import ProbeReading
 from core.result import save_result
 from core.weights import cached_sha256
 from core.workspace import (
@@ -72,7 +73,7 @@ def capture(window) -> Workspace:
         for name, place in found.items()
         if not isinstance(place, MatchscopeError)
     }
-    probe = None if state.probe is None else (state.probe.xa, state.probe.ya)
+    probe = None if state.probe is None else _clicked(state.probe)
     head = window.attention_view.head_box.currentText()
     views = {"attention_head": head} if head else {}
     views["scale"] = state.scale  # of the Certainty and Warp docks (core.scales)
@@ -86,7 +87,7 @@ def capture(window) -> Workspace:
         weights_dir=state.weights_dir,
         weights=weights,
         probe=probe,
-        pinned_probes=[],  # the state has no pinned probes yet
+        pinned_probes=[list(_clicked(pin.reading)) for pin in state.pinned],
         views=views,
         layout={
             "state": bytes(window.saveState().toBase64()).decode("ascii"),
@@ -122,8 +123,9 @@ def save_workspace(window, path: str | os.PathLike) -> bool:
 
 def open_workspace(window, path: str | os.PathLike) -> bool:
     """Restore the workspace in ``path``: the layout, the matcher and settings, the images,
-    then the saved result when it still fits (else a new run), then the probe, the scale and
-    the attention head. False, with a message naming what is missing, when it cannot be opened."""
+    then the saved result when it still fits (else a new run), then the pins, the probe, the
+    scale and the attention head. False, with a message naming what is missing, when it cannot be
+    opened."""
     state = window.state
     try:
         workspace = read_workspace(path)
@@ -173,8 +175,11 @@ def _after_result(window, workspace: Workspace) -> None:
         window._workspace_restore = None
         if outcome != "ok":
             return
+        for pin in workspace.pinned_probes:
+            state.pin_pixel(*pin)
         if workspace.probe is not None:
-            state.click_a(*workspace.probe)
+            x, y, *origin = workspace.probe
+            (state.click_b if origin == ["b"] else state.click_a)(x, y)
         state.set_scale(str(workspace.views.get("scale", "final")))  # when the result has it
         box = window.attention_view.head_box
         index = box.findText(workspace.views.get("attention_head", ""))
@@ -183,6 +188,11 @@ def _after_result(window, workspace: Workspace) -> None:
 
     window._workspace_restore = restore
     state.run_finished.connect(restore)
+
+
+def _clicked(probe: ProbeReading) -> tuple:
+    """A probe's clicked pixel as the workspace keeps it: (x, y) of A, or (x, y, "b")."""
+    return probe.clicked if probe.origin == "a" else (*probe.clicked, "b")
 
 
 def restore_layout(window: QMainWindow, layout: dict) -> None:

@@ -1,4 +1,5 @@
-"""The probe: what a clicked pixel of A corresponds to in B."""
+"""The probe: what a clicked pixel of A corresponds to in B (or a pixel of B in A), and the
+probes the user pinned."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from core.result import MatchResult
 
 @dataclass(frozen=True)
 class ProbeReading:
-    """A clicked pixel of A and its correspondence (pixels, OpenCV convention).
+    """A clicked pixel and its correspondence (pixels, OpenCV convention).
 
-    source: "warp" when read from the dense warp at the pixel, "match" when the click snapped to
-    the nearest sampled match (sparse matchers), "none" when there is no correspondence.
+    origin: the image clicked, "a" (xa, ya is the clicked pixel and xb, yb its answer in B) or
+    "b" (xb, yb clicked, xa, ya the answer in A). source: "warp" when read from the dense warp
+    at the pixel, "match" when the click snapped to the nearest sampled match (sparse
+    matchers), "none" when there is no correspondence (the other image's pixel is NaN).
     """
 
     xa: float
@@ -23,14 +26,44 @@ class ProbeReading:
     yb: float = float("nan")
     certainty: float = 0.0
     source: str = "none"
+    origin: str = "a"
 
     @property
     def has_match(self) -> bool:
         return self.source != "none"
 
+    @property
+    def clicked(self) -> tuple[float, float]:
+        """The clicked pixel (x, y), in the image named by ``origin``."""
+        return (self.xa, self.ya) if self.origin == "a" else (self.xb, self.yb)
+
 
 SNAP_RADIUS_PX = 12.0
-"""How far (pixels of A) a probe snaps to a match when no zoom says otherwise."""
+"""How far (pixels of the clicked image) a probe snaps to a match when no zoom says otherwise."""
+MAX_PINS = 8
+PIN_COLOURS = (
+    (255, 127, 14),  # orange
+    (23, 190, 207),  # cyan
+    (227, 119, 194),  # pink
+    (240, 228, 66),  # yellow
+    (31, 119, 180),  # blue
+    (148, 103, 189),  # purple
+    (188, 189, 34),  # olive
+    (140, 86, 75),  # brown
+)
+"""RGB of the pinned probes: one qualitative palette, none of them the probe's red."""
+
+
+@dataclass(frozen=True)
+class PinnedProbe:
+    """A probe the user pinned, with its colour (an index into ``PIN_COLOURS``) for life."""
+
+    reading: ProbeReading
+    colour: int
+
+    @property
+    def rgb(self) -> tuple[int, int, int]:
+        return PIN_COLOURS[self.colour]
 
 
 def read_probe(
@@ -62,6 +95,40 @@ def read_probe(
             xa, ya, xb, yb = (float(v) for v in result.matches[nearest])
             return ProbeReading(xa, ya, xb, yb, float(result.match_certainty[nearest]), "match")
     return ProbeReading(float(col), float(row))
+
+
+def read_probe_b(
+    result: MatchResult, x: float, y: float, snap_radius: float = SNAP_RADIUS_PX
+) -> ProbeReading:
+    """The correspondence in A of B's pixel nearest to (x, y) (origin "b"), as `read_probe`
+    from B: from ``warp_ba`` / ``certainty_ba`` where a symmetric result has them, else the
+    match whose B end is nearest within ``snap_radius`` pixels of B (the probe snaps to it);
+    with neither, source "none" and xa, ya NaN."""
+    height, width = result.size_b
+    col = int(np.clip(round(x), 0, max(width - 1, 0)))
+    row = int(np.clip(round(y), 0, max(height - 1, 0)))
+    target = None if result.warp_ba is None else result.warp_ba[row, col]
+    if target is not None and np.all(np.isfinite(target)):
+        certainty = float(result.certainty_ba[row, col])
+        xa, ya = float(target[0]), float(target[1])
+        return ProbeReading(xa, ya, float(col), float(row), certainty, "warp", "b")
+    if result.num_matches:
+        distance = np.hypot(result.matches[:, 2] - x, result.matches[:, 3] - y)
+        nearest = int(np.argmin(distance))
+        if distance[nearest] <= snap_radius:
+            xa, ya, xb, yb = (float(v) for v in result.matches[nearest])
+            certainty = float(result.match_certainty[nearest])
+            return ProbeReading(xa, ya, xb, yb, certainty, "match", "b")
+    nan = float("nan")
+    return ProbeReading(nan, nan, float(col), float(row), origin="b")
+
+
+def read_at(
+    result: MatchResult, origin: str, x: float, y: float, snap_radius: float = SNAP_RADIUS_PX
+) -> ProbeReading:
+    """`read_probe` (``origin`` "a") or `read_probe_b` ("b") at pixel (x, y) of that image."""
+    reader = read_probe if origin == "a" else read_probe_b
+    return reader(result, x, y, snap_radius)
 
 
 def anchor_distribution(

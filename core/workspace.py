@@ -7,8 +7,8 @@
      "matcher": "sift", "settings": {...}, "keep_intermediates": false, "threshold": 0.5,
      "weights_dir": "",
      "weights": {"roma_outdoor": {"path": "/abs/roma_outdoor.pth", "sha256": "..."}},
-     "probe": [x, y] | null,          # a pixel of A (pixel centres: top-left is 0, 0)
-     "pinned_probes": [[x, y], ...],
+     "probe": [x, y] | [x, y, "b"] | null,   # the clicked pixel of A, or of B with "b"
+     "pinned_probes": [[x, y], [x, y, "b"], ...],   # (pixel centres: top-left is 0, 0)
      "views": {"attention_head": "mean of heads", "scale": "coarse_s8"},  # see core.scales
      "layout": {"state": base64 of QMainWindow.saveState(), "geometry": base64}}
 
@@ -44,8 +44,8 @@ class Workspace:
     threshold: float = 0.5
     weights_dir: str = ""
     weights: dict = field(default_factory=dict)  # {name: {"path": str, "sha256": str}}
-    probe: tuple[float, float] | None = None
-    pinned_probes: list = field(default_factory=list)  # [[x, y], ...] pixels of A
+    probe: tuple | None = None  # (x, y) of A, or (x, y, "b") of B
+    pinned_probes: list = field(default_factory=list)  # [[x, y] or [x, y, "b"], ...]
     views: dict = field(default_factory=dict)  # {"attention_head": text, "scale": name}
     layout: dict = field(default_factory=dict)  # {"state", "geometry": base64 text}
     version: int = WORKSPACE_VERSION
@@ -135,12 +135,17 @@ def _typed(data: dict, key: str, kind: type, prefix: str = "", default=None):
     return value
 
 
-def _point(value, name: str) -> tuple[float, float]:
-    ok = isinstance(value, list) and len(value) == 2
-    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    if not ok or not all(math.isfinite(v) for v in value):
-        raise ValueError(f"{name} wants [x, y] (two numbers), got {value!r}")
-    return float(value[0]), float(value[1])
+def _point(value, name: str) -> tuple:
+    """(x, y) from ``[x, y]`` or ``[x, y, "a"]``, (x, y, "b") from ``[x, y, "b"]`` (a pixel of
+    B; files from before B probes have only pixels of A)."""
+    origin = value[2] if isinstance(value, list) and len(value) == 3 else "a"
+    xy = value[:2] if isinstance(value, list) and len(value) in (2, 3) else None
+    ok = xy is not None and origin in ("a", "b")
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in xy)
+    if not ok or not all(math.isfinite(v) for v in xy):
+        raise ValueError(f'{name} wants [x, y] or [x, y, "b"] (two numbers), got {value!r}')
+    point = float(xy[0]), float(xy[1])
+    return point if origin == "a" else (*point, "b")
 
 
 def _resolve(path: str, folder: Path) -> Path:

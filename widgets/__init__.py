@@ -1,26 +1,37 @@
 """Reusable Qt views of core results, drawn with pyqtgraph; no model code and no app state.
 
-Views take numpy arrays through setters and report clicks as pixel positions of A, with the
-radius in A's pixels that ``SNAP_SCREEN_PX`` screen pixels cover at the view's zoom (how far a
-click on a sparse result snaps to a match). Images are
-shown in pixel coordinates with OpenCV's convention (the centre of pixel (0, 0) at (0, 0), so a
-W x H image spans [-0.5, W - 0.5] x [-0.5, H - 0.5]), y down, aspect locked.
+Views take numpy arrays through setters and report clicks as pixel positions of A
+(``clicked_a``) or of B (``clicked_b``), with the radius in that image's pixels that
+``SNAP_SCREEN_PX`` screen pixels cover at the view's zoom (how far a click on a sparse result
+snaps to a match). Images are shown in pixel coordinates with OpenCV's convention (the centre
+of pixel (0, 0) at (0, 0), so a W x H image spans [-0.5, W - 0.5] x [-0.5, H - 0.5]), y down,
+aspect locked.
+
+Every `ImagePanel` can draw the pinned probes (`ImagePanel.show_pins`) and show a hover readout
+in its top-left corner (`ImagePanel.set_readout`: the value of its layer under the cursor, at
+most ``READOUT_HZ`` times a second however fast the mouse moves).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, SignalInstance
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, SignalInstance
 
 from core.figures import certainty_lut, error_lut
-from core.probe import ProbeReading
+from core.probe import PinnedProbe, ProbeReading
 
 PROBE_PEN = pg.mkPen((255, 40, 40), width=2)
 SNAP_SCREEN_PX = 12.0
 """A click snaps to a match this many screen pixels away, at any zoom."""
+PIN_SIZE_PX = 11
+PIN_PEN = pg.mkPen((0, 0, 0), width=1.5)
+READOUT_HZ = 30
+"""Most hover readout updates per second (mouse moves in between are coalesced)."""
+READOUT_FILL = pg.mkBrush(0, 0, 0, 170)
 
 
 def certainty_colormap() -> pg.ColorMap:
@@ -78,6 +89,10 @@ class ImagePanel:
             self.marker.setZValue(10)
             self.marker.hide()
             self.view.addItem(self.marker)
+        self.pins = pg.ScatterPlotItem(pxMode=True, size=PIN_SIZE_PX, pen=PIN_PEN)
+        self.pins.setZValue(9)  # over the layers, under the probe marker
+        self.view.addItem(self.pins, ignoreBounds=True)
+        self.readout: HoverReadout | None = None  # made by set_readout
         self.size_hw: tuple[int, int] | None = None
 
     def set_image(self, image: np.ndarray | None, **kwargs) -> None:
@@ -133,6 +148,122 @@ class ImagePanel:
         """Mark the probe's pixel of A (for panels that show A's frame)."""
         nan = float("nan")
         self.set_marker(*((probe.xa, probe.ya) if probe else (nan, nan)))
+
+    def set_pins(self, points: np.ndarray, colours: list[tuple[int, int, int]]) -> None:
+        """Dots of ``PIN_SIZE_PX`` screen pixels at (N, 2) pixels, one RGB colour each; points
+        with a NaN coordinate are left out."""
+        points = np.asarray(points, np.float64).reshape(-1, 2)
+        finite = np.flatnonzero(np.isfinite(points).all(axis=1))
+        brushes = [pg.mkBrush(*colours[index]) for index in finite]
+        self.pins.setData(pos=points[finite], brush=brushes)
+
+    def show_pins(self, pins: list[PinnedProbe], side: str = "a") -> None:
+        """Draw ``pins`` at their pixels of A (``side`` "a") or of B ("b") in their colours."""
+        ends = [
+            (p.reading.xa, p.reading.ya) if side == "a" else (p.reading.xb, p.reading.yb)
+            for p in pins
+        ]
+        self.set_pins(np.array(ends, np.float64).reshape(-1, 2), [p.rgb for p in pins])
+
+    def set_readout(self, lookup: Callable[[float, float], str | None]) -> None:
+        """Show ``lookup(x, y)`` for the pixel (x, y) under the cursor in the panel's top-left
+        corner (hidden for None, outside the image and when the cursor leaves the canvas);
+        ``lookup`` should be an array lookup: it runs at most ``READOUT_HZ`` times a second."""
+        if self.readout is None:
+            self.readout = HoverReadout(self)
+        self.readout.lookup = lookup
+
+
+class NearestPoints:
+    """The nearest of (N, 2) points to a pixel, for readouts: the points sorted by x on the first
+    query (a hover), so that a query looks only at the slab within the radius in x."""
+
+    def __init__(self, points: np.ndarray):
+        self.points = np.asarray(points, np.float64).reshape(-1, 2)
+        self._order: np.ndarray | None = None
+        self._xs: np.ndarray | None = None  # the points' x, ascending
+
+    def nearest(self, x: float, y: float, radius: float) -> int | None:
+        """The index of the point nearest to (x, y) within ``radius``, or None."""
+        if self._order is None:
+            self._order = np.argsort(self.points[:, 0], kind="stable")
+            self._xs = self.points[self._order, 0]
+        low = np.searchsorted(self._xs, x - radius, side="left")
+        high = np.searchsorted(self._xs, x + radius, side="right")
+        candidates = self._order[low:high]
+        if candidates.size == 0:
+            return None
+        near = self.points[candidates]
+        distance = np.hypot(near[:, 0] - x, near[:, 1] - y)
+        best = int(np.argmin(distance))
+        return int(candidates[best]) if distance[best] <= radius else None
+
+
+class ReadoutText(pg.TextItem):
+    """A readout's text: white on dark, left out of exports (a figure never shows the cursor's
+    value)."""
+
+    def __init__(self):
+        super().__init__(anchor=(0, 0), color=(255, 255, 255), fill=READOUT_FILL)
+        self._shown_before_export = False
+
+    def setExportMode(self, export: bool, opts=None) -> None:
+        super().setExportMode(export, opts)
+        if export:
+            self._shown_before_export = self.isVisible()
+            self.hide()
+        else:
+            self.setVisible(self._shown_before_export)
+
+
+class HoverReadout(QObject):
+    """A panel's hover readout: mouse moves over its scene only store the position and start a
+    single-shot timer; when it fires, the latest position is looked up once (see
+    `ImagePanel.set_readout`)."""
+
+    def __init__(self, panel: ImagePanel):
+        super().__init__()
+        self.panel = panel
+        self.lookup: Callable[[float, float], str | None] = lambda x, y: None
+        self.text = ReadoutText()
+        self.text.setParentItem(panel.view)  # in the view's own frame: fixed in its corner
+        self.text.setPos(2, 2)
+        self.text.setZValue(1000)
+        self.text.hide()
+        self.updates = 0  # lookups made (for tests and benchmarks)
+        self._scene_pos: QPointF | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(round(1000 / READOUT_HZ))
+        self._timer.timeout.connect(self._update)
+        scene = panel.view.scene()
+        scene.sigMouseMoved.connect(self._on_move)
+        for view in scene.views():
+            view.viewport().installEventFilter(self)
+
+    def _on_move(self, scene_pos: QPointF) -> None:
+        self._scene_pos = QPointF(scene_pos)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Leave:
+            self._timer.stop()
+            self._scene_pos = None
+            self.text.hide()
+        return False
+
+    def _update(self) -> None:
+        point = None if self._scene_pos is None else self.panel.pixel_at(self._scene_pos)
+        text = None
+        if point is not None:
+            self.updates += 1
+            text = self.lookup(point.x(), point.y())
+        if text:
+            self.text.setText(text)
+            self.text.show()
+        else:
+            self.text.hide()
 
 
 def emit_clicks(

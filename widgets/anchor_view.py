@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
 
 from core.anchor_probe import MAX_MODES, NEIGHBOURS, AnchorInspection, has_anchors, inspect_anchors
 from core.figures import certainty_lut
-from core.probe import ProbeReading
+from core.probe import PinnedProbe, ProbeReading
 from core.result import MatchResult
+from core.tokens import patch_cell
 from widgets import ImagePanel, certainty_colormap, set_colour_bar_range
 
 ANCHOR_OPACITY = 0.8  # alpha of the most likely anchor; the others in proportion
@@ -188,6 +189,20 @@ class AnchorView(QWidget):
         self.probs: np.ndarray | None = None  # (R, R) distribution drawn now, rows = y
         self.inspection: AnchorInspection | None = None  # what is drawn now
         self._update()
+        self._pins: list[PinnedProbe] = []
+        self.panel.set_readout(self._readout)
+
+    def _readout(self, x: float, y: float) -> str | None:
+        """The probability of the anchor cell under pixel (x, y) of the image shown."""
+        if self.probs is None or self._shown_grey is None:
+            return None
+        row, col = patch_cell(x, y, self._shown_grey.shape[:2], self.probs.shape)
+        return f"anchor (row {row}, col {col}): p = {self.probs[row, col]:.4g}"
+
+    def set_pins(self, pins: list[PinnedProbe]) -> None:
+        """Pins over the image shown: B (A -> B), or A when showing B -> A."""
+        self._pins = pins
+        self.panel.show_pins(pins, self.direction[1])
 
     def set_data(
         self, rgb_a: np.ndarray | None, rgb_b: np.ndarray | None, result: MatchResult | None
@@ -242,6 +257,7 @@ class AnchorView(QWidget):
         if grey is not self._shown_grey:  # a new image or direction, not every probe
             self._shown_grey = grey
             self.panel.set_image(grey)
+            self.panel.show_pins(self._pins, dst)
         if result is None or grey is None or self._grey[src] is None:
             self._clear("")
         elif not has_anchors(result, direction):

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.probe import ProbeReading
+from core.probe import PinnedProbe, ProbeReading
 from core.result import MatchResult
 from core.tokens import cosine_similarity, patch_cell, pca_rgb, unit_tokens
 from widgets import ImagePanel, certainty_colormap, emit_clicks, set_colour_bar_range
@@ -91,10 +91,12 @@ class AttentionView(QWidget):
 
     Attention and similarity share one colour bar over A and B in their own units.
     ``clicked_a(x, y, snap_radius)`` reports a left click on A in A's pixel coordinates
-    (see :func:`widgets.emit_clicks`).
+    (see :func:`widgets.emit_clicks`), ``clicked_b`` one on B in B's. Hovering shows the
+    value at the patch under the cursor.
     """
 
     clicked_a = Signal(float, float, float)
+    clicked_b = Signal(float, float, float)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -127,6 +129,11 @@ class AttentionView(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.canvas, 1)
         emit_clicks(self.canvas, [self.panel], self.clicked_a)
+        emit_clicks(self.canvas, [self.panel_b], self.clicked_b)
+        self.panel.set_readout(lambda x, y: self._readout("a", x, y))
+        self.panel_b.set_readout(lambda x, y: self._readout("b", x, y))
+        self._shown: dict[str, np.ndarray | None] = {"a": None, "b": None}  # scalar maps drawn
+        self._shown_unit = ""
         self._result: MatchResult | None = None
         self._attention: dict[str, np.ndarray | None] = {"a": None, "b": None}
         self._units: dict[str, np.ndarray | None] = {"a": None, "b": None}  # unit tokens
@@ -189,6 +196,23 @@ class AttentionView(QWidget):
         if self.mode_box.currentText() == "similarity":
             self._update()
 
+    def set_pins(self, pins: list[PinnedProbe]) -> None:
+        self.panel.show_pins(pins, "a")
+        self.panel_b.show_pins(pins, "b")
+
+    def _readout(self, key: str, x: float, y: float) -> str | None:
+        """The patch of image ``key`` under pixel (x, y) and the drawn map's value there."""
+        grid = self._shown[key]
+        if grid is None and self._units[key] is not None:
+            grid = self._units[key][..., 0]  # PCA or no map: the patch only
+        if grid is None or self._sizes[key] is None:
+            return None
+        row, col = patch_cell(x, y, self._sizes[key], grid.shape[:2])
+        text = f"{key.upper()} patch (row {row}, col {col})"
+        if self._shown[key] is not None:
+            text += f": {self._shown_unit} {grid[row, col]:.4g}"
+        return text
+
     # -- drawing --------------------------------------------------------------------------
 
     def _update(self) -> None:
@@ -197,6 +221,7 @@ class AttentionView(QWidget):
         self.head_box.setVisible(mode == "attention")
         for item in (self.heatmap, self.heatmap_b, self.pca_a, self.pca_b):
             item.clear()
+        self._shown = {"a": None, "b": None}
         self.color_bar.setVisible(mode != "PCA")
         if self._result is None or self._sizes["a"] is None:
             self.label.setText("")
@@ -261,6 +286,8 @@ class AttentionView(QWidget):
             if maps[key] is not None and self._sizes[key] is not None:
                 item.setImage(maps[key], autoLevels=False, levels=levels)
                 item.setRect(self._rect(key))
+                self._shown[key] = maps[key]
+        self._shown_unit = unit
         set_colour_bar_range(self.color_bar, levels, unit)
         return low, high
 

@@ -1,5 +1,6 @@
 """`HeatmapView`: a per-pixel map of A (certainty, or true error) over A in grey, or for a
-sparse result the same values at its matches, as dots that keep their size at any zoom."""
+sparse result the same values at its matches, as dots that keep their size at any zoom; the
+value under the cursor (the nearest dot's for points) is shown in the corner."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from core.figures import ERROR_SCALE_PX
-from core.probe import ProbeReading
-from widgets import ImagePanel, certainty_colormap, emit_clicks, error_colormap
+from core.probe import PinnedProbe, ProbeReading
+from widgets import ImagePanel, NearestPoints, certainty_colormap, emit_clicks, error_colormap
 
 HEATMAP_OPACITY = 0.65
 POINT_SIZE_PX = 7
@@ -27,7 +28,8 @@ class HeatmapView(QWidget):
     points of A instead (a sparse result), as dots of ``POINT_SIZE_PX`` screen pixels.
 
     ``clicked_a(x, y, snap_radius)`` reports a left click on the image in A's pixel coordinates
-    (see :func:`widgets.emit_clicks`).
+    (see :func:`widgets.emit_clicks`). ``readout`` formats the value under the cursor (a
+    ``str.format`` pattern with one field).
     """
 
     clicked_a = Signal(float, float, float)
@@ -38,6 +40,7 @@ class HeatmapView(QWidget):
         colormap: pg.ColorMap,
         levels: tuple[float, float],
         label: str,
+        readout: str = "{:.3f}",
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
@@ -62,12 +65,17 @@ class HeatmapView(QWidget):
         layout.addLayout(self.header)
         layout.addWidget(self.canvas)
         emit_clicks(self.canvas, [self.panel], self.clicked_a)
+        self.readout_format = readout
+        self._values: np.ndarray | None = None  # the (H, W) map, or (N,) values at _points
+        self._points: NearestPoints | None = None
+        self.panel.set_readout(self._readout)
 
     def set_data(self, rgb_a: np.ndarray | None, values: np.ndarray | None) -> None:
         """A (H, W, 3) uint8 and its (H, W) map (NaN = none); either may be None."""
         gray = None if rgb_a is None else cv2.cvtColor(rgb_a, cv2.COLOR_RGB2GRAY)
         self.panel.set_image(gray)
         self.points.clear()
+        self._values, self._points = values, None
         if values is None:
             self.heatmap.clear()
         else:
@@ -86,7 +94,9 @@ class HeatmapView(QWidget):
         colors = self.colormap.map(np.linspace(0.0, 1.0, COLOR_BINS), mode="byte")
         palette = [pg.mkBrush(*color) for color in colors.tolist()] + [pg.mkBrush(UNKNOWN_BRUSH)]
         brushes = [palette[index] for index in bins.astype(int)]  # few symbols to render
-        self.points.setData(pos=np.asarray(points, np.float64).reshape(-1, 2), brush=brushes)
+        self._points = NearestPoints(points)
+        self._values = values
+        self.points.setData(pos=self._points.points, brush=brushes)
 
     def set_title(self, text: str) -> None:
         self.panel.title.setText(text)
@@ -94,12 +104,37 @@ class HeatmapView(QWidget):
     def set_probe(self, probe: ProbeReading | None) -> None:
         self.panel.show_probe_a(probe)
 
+    def set_pins(self, pins: list[PinnedProbe]) -> None:
+        self.panel.show_pins(pins, "a")
+
+    def _readout(self, x: float, y: float) -> str | None:
+        """The map's value at pixel (x, y), or the nearest dot's within the snap radius."""
+        values, points = self._values, self._points
+        if values is None or values.size == 0:
+            return None
+        if points is None:
+            value = values[min(round(y), values.shape[0] - 1), min(round(x), values.shape[1] - 1)]
+            where = ""
+        else:
+            nearest = points.nearest(x, y, self.panel.snap_radius())
+            if nearest is None:
+                return None
+            value = values[nearest]
+            where = f" (match at {points.points[nearest, 0]:.1f}, {points.points[nearest, 1]:.1f})"
+        if not np.isfinite(value):
+            return f"({x:.0f}, {y:.0f}): none{where}"
+        return f"({x:.0f}, {y:.0f}): {self.readout_format.format(value)}{where}"
+
 
 def certainty_view() -> HeatmapView:
     """The certainty of every pixel of A, 0..1."""
-    return HeatmapView("certainty of A", certainty_colormap(), (0.0, 1.0), "certainty")
+    return HeatmapView(
+        "certainty of A", certainty_colormap(), (0.0, 1.0), "certainty", "certainty {:.3f}"
+    )
 
 
 def error_view() -> HeatmapView:
     """The true error of every pixel of A's dense warp, 0..ERROR_SCALE_PX px."""
-    return HeatmapView("true error of A's warp", error_colormap(), (0.0, ERROR_SCALE_PX), "px")
+    return HeatmapView(
+        "true error of A's warp", error_colormap(), (0.0, ERROR_SCALE_PX), "px", "error {:.2f} px"
+    )

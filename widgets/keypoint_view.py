@@ -28,8 +28,9 @@ from core.keypoint_probe import (
     has_keypoints,
     layer_count,
 )
+from core.probe import PinnedProbe
 from core.result import MatchResult
-from widgets import ImagePanel, certainty_colormap, emit_clicks, set_colour_bar_range
+from widgets import ImagePanel, NearestPoints, certainty_colormap, emit_clicks, set_colour_bar_range
 
 POINT_SIZE_PX = 6
 """Diameter (screen pixels) of a keypoint's dot."""
@@ -168,7 +169,8 @@ class KeypointView(QWidget):
     target), its unmatched probability and where it was pruned.
 
     ``clicked_a(x, y, snap_radius)`` reports a left click on A (see :func:`widgets.emit_clicks`);
-    the app selects the keypoint nearest to it.
+    the app selects the keypoint nearest to it. Hovering shows the score map's value under the
+    cursor and the nearest keypoint's score.
     """
 
     clicked_a = Signal(float, float, float)
@@ -223,7 +225,10 @@ class KeypointView(QWidget):
         layout.addWidget(self.canvas, 1)
         layout.addWidget(panel)
         emit_clicks(self.canvas, [self.side_a.panel], self.clicked_a)
+        for side, name in ((self.side_a, "a"), (self.side_b, "b")):
+            side.panel.set_readout(lambda x, y, s=side, n=name: self._readout(s, n, x, y))
         self._result: MatchResult | None = None
+        self._nearest: dict[str, NearestPoints] = {}  # the result's keypoints, for readouts
         self._keypoint: KeypointReading | None = None
         self._set_layers(0)
         self._update()
@@ -236,6 +241,11 @@ class KeypointView(QWidget):
         self.side_a.set_image(rgb_a)
         self.side_b.set_image(rgb_b)
         self._result, self._keypoint = result, None
+        self._nearest = {
+            name: NearestPoints(getattr(result, f"keypoints_{name}"))
+            for name in "ab"
+            if result is not None and has_keypoints(result)
+        }
         self._set_layers(0 if result is None else layer_count(result))
         self._update()
 
@@ -243,6 +253,30 @@ class KeypointView(QWidget):
         """Show the selected keypoint of A (None: no selection)."""
         self._keypoint = keypoint
         self._update()
+
+    def set_pins(self, pins: list[PinnedProbe]) -> None:
+        self.side_a.panel.show_pins(pins, "a")
+        self.side_b.panel.show_pins(pins, "b")
+
+    def _readout(self, side: _Side, name: str, x: float, y: float) -> str | None:
+        """Image ``name``'s score map value at pixel (x, y) (its cell, the map stretched over
+        the image) and the score of the keypoint nearest within the snap radius."""
+        result = self._result
+        if result is None or side.size_hw is None or not has_keypoints(result):
+            return None
+        parts = []
+        score_map = result.intermediates.get(f"score_map_{name}")
+        if score_map is not None:
+            (height, width), (rows, cols) = side.size_hw, score_map.shape[:2]
+            row = min(max(int((y + 0.5) * rows / height), 0), rows - 1)
+            col = min(max(int((x + 0.5) * cols / width), 0), cols - 1)
+            parts.append(f"score map {score_map[row, col]:.3f}")
+        nearest = self._nearest[name].nearest(x, y, side.panel.snap_radius())
+        if nearest is not None:
+            scores = result.intermediates.get(f"keypoint_scores_{name}")
+            score = "" if scores is None else f" score {scores[nearest]:.3f}"
+            parts.append(f"keypoint {nearest}{score}")
+        return f"{name.upper()} ({x:.0f}, {y:.0f})" + "".join(f"\n{part}" for part in parts)
 
     @property
     def layer(self) -> int | None:

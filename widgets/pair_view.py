@@ -1,6 +1,8 @@
 """`PairView`: images A and B side by side, linked zoom, match lines coloured by certainty or,
 for a pair with ground truth, by each match's true error; the truth at the probed pixel (its
-true position or its epipolar line in B) is drawn in green."""
+true position or its epipolar line in B) is drawn in green. Pinned probes are dots in their
+colours in A and B; hovering shows the pixel, and the nearest match's other end and certainty,
+in the panel's corner."""
 
 from __future__ import annotations
 
@@ -20,8 +22,15 @@ from PySide6.QtWidgets import (
 
 from core.bench.truth import PixelTruth
 from core.figures import ERROR_SCALE_PX, certainty_lut, error_lut
-from core.probe import ProbeReading
-from widgets import PROBE_PEN, ImagePanel, certainty_colormap, emit_clicks, error_colormap
+from core.probe import PinnedProbe, ProbeReading
+from widgets import (
+    PROBE_PEN,
+    ImagePanel,
+    NearestPoints,
+    certainty_colormap,
+    emit_clicks,
+    error_colormap,
+)
 
 COLOR_BINS = 32
 """Match lines are drawn as one path per colour bin (one pen each)."""
@@ -139,7 +148,8 @@ class MatchLines(QGraphicsObject):
         self.update()
 
     def _build_probe_path(self) -> QPainterPath:
-        """Target marks at the probe's A and B ends (where visible) and a line between them."""
+        """Marks at the probe's A and B ends (where visible; the clicked end a target, the
+        other a circle) and a line between them."""
         view_a, view_b = self._views
         probe = self._probe
         ends = []
@@ -152,9 +162,12 @@ class MatchLines(QGraphicsObject):
             for view, point in ends
         ]
         path = QPainterPath()
-        for point in self.probe_ends:
+        clicked = 0 if probe is None or probe.origin == "a" else 1
+        for index, point in enumerate(self.probe_ends):
             if point is not None:
                 path.addEllipse(point, PROBE_RADIUS, PROBE_RADIUS)
+                if index != clicked:
+                    continue
                 for dx, dy in ((1, 0), (0, 1)):
                     offset = QPointF(dx, dy) * 1.6 * PROBE_RADIUS
                     path.moveTo(point - offset)
@@ -258,10 +271,11 @@ class PairView(QWidget):
     """A | B in one GraphicsLayoutWidget, with match lines, probe markers and a colour bar.
 
     ``clicked_a(x, y, snap_radius)`` reports a left click on image A in A's pixel coordinates
-    (see :func:`widgets.emit_clicks`).
+    (see :func:`widgets.emit_clicks`), ``clicked_b`` one on image B in B's.
     """
 
     clicked_a = Signal(float, float, float)
+    clicked_b = Signal(float, float, float)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -286,23 +300,21 @@ class PairView(QWidget):
         self.max_lines_box.setValue(DEFAULT_MAX_LINES)
         self.max_lines_box.setToolTip("Most match lines drawn, evenly spread over the visible ones")
         self.max_lines_box.valueChanged.connect(self.lines.set_max_lines)
-        self.hover_label = QLabel()
-        self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         top = QHBoxLayout()
         top.addWidget(self.link_box)
         top.addWidget(QLabel("  Lines ≤"))
         top.addWidget(self.max_lines_box)
         top.addStretch(1)
-        top.addWidget(self.hover_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.canvas, 1)
 
         emit_clicks(self.canvas, [self.panel_a], self.clicked_a)
-        self._hover_proxy = pg.SignalProxy(
-            self.canvas.scene().sigMouseMoved, rateLimit=30, slot=self._on_hover
-        )
+        emit_clicks(self.canvas, [self.panel_b], self.clicked_b)
+        self.panel_a.set_readout(lambda x, y: self._readout(0, x, y))
+        self.panel_b.set_readout(lambda x, y: self._readout(1, x, y))
+        self._nearest = (NearestPoints(np.zeros((0, 2))), NearestPoints(np.zeros((0, 2))))
         self.set_threshold(0.5)
         self.link_box.setChecked(True)
 
@@ -336,6 +348,7 @@ class PairView(QWidget):
         if matches is None:
             matches, certainty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         self.lines.set_matches(matches, certainty, errors)
+        self._nearest = (NearestPoints(matches[:, :2]), NearestPoints(matches[:, 2:]))
         if errors is None:
             self.color_bar.setColorMap(certainty_colormap())
             self.color_bar.setLevels((0.0, 1.0))
@@ -361,6 +374,11 @@ class PairView(QWidget):
         with ``truth``, its true position or epipolar line in B (green, dashed)."""
         self.lines.set_probe(probe, truth, self.panel_b.size_hw)
 
+    def set_pins(self, pins: list[PinnedProbe]) -> None:
+        """Dots at the pinned probes' A and B pixels in their colours."""
+        self.panel_a.show_pins(pins, "a")
+        self.panel_b.show_pins(pins, "b")
+
     def set_linked(self, linked: bool) -> None:
         """Link zoom and pan: both views show the same pixel range."""
         self.view_b.setXLink(self.view_a if linked else None)
@@ -376,11 +394,18 @@ class PairView(QWidget):
             self.panel_a.fit()
             self.panel_b.fit()
 
-    def _on_hover(self, args) -> None:
-        scene_pos = args[0]
-        for name, panel in (("A", self.panel_a), ("B", self.panel_b)):
-            point = panel.pixel_at(scene_pos)
-            if point is not None:
-                self.hover_label.setText(f"{name}  x {point.x():.1f}  y {point.y():.1f}")
-                return
-        self.hover_label.setText("")
+    def _readout(self, side: int, x: float, y: float) -> str:
+        """Pixel (x, y) of A (``side`` 0) or B (1), and the match whose end there is nearest
+        within the snap radius: its other end and certainty."""
+        names = ("A", "B")
+        text = f"{names[side]} ({x:.1f}, {y:.1f})"
+        panel = (self.panel_a, self.panel_b)[side]
+        nearest = self._nearest[side].nearest(x, y, panel.snap_radius())
+        if nearest is not None:
+            other = self.lines._matches[nearest, 2 - 2 * side : 4 - 2 * side]
+            certainty = self.lines._certainty[nearest]
+            text += (
+                f"\nmatch → {names[1 - side]} ({other[0]:.1f}, {other[1]:.1f}), "
+                f"certainty {certainty:.3f}"
+            )
+        return text

@@ -12,7 +12,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.figures import ERROR_SCALE_PX, WarpPictures, displacement, flow_to_rgb
-from core.probe import ProbeReading
+from core.probe import PinnedProbe, ProbeReading
 from core.scales import ScaleMaps, deformed_grid
 from widgets import ImagePanel, emit_clicks, error_colormap, set_colour_bar_range
 from widgets.scale_selector import ScaleSelector
@@ -218,6 +218,11 @@ class WarpView(QWidget):
             panel.show_probe_a(probe)
         nan = float("nan")
         self.grid_panel.set_marker(*((probe.xb, probe.yb) if probe else (nan, nan)))
+
+    def set_pins(self, pins: list[PinnedProbe]) -> None:
+        for panel in (self.flow_panel, self.coarse_panel, self.warped_panel):
+            panel.show_pins(pins, "a")
+        self.grid_panel.show_pins(pins, "b")
 
     def _update_warped(self) -> None:
         self._update_grid()

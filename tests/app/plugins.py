@@ -39,6 +39,25 @@ class ShiftMatcher:
         return shift_result(*rgb_a.shape[:2], self.dx, self.dy)
 
 
+SYMMETRIC_CERTAINTY_BA = 0.75
+
+
+def symmetric_shift_result(height: int, width: int, dx: float, dy: float) -> MatchResult:
+    """`shift_result` with B -> A too: B's pixel (x, y) maps to A's (x - dx, y - dy), with
+    certainty ``SYMMETRIC_CERTAINTY_BA`` everywhere (B as large as A)."""
+    result = shift_result(height, width, dx, dy)
+    result.warp_ba = pixel_grid(height, width) - np.float32([dx, dy])
+    result.certainty_ba = np.full((height, width), SYMMETRIC_CERTAINTY_BA, np.float32)
+    return result
+
+
+class SymmetricShiftMatcher:
+    """Answers `symmetric_shift_result` (dx, dy = 6, 4) for any pair."""
+
+    def match(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> MatchResult:
+        return symmetric_shift_result(*rgb_a.shape[:2], 6.0, 4.0)
+
+
 class SlowMatcher:
     """Sleeps through ``stages`` stages of ``seconds`` each, honouring cancellation between them."""
 

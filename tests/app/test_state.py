@@ -11,6 +11,7 @@ import pytest
 
 from app.state import AppState
 from core.imageio import from_array
+from core.probe import MAX_PINS, ProbeReading
 from core.result import MatchResult, Provenance
 from tests.app.plugins import shift_result
 from tests.conftest import REPO
@@ -278,3 +279,68 @@ def test_the_scale_is_chosen_among_the_results_and_falls_back_to_final(state):
     state.result_changed.connect(lambda result: seen.append(state.scale))
     state.set_result(state.begin_request(), shift_result(40, 60, 6.0, 4.0))  # only its final
     assert state.scale == FINAL and seen == [FINAL] and scales[-1] == (FINAL,)
+
+
+def test_a_click_in_b_probes_b_to_a_and_keeps_its_origin_across_results(state):
+    from tests.app.plugins import SYMMETRIC_CERTAINTY_BA, symmetric_shift_result
+
+    state.set_result(state.begin_request(), symmetric_shift_result(40, 60, 6.0, 4.0))
+    state.click_b(20.3, 9.8, snap_radius=3)
+    probe = state.probe
+    assert (probe.origin, probe.source) == ("b", "warp")
+    assert (probe.xb, probe.yb, probe.xa, probe.ya) == (20, 10, 14, 6)  # from warp_ba
+    assert probe.certainty == SYMMETRIC_CERTAINTY_BA
+
+    state.set_result(state.begin_request(), symmetric_shift_result(40, 60, 2.0, 1.0))
+    probe = state.probe  # the same pixel of B, read from the new result
+    assert (probe.origin, probe.xb, probe.yb, probe.xa, probe.ya) == ("b", 20, 10, 18, 9)
+
+    state.set_result(state.begin_request(), shift_result(40, 60, 6.0, 4.0))  # no warp_ba
+    probe = state.probe  # the match whose B end (21, 9) is nearest
+    assert (probe.origin, probe.source, probe.xa, probe.ya) == ("b", "match", 15, 5)
+
+    state.set_result(state.begin_request(), sparse_result())  # no match near B's (21, 9)
+    probe = state.probe  # back to the probe's pixel of A
+    assert (probe.origin, probe.xa, probe.ya, probe.has_match) == ("a", 15, 5, False)
+
+
+def test_a_click_in_b_without_a_match_keeps_the_probe(state):
+    state.set_result(state.begin_request(), sparse_result())
+    before = state.probe
+    state.click_b(2, 2, snap_radius=3)
+    assert state.probe == before and "No match in A for B's pixel (2, 2)" in state.status
+    state.click_b(10, 9, snap_radius=3)  # near the B end (9, 8) of the first match
+    assert state.probe == ProbeReading(3.0, 4.0, 9.0, 8.0, pytest.approx(0.6), "match", "b")
+
+
+def test_pins_keep_their_colours_and_readings_and_at_most_eight(state):
+    pins = record(state.pins_changed)
+    assert not state.pin_probe()  # no probe yet
+    state.set_result(state.begin_request(), shift_result(40, 60, 6.0, 4.0))
+    for x in range(MAX_PINS):
+        state.click_a(x, 5)
+        assert state.pin_probe()
+    assert [pin.colour for pin in state.pinned] == list(range(MAX_PINS))
+    assert len(pins) == MAX_PINS and pins[-1] == (state.pinned,)
+    state.click_a(30, 30)
+    assert not state.pin_probe() and f"At most {MAX_PINS} pinned" in state.status
+    assert len(state.pinned) == MAX_PINS and len(pins) == MAX_PINS
+
+    state.unpin(2)
+    assert [pin.colour for pin in state.pinned] == [0, 1, 3, 4, 5, 6, 7]
+    state.click_a(3, 5)
+    assert not state.pin_probe() and "pinned already" in state.status
+    assert state.pin_probe(ProbeReading(30.0, 30.0, 36.0, 34.0, 0.5, "warp"))
+    assert state.pinned[-1].colour == 2  # the colour that was freed
+
+    state.set_result(state.begin_request(), shift_result(40, 60, -2.0, 1.0))  # read again
+    assert (state.pinned[-1].reading.xb, state.pinned[-1].reading.yb) == (28, 31)
+    assert [pin.colour for pin in state.pinned] == [0, 1, 3, 4, 5, 6, 7, 2]
+    state.unpin(99)  # out of range: nothing
+    state.clear_pins()
+    assert state.pinned == [] and pins[-1] == ([],)
+
+    assert state.pin_pixel(10, 10, "b")  # a workspace's pin of B (no warp_ba: the matches)
+    assert state.pinned[0].reading.origin == "b"
+    state.set_images(state.image_a, state.image_b)  # new images: pins go with the result
+    assert state.pinned == [] and pins[-1] == ([],)

@@ -1,5 +1,7 @@
 """`core.workspace`: the JSON round trip and when the saved result is reused."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,20 @@ def test_the_json_round_trip_and_the_result_reused_only_with_the_same_weights(tm
     assert reusable_result(path, ws, {"w.pth": "ab"}, SIZES) is None
 
 
+def test_pins_and_a_probe_of_b_keep_their_origin_and_old_files_stay_readable(tmp_path):
+    ws, path = workspace(tmp_path), tmp_path / "ws.json"
+    ws.probe, ws.pinned_probes = (7.0, 8.0, "b"), [[1.0, 2.0], [3.0, 4.5, "b"]]
+    write_workspace(ws, path)
+    saved = json.loads(path.read_text())
+    assert saved["probe"] == [7, 8, "b"] and saved["pinned_probes"] == [[1, 2], [3, 4.5, "b"]]
+    assert read_workspace(path) == ws
+
+    saved.update(probe=[5, 6, "a"], pinned_probes=[[1, 2]])  # [x, y] and "a": pixels of A
+    path.write_text(json.dumps(saved))
+    back = read_workspace(path)
+    assert back.probe == (5.0, 6.0) and back.pinned_probes == [[1.0, 2.0]]
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
@@ -59,6 +75,11 @@ def test_the_json_round_trip_and_the_result_reused_only_with_the_same_weights(tm
         ('{"version": 1, "images": {"a": "a", "b": "b"}}', "matcher is missing"),
         ('{"version": 1, "images": {"a": "a", "b": 2}, "matcher": "x"}', "images.b wants a str"),
         ('{"version": 1, "images": {"a": "a", "b": "b"}, "matcher": "x", "probe": [1]}', "probe"),
+        (
+            '{"version": 1, "images": {"a": "a", "b": "b"}, "matcher": "x", '
+            '"pinned_probes": [[1, 2, "c"]]}',
+            "pinned_probes wants",
+        ),
     ],
 )
 def test_a_malformed_workspace_names_its_field(tmp_path, text, needle):

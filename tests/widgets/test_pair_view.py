@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
-from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from core.probe import ProbeReading, read_probe
+from core.probe import PIN_COLOURS, PinnedProbe, ProbeReading, read_probe
 from core.result import MatchResult, Provenance
+from tests.widgets.hover import canvas_pos, hover, move_mouse
+from widgets import READOUT_HZ
 from widgets.pair_view import PairView
 
 H, W = 160, 200
@@ -66,21 +68,58 @@ def test_a_real_click_reports_the_pixel_of_a(view, qtbot):
         qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos_b)
 
 
-def test_hovering_shows_the_pixel_under_the_mouse(view, qtbot):
-    # a move event sent directly: QTest's mouseMove sends none on the offscreen platform
-    pos = QPointF(widget_pos(view, view.view_b, 150, 20))
-    move = QMouseEvent(
-        QEvent.Type.MouseMove,
-        pos,
-        view.canvas.viewport().mapToGlobal(pos),
-        Qt.MouseButton.NoButton,
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(view.canvas.viewport(), move)
-    qtbot.waitUntil(lambda: view.hover_label.text().startswith("B"), timeout=2000)
-    x, y = (float(word) for word in view.hover_label.text().split()[2::2])
+def test_a_real_click_in_b_reports_the_pixel_of_b(view, qtbot):
+    pos = widget_pos(view, view.view_b, 150, 20)
+    with qtbot.assertNotEmitted(view.clicked_a, wait=100):
+        with qtbot.waitSignal(view.clicked_b, timeout=2000) as clicked:
+            qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    x, y, radius = clicked.args
+    assert abs(x - 150) < 0.5 and abs(y - 20) < 0.5 and radius > 0
+
+
+def test_hovering_shows_the_pixel_and_the_nearest_match_in_the_corner(view, qtbot):
+    view.set_matches(np.array([[30, 40, 150, 22]], np.float32), np.array([0.625], np.float32))
+    text = hover(qtbot, view.canvas, view.panel_b, 150, 20)
+    assert text.startswith("B (")
+    x, y = (float(v) for v in text.split("\n")[0][3:-1].split(", "))
     assert abs(x - 150) < 0.5 and abs(y - 20) < 0.5
+    assert "match → A (30.0, 40.0), certainty 0.625" in text
+    corner = view.panel_b.readout.text.mapToItem(view.view_b, QPointF(0, 0))
+    assert (corner.x(), corner.y()) == (2, 2)  # the view's top-left corner, at any zoom
+    assert "match" not in hover(qtbot, view.canvas, view.panel_a, 150, 150)  # none near
+
+    QApplication.sendEvent(view.canvas.viewport(), QEvent(QEvent.Type.Leave))
+    assert not view.panel_b.readout.text.isVisible()
+
+
+def test_many_moves_within_one_interval_make_one_readout_update(view, qtbot, monkeypatch):
+    monkeypatch.setitem(pg.CONFIG_OPTIONS, "mouseRateLimit", 0)  # the scene passes every move
+    moves, calls = [], []
+    view.canvas.scene().sigMouseMoved.connect(moves.append)
+    view.panel_a.set_readout(lambda x, y: calls.append((x, y)) or f"{x:.0f}")
+    points = [canvas_pos(view.canvas, view.panel_a, 20 + k, 30) for k in range(40)]
+    for pos in points:  # far faster than READOUT_HZ
+        move_mouse(view.canvas, pos)
+    qtbot.wait(round(3000 / READOUT_HZ))
+    assert len(moves) == 40 and len(calls) == 1  # one lookup, at the latest position
+    assert calls[0] == pytest.approx((59, 30), abs=0.5)
+    assert view.panel_a.readout.text.toPlainText() == "59"
+
+
+def test_pins_are_coloured_dots_in_a_and_b(view):
+    pins = [
+        PinnedProbe(ProbeReading(10.0, 20.0, 15.0, 24.0, 0.9, "warp"), 0),
+        PinnedProbe(ProbeReading(50.0, 60.0, 55.0, 64.0, 0.8, "warp", "b"), 3),
+        PinnedProbe(ProbeReading(70.0, 80.0), 1),  # no match: a dot in A only
+    ]
+    view.set_pins(pins)
+    drawn_a, drawn_b = view.panel_a.pins.data, view.panel_b.pins.data
+    assert [(p["x"], p["y"]) for p in drawn_a] == [(10, 20), (50, 60), (70, 80)]
+    assert [(p["x"], p["y"]) for p in drawn_b] == [(15, 24), (55, 64)]
+    colours = [p["brush"].color().getRgb()[:3] for p in drawn_a]
+    assert colours == [PIN_COLOURS[0], PIN_COLOURS[3], PIN_COLOURS[1]]
+    view.set_pins([])
+    assert len(view.panel_a.pins.data) == 0
 
 
 def test_linked_views_share_their_pixel_range(view):
