@@ -39,8 +39,8 @@ from app.settings_dialog import WEIGHTS_DIR_KEY, apply_remembered_settings, inst
 from app.state import KEYPOINT_MATCHERS, AppState
 from app.window_benchmarks import BenchmarkActions
 from app.window_compare import CompareDock
-from app.window_scales import ScaleActions
 from app.window_probes import install_probe_wiring
+from app.window_scales import ScaleActions
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
 from core.matchers import matcher_names

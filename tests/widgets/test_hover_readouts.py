@@ -12,7 +12,7 @@ from core.probe import PIN_COLOURS, PinnedProbe, ProbeReading
 from core.tokens import patch_cell
 from tests.core.keypoint_results import keypoint_result
 from tests.widgets.hover import hover, hovered
-from tests.widgets.test_anchor_view import H_B, W_B, synthetic_result
+from tests.widgets.test_anchor_view import H_A, H_B, W_A, W_B, synthetic_result
 from tests.widgets.test_attention_view import RGB_A, RGB_B, dino_result
 from widgets import NearestPoints
 from widgets.anchor_view import AnchorView
@@ -93,7 +93,9 @@ def test_keypoints_show_the_score_map_and_the_nearest_keypoints_score(qtbot):
 
 def test_anchors_show_the_probability_of_the_anchor_under_the_cursor(qtbot):
     view = show(qtbot, AnchorView(), (500, 400))
-    view.set_data(np.zeros((H_B, W_B, 3), np.uint8), synthetic_result())
+    view.set_data(
+        np.zeros((H_A, W_A, 3), np.uint8), np.zeros((H_B, W_B, 3), np.uint8), synthetic_result()
+    )
     view.set_probe(ProbeReading(130.0, 70.0, 136.0, 74.0, 0.9, "warp"))
     i, j = np.unravel_index(view.probs.argmax(), view.probs.shape)
     x, y = (j + 0.5) * W_B / 64 - 0.5, (i + 0.5) * H_B / 64 - 0.5  # the top anchor's centre
