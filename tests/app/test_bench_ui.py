@@ -54,3 +54,24 @@ def test_bench_ui_writes_its_figures(qapp, tmp_path, capsys):
     assert 0 < summary["reference_startup_s"] < summary["startup_s"] < 120
     assert summary["machine"]["cpu_count"] >= 1 and summary["peak_mb"] > 0
     assert "probe update (5 probes)" in capsys.readouterr().out
+
+
+def test_colour_bars_lay_their_label_out_only_when_it_changes(qapp, monkeypatch):
+    import pyqtgraph as pg
+
+    from widgets import certainty_colormap, set_colour_bar_range
+
+    bar = pg.ColorBarItem(values=(0, 1), colorMap=certainty_colormap(), interactive=False)
+    set_colour_bar_range(bar, (0.0, 0.004), "probability")
+    calls = []
+    monkeypatch.setattr(bar.axis, "setLabel", lambda *args: calls.append(args))
+    set_colour_bar_range(bar, (0.0, 0.005), "probability")  # a probe: same label
+    assert calls == [] and bar.axis.labelText == "probability (x 1e-3)"
+    set_colour_bar_range(bar, (0.0, 0.5), "probability")
+    assert calls == [("probability",)]
+
+
+def test_certainty_lut_is_made_once_and_read_only():
+    from core.figures import certainty_lut
+
+    assert certainty_lut() is certainty_lut() and not certainty_lut().flags.writeable
