@@ -22,7 +22,8 @@ SUBCOMMANDS = {
     "keypoints.png each",
     "matchers": "list the matchers and every option they take",
     "bench": "benchmarks: roma-speed (our RoMa against romatch), pairs (accuracy against "
-    "ground truth), cancel (seconds from Cancel to stop)",
+    "ground truth), cancel (seconds from Cancel to stop), ui (the window's probe, dock and "
+    "start-up times)",
 }
 
 
@@ -233,6 +234,7 @@ def _matchers_parser() -> argparse.ArgumentParser:
 
 
 def _bench_parser() -> argparse.ArgumentParser:
+    from app import bench_ui
     from core.bench import cancel, pairs, roma_speed
 
     parser = _Parser(
@@ -241,7 +243,8 @@ def _bench_parser() -> argparse.ArgumentParser:
         "with the same random weights, each in its own process: seconds per pair, peak memory, "
         "GFLOP, GFLOP/s, speedup and warp agreement. pairs: matchers against a dataset's ground "
         "truth (pose AUC, homography corner error, flow EPE and PCK), time and peak memory. "
-        "cancel: seconds from Cancel until a RoMa run stops.",
+        "cancel: seconds from Cancel until a RoMa run stops. ui: the window's time to answer a "
+        "probe, raise a dock and start.",
     )
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     speed = benchmarks.add_parser(
@@ -274,6 +277,16 @@ def _bench_parser() -> argparse.ArgumentParser:
         "only; then how long a plugin that ignores cancel takes to be abandoned.",
     )
     cancel.add_arguments(latency)
+    ui = benchmarks.add_parser(
+        "ui",
+        help="the window: probe update, dock raise and start-up times",
+        description="Show a RoMa-sized result made without a network (864 x 864, 40 x 40 cells "
+        "of 64 x 64 anchors, every intermediate, 5000 matches) in the window's default layout "
+        "and measure the milliseconds from a probe change until every visible view has "
+        "repainted (median, p95), from raising a tabbed dock until it has painted (p95 of the "
+        "worst dock), and the seconds from starting `python main.py` to its window shown.",
+    )
+    bench_ui.add_arguments(ui)
     return parser
 
 
@@ -487,6 +500,10 @@ def _run_bench(argv: list[str]) -> int:
         pairs.run(args, command=shlex.join(["python", "main.py", "bench", *argv]))
     elif args.benchmark == "cancel":
         cancel.run(args)
+    elif args.benchmark == "ui":
+        from app import bench_ui
+
+        bench_ui.run(args)
     else:
         roma_speed.run(args)
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
@@ -15,6 +17,10 @@ from app.state import AppState
 from app.window import MainWindow
 from core.errors import MatchscopeError
 from core.matchers import matcher_weights
+
+SHOWN_ENV = "MATCHSCOPE_EXIT_WHEN_SHOWN"
+"""When set (``bench ui`` sets it), the app prints ``matchscope: window shown at T`` (T: the
+wall clock, ``time.time()``, once the window has painted once) and exits at once."""
 
 SCREENSHOT_SETTLE_MS = 300
 """Time the views get to paint after the match ends, before a screenshot is taken."""
@@ -84,6 +90,8 @@ def run_gui(
         window.benchmark_view.dataset_edit.setText(dataset)
         window.benchmark_dock.raise_()
         window.run_benchmark(dataset, [matcher], None, None)
+    if os.environ.get(SHOWN_ENV):
+        QTimer.singleShot(0, lambda: _exit_when_shown(window))
     if probe is not None and state.result is not None and not state.running:
         state.click_a(*probe)  # a workspace's saved result is there already
     elif probe is not None:
@@ -129,6 +137,14 @@ def run_gui(
         else:
             finish(0)
     return app.exec()
+
+
+def _exit_when_shown(window: MainWindow) -> None:
+    """Paint the window (its first paint, if the event loop has not done it yet), print the
+    time and leave at once: a running match's thread is not waited for (see `SHOWN_ENV`)."""
+    window.repaint()
+    print(f"matchscope: window shown at {time.time():.6f}", flush=True)
+    os._exit(0)
 
 
 def _print_error(message: str) -> None:

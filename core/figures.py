@@ -4,6 +4,7 @@ same colours."""
 
 from __future__ import annotations
 
+import functools
 import os
 import textwrap
 from dataclasses import dataclass
@@ -19,10 +20,14 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+@functools.cache
 def certainty_lut() -> np.ndarray:
-    """(256, 3) uint8 RGB colours for certainty 0..1 (viridis: dark = unsure, yellow = sure)."""
+    """(256, 3) uint8 RGB colours for certainty 0..1 (viridis: dark = unsure, yellow = sure);
+    made once (views colour with it per probe) and read-only."""
     ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
-    return cv2.applyColorMap(ramp, cv2.COLORMAP_VIRIDIS)[:, 0, ::-1].copy()
+    lut = cv2.applyColorMap(ramp, cv2.COLORMAP_VIRIDIS)[:, 0, ::-1].copy()
+    lut.setflags(write=False)
+    return lut
 
 
 ERROR_SCALE_PX = 10.0

@@ -55,3 +55,49 @@ def test_screenshot_views_of_the_demo_pair_with_a_probe(tmp_path):
     for name in names:
         image = np.asarray(Image.open(folder / f"{name}.png").convert("RGB"), np.float32)
         assert image.std() > 5, name
+
+
+VIEWS = ["pair_view", "anchors", "attention", "benchmarks", "certainty", "keypoints", "matches",
+         "probe", "true_error", "warp"]  # fmt: skip
+PICTURES = {"pair_view", "certainty", "warp", "anchors", "attention"}
+"""Views that draw images (the others are mostly text and widgets)."""
+
+
+def assert_views_drawn(folder, pictures=PICTURES):
+    """Every view's PNG exists, decodes, has a sensible size and is not blank."""
+    assert sorted(path.stem for path in folder.glob("*.png")) == sorted(VIEWS)
+    for name in VIEWS:
+        image = np.asarray(Image.open(folder / f"{name}.png").convert("RGB"))
+        height, width = image.shape[:2]
+        assert height >= 100 and width >= 150, (name, image.shape)
+        assert image.astype(np.float32).std() > 5, name
+        colours = len(np.unique(image.reshape(-1, 3), axis=0))
+        assert colours > (500 if name in pictures else 16), (name, colours)
+
+
+def test_screenshot_views_of_random_weight_roma_with_intermediates(tmp_path):
+    import torch
+
+    from core.models.testing import random_roma
+
+    model = random_roma("dinov2_vits14", seed=0)
+    torch.save(model.state_dict(), tmp_path / "roma.pth")
+    torch.save(model.backbone.state_dict(), tmp_path / "dino.pth")
+    del model
+    folder = tmp_path / "views"
+    done = xvfb_run("--matcher", "roma", "--intermediates", "--roma-weights", tmp_path / "roma.pth",
+                    "--dino-weights", tmp_path / "dino.pth", "--set", "backbone=dinov2_vits14",
+                    "--set", "coarse_res=112", "--set", "upsample_res=0", "--set",
+                    "num_samples=500", "--screenshot-views", folder, "--probe", "200,150",
+                    tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_views_drawn(folder)
+
+
+def test_screenshot_views_of_a_learned_sparse_matcher(tmp_path):
+    folder = tmp_path / "views"
+    done = xvfb_run("--matcher", "aliked-lightglue", "--screenshot-views", folder,
+                    tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    # a sparse result: its anchors and attention views say why they are empty
+    assert_views_drawn(folder, PICTURES - {"anchors", "attention"} | {"keypoints"})

@@ -68,10 +68,16 @@ def set_colour_bar_range(
     if -1 <= exponent <= 2:
         exponent = 0
     color_bar.setLevels((low, high))
-    color_bar.axis.enableAutoSIPrefix(False)  # else it rescales (0, 1) ranges to "(x0.001)"
-    color_bar.axis.setWidth(COLOUR_BAR_AXIS_WIDTH)
-    color_bar.axis.setScale(10.0**-exponent)
-    color_bar.axis.setLabel(label if exponent == 0 else f"{label} (x 1e{exponent})")
+    axis, text = color_bar.axis, label if exponent == 0 else f"{label} (x 1e{exponent})"
+    # each setter re-lays the label out (a few ms per probe): only what changed
+    if axis.autoSIPrefix:
+        axis.enableAutoSIPrefix(False)  # else it rescales (0, 1) ranges to "(x0.001)"
+    if axis.fixedWidth != COLOUR_BAR_AXIS_WIDTH:
+        axis.setWidth(COLOUR_BAR_AXIS_WIDTH)
+    if axis.scale != 10.0**-exponent:
+        axis.setScale(10.0**-exponent)
+    if axis.labelText != text:
+        axis.setLabel(text)
 
 
 class ImagePanel:

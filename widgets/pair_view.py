@@ -12,6 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
+    QGraphicsItem,
     QGraphicsObject,
     QHBoxLayout,
     QLabel,
@@ -68,6 +69,10 @@ class MatchLines(QGraphicsObject):
         self._probe_path = QPainterPath()
         self._truth_path = QPainterPath()
         self._rect = QRectF()
+        # the lines are drawn once into a pixmap of the screen's pixels, and the probe's marks
+        # by a child item of their own: a probe repaints its marks, not 300 lines
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.marks = _Marks(self)
         self._certainty_pens = [_bin_pen(certainty_lut(), index) for index in range(COLOR_BINS)]
         self._error_pens = [_bin_pen(error_lut(), index) for index in range(COLOR_BINS)]
         self._pens = self._certainty_pens
@@ -112,9 +117,10 @@ class MatchLines(QGraphicsObject):
         """Move the probe marks and the truth at the probe (in B of (H, W) ``size_b``) only;
         the match lines do not depend on the probe."""
         self._probe, self._truth, self._size_b = probe, truth, size_b
+        self.marks.prepareGeometryChange()
         self._probe_path = self._build_probe_path()
         self._truth_path = self._build_truth_path()
-        self.update()
+        self.marks.update()
 
     def rebuild(self) -> None:
         """Recompute the scene paths from the matches and the views' current transforms."""
@@ -143,6 +149,7 @@ class MatchLines(QGraphicsObject):
             pen = UNKNOWN_PEN if index < 0 else self._pens[index]
             self._paths.append((pen, pg.arrayToQPath(x, y, connect="pairs")))
         self.drawn_count = int(keep.size)
+        self.marks.prepareGeometryChange()
         self._probe_path = self._build_probe_path()
         self._truth_path = self._build_truth_path()
         self.update()
@@ -212,6 +219,10 @@ class MatchLines(QGraphicsObject):
         for pen, path in self._paths:
             painter.setPen(pen)
             painter.drawPath(path)
+
+    def paint_marks(self, painter: QPainter) -> None:
+        """The probe's marks (a halo, then red) and the truth's (green, dashed)."""
+        painter.setClipRect(self._rect)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         for pen in (PROBE_HALO_PEN, PROBE_PEN):
@@ -219,6 +230,27 @@ class MatchLines(QGraphicsObject):
             painter.drawPath(self._probe_path)
         painter.setPen(TRUTH_PEN)
         painter.drawPath(self._truth_path)
+
+    def marks_rect(self) -> QRectF:
+        """The scene rectangle the probe's and the truth's marks cover, with their pens."""
+        margin = PROBE_HALO_PEN.widthF() + 2
+        rect = self._probe_path.boundingRect().united(self._truth_path.boundingRect())
+        return rect.adjusted(-margin, -margin, margin, margin).intersected(self._rect)
+
+
+class _Marks(QGraphicsObject):
+    """The probe's and the truth's marks over the match lines (`MatchLines.paint_marks`)."""
+
+    def __init__(self, lines: MatchLines):
+        super().__init__(lines)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._lines = lines
+
+    def boundingRect(self) -> QRectF:
+        return self._lines.marks_rect()
+
+    def paint(self, painter: QPainter, *args) -> None:
+        self._lines.paint_marks(painter)
 
 
 def _clip_line(line: tuple[float, float, float], rect: QRectF) -> tuple[QPointF, QPointF] | None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import threading
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bench.measure import cpu_model, load_average
+from core.bench.measure import load_average, machine_info
 from core.errors import Cancelled, MatchscopeError
 from core.run import ABANDON_AFTER_S, Job, RunControl, run_match
 
@@ -254,13 +253,9 @@ def measure(settings: Settings) -> dict:
             "pair": list(settings.pair),
             "seed": settings.seed,
         },
-        "machine": {
-            "cpu": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "threads": torch.get_num_threads(),
-            "load_before": load_before,
-            "load_after": load_average(),
-        },
+        "machine": machine_info(
+            threads=torch.get_num_threads(), load_before=load_before, load_after=load_average()
+        ),
         "full_run_s": full_s,
         "checks": len(check_times),
         "longest_gap": _longest_gap(timeline.checks, full_s),

@@ -1,5 +1,6 @@
 """What every benchmark measures besides its own figures: this process's memory, the machine,
-and its load (``bench roma-speed``, ``bench pairs`` and ``bench cancel`` share them).
+and its load (``bench roma-speed``, ``bench pairs``, ``bench cancel`` and ``bench ui`` share
+them; :func:`machine_info` is the ``machine`` entry of their JSON).
 
 Peak memory (:class:`PeakMemory`) counts the resident weights as well as the activations: on
 Linux the kernel's high-water mark of the resident set (``VmHWM``) reset by writing 5 to
@@ -151,3 +152,26 @@ def load_average() -> float | None:
         return os.getloadavg()[0]
     except OSError:
         return None
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, None if it is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info(**extra) -> dict:
+    """Where a benchmark's figures come from: the CPU, its count, the load average (1 min) now,
+    Python and the platform; ``extra`` entries (threads, device, versions) are added."""
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "load_average": load_average(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **extra,
+    }

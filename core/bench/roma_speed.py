@@ -58,7 +58,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -69,7 +68,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bench.measure import MB, PeakMemory, cpu_model, release_memory
+from core.bench import measure
+from core.bench.measure import MB, PeakMemory, release_memory
 from core.errors import MatchscopeError
 
 WORKERS = ("reference", "ours")  # in the order they run
@@ -644,30 +644,17 @@ def warp_agreement(ours: np.ndarray, reference: np.ndarray) -> float:
     return float((np.abs(ours - reference).max(axis=-1) <= AGREEMENT_TOLERANCE).mean())
 
 
-def _package_version(name: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def machine_info(reports: dict[str, dict]) -> dict:
     """Where the figures come from: CPU, threads, device, versions."""
     import torch
 
     first = next(iter(reports.values()), {})
-    return {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "threads": first.get("threads", torch.get_num_threads()),
-        "device": first.get("device_name", ""),
-        "torch": torch.__version__,
-        "romatch": _package_version("romatch"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
+    return measure.machine_info(
+        threads=first.get("threads", torch.get_num_threads()),
+        device=first.get("device_name", ""),
+        torch=torch.__version__,
+        romatch=measure.package_version("romatch"),
+    )
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:

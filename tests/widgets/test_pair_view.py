@@ -199,3 +199,21 @@ def test_clicks_snap_to_a_sparse_match_within_screen_pixels_at_any_zoom(view, qt
             qtbot.mouseClick(view.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pos)
             assert readings[-1].has_match == snaps, (shown, offset)
         assert (readings[-2].xa, readings[-2].ya) == (100, 80)
+
+
+def test_a_probe_repaints_its_marks_not_the_match_lines(view):
+    """The lines are cached at screen resolution and the probe's marks are a child item: moving
+    the probe dirties a small rectangle and leaves the lines' cache alone."""
+    from PySide6.QtWidgets import QGraphicsItem
+
+    matches, certainty = random_matches(300)
+    view.set_matches(matches, certainty)
+    paint(view)
+    lines = view.lines
+    assert lines.cacheMode() == QGraphicsItem.CacheMode.DeviceCoordinateCache
+    view.set_probe(ProbeReading(50.0, 60.0, 120.0, 80.0, 0.9, "warp"))
+    marks = lines.marks.mapRectToScene(lines.marks.boundingRect())
+    whole = lines.boundingRect()
+    assert marks.width() * marks.height() < 0.2 * whole.width() * whole.height()
+    for end in lines.probe_ends:  # both marks lie inside the rectangle that is repainted
+        assert marks.contains(end)
