@@ -57,8 +57,8 @@ def test_screenshot_views_of_the_demo_pair_with_a_probe(tmp_path):
         assert image.std() > 5, name
 
 
-VIEWS = ["pair_view", "anchors", "attention", "benchmarks", "certainty", "keypoints", "matches",
-         "probe", "true_error", "warp"]  # fmt: skip
+VIEWS = ["pair_view", "anchors", "attention", "benchmarks", "certainty", "compare", "keypoints",
+         "matches", "probe", "true_error", "warp"]  # fmt: skip
 PICTURES = {"pair_view", "certainty", "warp", "anchors", "attention"}
 """Views that draw images (the others are mostly text and widgets)."""
 
