@@ -1,7 +1,7 @@
 """``File > Export figure…`` and the headless ``--export-figure PATH``: the window's result for
 the current probe composed into one paper figure (see :mod:`core.figure_compose`), read from the
-state (result, images, probe, ground-truth errors, threshold) and the Attention view's block and
-head; no model runs."""
+state (result, images, probe, pinned probes, ground-truth errors, threshold, the chosen scale) and
+the Attention view's block and head; no model runs."""
 
 from __future__ import annotations
 
@@ -61,6 +61,8 @@ def figure_inputs(window: QMainWindow) -> FigureInputs:
         state.threshold,
         block if block >= 0 else None,
         head - 1 if head >= 0 else None,  # the head box's first entry is the mean of the heads
+        state.scale,  # "final" unless chosen in the Certainty/Warp docks or by a workspace
+        tuple(state.pinned),
     )
 
 

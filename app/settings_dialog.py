@@ -1,6 +1,7 @@
 """``Edit > Settings…`` (Ctrl+,): weight locations, device, RoMa's resolutions and the number of
 samples, remembered with QSettings and applied to the state's settings of the matchers that take
-them (a fresh window reads them back; options given on the command line win over them).
+them (a fresh window reads them back; options given on the command line win over them); and the
+run store's memory budget (``AppState.set_run_budget``), in MiB.
 
 A field left empty is the matcher's default (its key is removed from the state's settings).
 Values are checked as the matchers check them (their ``conf_limits`` and own checks, by building
@@ -30,8 +31,10 @@ from PySide6.QtWidgets import (
 
 from app.state import KEYPOINT_MATCHERS, AppState
 from core.errors import MatchscopeError
+from core.run_store import DEFAULT_BUDGET_BYTES, MIB, budget_from_mib
 
 WEIGHTS_DIR_KEY = "weights_dir"  # QSettings key of the weights folder
+RUN_BUDGET_KEY = "run_budget_mib"  # QSettings key of the run store's budget (MiB; "": default)
 SETTINGS_GROUP = "matcher_settings"  # QSettings group of the fields below
 ROMA_MATCHERS = ("roma-outdoor", "roma", "roma-indoor")
 
@@ -119,13 +122,23 @@ def apply_remembered_settings(state: AppState) -> None:
     values = remembered_values()
     if values:
         apply_values(state, values, keep=True)
+    budget = str(QSettings().value(RUN_BUDGET_KEY, "") or "")
+    if budget:
+        try:
+            state.set_run_budget(budget_from_mib(budget))
+        except MatchscopeError:  # a value edited by hand outside the dialog: the default
+            pass
 
 
-def check_values(state: AppState, values: dict[str, str], weights_dir: str) -> None:
+def check_values(
+    state: AppState, values: dict[str, str], weights_dir: str, budget_mib: str = ""
+) -> None:
     """MatchscopeError (one line) for a value a matcher would refuse, a weights file or folder
-    that does not exist."""
+    that does not exist, or a run budget (MiB) out of range."""
     if weights_dir and not Path(weights_dir).is_dir():
         raise MatchscopeError(f"Weights folder {weights_dir}: no such folder")
+    if budget_mib:
+        budget_from_mib(budget_mib)
     for key, field in FIELDS.items():
         text = values.get(key, "").strip()
         if field.kind == "file" and text and not Path(text).exists():
@@ -143,7 +156,7 @@ def install_settings_action(window: QMainWindow) -> QAction:
     applied to the state and the pair is matched again."""
     action = QAction("Settings…", window)
     action.setShortcut(QKeySequence("Ctrl+,"))
-    action.setToolTip("Weight locations, device, resolutions and samples")
+    action.setToolTip("Weight locations, device, resolutions, samples and the run memory budget")
 
     def open_dialog() -> None:
         dialog = SettingsDialog(window.state, window)
@@ -196,6 +209,13 @@ class SettingsDialog(QDialog):
             row.setToolTip(field.hint)
             self.edits[key] = edit
             form.addRow(field.label, row)
+        self.budget_edit = QLineEdit(str(QSettings().value(RUN_BUDGET_KEY, "") or ""))
+        self.budget_edit.setPlaceholderText(f"{DEFAULT_BUDGET_BYTES // MIB} (default)")
+        self.budget_edit.setToolTip(
+            "MiB that this session's runs (kept for Compare) may hold; the least recently used "
+            "runs beyond it are dropped. 64 MiB up to the machine's memory"
+        )
+        form.addRow("Run memory budget (MiB)", self.budget_edit)
         self.message = QLabel("")
         self.message.setStyleSheet("color: #b00020")
         self.message.setWordWrap(True)
@@ -213,7 +233,12 @@ class SettingsDialog(QDialog):
 
     def accept(self) -> None:
         try:
-            check_values(self.state, self.values(), self.weights_dir_edit.text().strip())
+            check_values(
+                self.state,
+                self.values(),
+                self.weights_dir_edit.text().strip(),
+                self.budget_edit.text().strip(),
+            )
         except MatchscopeError as exc:
             self.message.setText(str(exc))
             return
@@ -228,6 +253,9 @@ class SettingsDialog(QDialog):
             settings.setValue(f"{SETTINGS_GROUP}/{key}", value)
         self.state.weights_dir = folder
         apply_values(self.state, values)
+        budget = self.budget_edit.text().strip()
+        settings.setValue(RUN_BUDGET_KEY, budget)
+        self.state.set_run_budget(budget_from_mib(budget) if budget else DEFAULT_BUDGET_BYTES)
 
     def _with_browse(self, edit: QLineEdit, folder: bool = False) -> QWidget:
         def browse() -> None:

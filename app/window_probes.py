@@ -1,15 +1,18 @@
 """The window's probe wiring: clicks in B probe B -> A, pinned probes (the Probe panel's buttons,
 Probe > Pin probe (P) and Clear pins) drawn in every view that shows A or B, and the Warp dock's
-hover readout (the flow vector under the cursor, read from the result as a click would)."""
+hover readout: the flow vector and certainty under the cursor at the scale the dock shows (and the
+forward-backward distance with that layer shown); a sparse result's from its nearest match."""
 
 from __future__ import annotations
 
 import math
 import weakref
 
+import numpy as np
 from PySide6.QtGui import QAction, QKeySequence
 
 from core.probe import PinnedProbe, read_probe
+from core.scales import FINAL, ScaleMaps, scale_label
 
 PIN_SHORTCUT = "P"
 
@@ -36,8 +39,14 @@ def install_probe_wiring(window) -> None:
     # the state holds its slots strongly: a weak reference lets a closed window go
     window_ref = weakref.ref(window)
     state.pins_changed.connect(lambda pins: window_ref() and show_pins(window_ref(), pins))
-    for flow_panel in (window.warp_view.flow_panel, window.warp_view.warped_panel):
-        flow_panel.set_readout(lambda x, y, p=flow_panel: flow_readout(state.result, x, y, p))
+    view = window.warp_view
+    for flow_panel in (view.flow_panel, view.warped_panel):  # the layer is the flow panel's
+        layer = flow_panel is view.flow_panel
+        flow_panel.set_readout(
+            lambda x, y, p=flow_panel, layer=layer: flow_readout(
+                state.result, x, y, p, view.shown_maps, layer and view.consistency_shown
+            )
+        )
 
 
 def show_pins(window, pins: list[PinnedProbe]) -> None:
@@ -56,11 +65,17 @@ def show_pins(window, pins: list[PinnedProbe]) -> None:
     window.probe_panel.show_pins(pins)
 
 
-def flow_readout(result, x: float, y: float, panel) -> str | None:
-    """The displacement A -> B and certainty at pixel (x, y) of A: the dense warp's there, or
-    the match nearest within ``panel``'s snap radius (sparse results)."""
+def flow_readout(
+    result, x: float, y: float, panel, maps: ScaleMaps | None = None, consistency: bool = False
+) -> str | None:
+    """The displacement A -> B and certainty at pixel (x, y) of A: those of the scale's
+    ``maps`` the dock shows (a dense result), else the dense warp's there, or the match nearest
+    within ``panel``'s snap radius (sparse results); with ``consistency``, the forward-backward
+    distance too."""
     if result is None:
         return None
+    if maps is not None and not result.is_sparse:
+        return scale_readout(maps, x, y, consistency)
     probe = read_probe(result, x, y, panel.snap_radius())
     if not probe.has_match:
         return f"A ({x:.0f}, {y:.0f}): no match"
@@ -70,3 +85,29 @@ def flow_readout(result, x: float, y: float, panel) -> str | None:
         f"flow ({dx:+.2f}, {dy:+.2f}) px, |{math.hypot(dx, dy):.2f}|{where}\n"
         f"certainty {probe.certainty:.3f}"
     )
+
+
+def scale_readout(maps: ScaleMaps, x: float, y: float, consistency: bool = False) -> str:
+    """The flow and certainty of ``maps`` at A's pixel nearest (x, y), naming a scale other
+    than the final one; with ``consistency``, ``maps.consistency`` there (px of A)."""
+    height, width = maps.certainty.shape
+    col = int(np.clip(round(x), 0, width - 1))
+    row = int(np.clip(round(y), 0, height - 1))
+    at = "" if maps.scale == FINAL else f" ({scale_label(maps.scale)})"
+    xb, yb = (float(v) for v in maps.warp[row, col])
+    if math.isfinite(xb) and math.isfinite(yb):
+        dx, dy = xb - col, yb - row
+        text = (
+            f"flow ({dx:+.2f}, {dy:+.2f}) px, |{math.hypot(dx, dy):.2f}|\n"
+            f"certainty {maps.certainty[row, col]:.3f}{at}"
+        )
+    else:
+        text = f"A ({col}, {row}): no match{at}"
+    if consistency:
+        distance = float(maps.consistency[row, col])
+        text += (
+            f"\nconsistency {distance:.2f} px of A"
+            if math.isfinite(distance)
+            else "\nconsistency: none (no round trip)"
+        )
+    return text

@@ -12,17 +12,48 @@ dropped: when it alone is larger than the budget it stays, alone, and ``over_bud
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.bench.truth import ResultErrors
+from core.errors import MatchscopeError
 from core.result import MatchResult
 
+MIB = 2**20
 DEFAULT_BUDGET_BYTES = 2 * 1024**3
 """What the runs of a session may hold until the settings say otherwise (2 GiB)."""
+MIN_BUDGET_BYTES = 64 * MIB
+"""The smallest budget the settings take (64 MiB); the largest is the machine's memory."""
 _HIDDEN_SETTINGS = ("settings_dir",)  # where weights are looked for: not a setting of the run
+
+
+def machine_memory_bytes() -> int | None:
+    """The machine's physical memory in bytes (``sysconf``); None where it cannot say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def budget_from_mib(text: str) -> int:
+    """Bytes of a run budget given as a whole number of MiB (e.g. ``"2048"``); MatchscopeError
+    (one line) for one that is not a number, below :data:`MIN_BUDGET_BYTES` or above the
+    machine's memory."""
+    try:
+        mib = int(text.strip())
+    except ValueError:
+        raise MatchscopeError(f"Run memory budget: {text!r} is not a whole number of MiB") from None
+    low = MIN_BUDGET_BYTES // MIB
+    high = machine_memory_bytes()
+    if mib < low or (high is not None and mib * MIB > high):
+        limits = f"at least {low} MiB"
+        if high is not None:
+            limits = f"{low} MiB to {high // MIB} MiB (this machine's memory)"
+        raise MatchscopeError(f"Run memory budget {mib} MiB: use {limits}")
+    return mib * MIB
 
 
 def image_key(rgb: np.ndarray) -> str:

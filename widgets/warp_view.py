@@ -107,6 +107,21 @@ class WarpView(QWidget):
         self._threshold = 0.5
         self._clear_scale_maps()
 
+    @property
+    def shown_maps(self) -> ScaleMaps | None:
+        """The scale's maps the view shows (:meth:`set_scale_maps`); None without them."""
+        return self._maps
+
+    @property
+    def consistency_shown(self) -> bool:
+        """Whether the left panel shows the forward-backward consistency layer."""
+        maps = self._maps
+        return (
+            maps is not None
+            and maps.warp_ba is not None
+            and (self.layer_box.currentText() == CONSISTENCY_LAYER)
+        )
+
     def set_data(self, pictures: WarpPictures | None, certainty_ab: np.ndarray | None) -> None:
         """The warp's pictures (:func:`core.figures.warp_pictures`) and its (H_A, W_A)
         certainty, without the extras of :meth:`set_scale_maps`; None clears the view."""
@@ -157,9 +172,7 @@ class WarpView(QWidget):
     def _update_layer(self) -> None:
         """Show the consistency (and its colour bar) over the flow colours when chosen; it is
         computed then (once per scale shown), not for every result."""
-        maps = self._maps
-        shown = maps is not None and maps.warp_ba is not None
-        shown = shown and self.layer_box.currentText() == CONSISTENCY_LAYER
+        maps, shown = self._maps, self.consistency_shown
         if shown and self.consistency.image is not maps.consistency:
             self.consistency.setImage(
                 maps.consistency, autoLevels=False, levels=(0.0, ERROR_SCALE_PX)

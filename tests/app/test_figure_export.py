@@ -14,7 +14,8 @@ from app.export_dialog import file_menu
 from app.figure_dialog import FIGURE_TEXT, FigureDialog, FigureRequest, figure_inputs
 from app.gui import run_gui
 from core.errors import MatchscopeError
-from core.figure_compose import DEFAULT_PANELS, available_panels
+from core.figure_compose import DEFAULT_PANELS, available_panels, compose_figure
+from core.figure_panels import PIN_GID, pin_colour
 from tests.app import test_export_views
 
 pair, window = test_export_views.pair, test_export_views.window  # the fixtures
@@ -40,7 +41,7 @@ def test_the_file_menu_offers_export_figure_and_the_dialog_writes_the_file(
     monkeypatch.setattr(FigureDialog, "exec", choose)
     window.figure_action.trigger()
     # a dense result without intermediates or ground truth: these panels, nothing else
-    assert shown == [["matches", "a", "b", "certainty", "warp"]]
+    assert shown == [["matches", "a", "b", "certainty", "warp", "grid"]]
     picture = np.asarray(Image.open(path).convert("RGB"))
     assert picture.shape[1] == 420 and picture.std() > 10
     assert window.state.status == f"Exported the figure to {path}"
@@ -66,6 +67,21 @@ def test_the_dialog_refuses_no_panel_and_a_wrong_format(window, tmp_path):
     dialog.path_edit.setText(str(tmp_path / "figure.svg"))
     dialog.accept()
     assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_the_figure_has_the_states_pins_and_scale(window, monkeypatch):
+    state = window.state
+    assert state.pin_pixel(30.0, 20.0) and state.pin_pixel(150.0, 100.0)
+    inputs = figure_inputs(window)
+    assert inputs.pins == tuple(state.pinned) and inputs.scale == "final"
+    composed = compose_figure(inputs, ["a", "grid"])
+    colours = [
+        line.get_markeredgecolor() for line in composed.panels["grid"].lines
+        if line.get_gid() == PIN_GID
+    ]  # fmt: skip
+    assert colours == [pin_colour(pin) for pin in state.pinned]
+    monkeypatch.setattr(state, "scale", "coarse_s8")  # as the scale selector sets it
+    assert figure_inputs(window).scale == "coarse_s8"
 
 
 def test_headless_export_figure_writes_the_figure_and_exits_0(pair, tmp_path):

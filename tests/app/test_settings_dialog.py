@@ -3,19 +3,23 @@ QSettings, applied to the matchers that take them, read back by a fresh window; 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialog
 
 from app.settings_dialog import (
     FIELDS,
+    RUN_BUDGET_KEY,
     SETTINGS_GROUP,
     WEIGHTS_DIR_KEY,
     SettingsDialog,
     edit_menu,
 )
 from core.matchers import BUILTIN_MATCHERS, matcher_class
+from core.run_store import DEFAULT_BUDGET_BYTES, MIB, machine_memory_bytes
 from tests.app import test_export_views
+from tests.app.plugins import shift_result
 from tests.app.test_window import make_window
 
 pair = test_export_views.pair  # the fixture
@@ -26,7 +30,7 @@ def app_settings(tmp_path):
     """QSettings in a folder of the test, emptied of the dialog's keys afterwards."""
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
     yield QSettings()
-    for key in (SETTINGS_GROUP, WEIGHTS_DIR_KEY):
+    for key in (SETTINGS_GROUP, WEIGHTS_DIR_KEY, RUN_BUDGET_KEY):
         QSettings().remove(key)
 
 
@@ -106,3 +110,61 @@ def test_invalid_values_are_refused_with_a_message(qtbot, app_settings, values, 
     assert dialog.result() != QDialog.DialogCode.Accepted
     assert message in dialog.message.text()
     assert app_settings.value(f"{SETTINGS_GROUP}/coarse_res") is None  # nothing remembered
+
+
+def add_runs(state, count: int, mib: int) -> None:
+    """``count`` runs of about ``mib`` MiB each (untouched zeros: no real memory)."""
+    for _ in range(count):
+        result = shift_result(16, 20, 1.0, 0.0)
+        result.intermediates["padding"] = np.zeros(mib * MIB, np.uint8)
+        state.runs.add(result, "sift", "pair")
+
+
+def test_the_run_budget_is_remembered_applied_and_read_back(qtbot, app_settings):
+    window = make_window(qtbot, "sift")
+    state = window.state
+    assert state.runs.budget == DEFAULT_BUDGET_BYTES
+    add_runs(state, 3, 40)
+    dialog = SettingsDialog(state, window)
+    assert dialog.budget_edit.placeholderText() == "2048 (default)"
+    dialog.budget_edit.setText("100")
+    dialog.accept()
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    changes = []
+    state.runs_changed.connect(lambda: changes.append(len(state.runs)))
+    dialog.apply()
+    assert state.runs.budget == 100 * MIB and len(state.runs) == 2 and changes == [2]
+    assert state.runs.nbytes <= 100 * MIB  # the oldest 40 MiB run went
+    assert app_settings.value(RUN_BUDGET_KEY) == "100"
+
+    fresh = make_window(qtbot, "sift")  # a new window starts with it
+    assert fresh.state.runs.budget == 100 * MIB
+    assert SettingsDialog(fresh.state, fresh).budget_edit.text() == "100"
+    dialog = SettingsDialog(fresh.state, fresh)
+    dialog.budget_edit.setText("")  # emptied: the default again
+    dialog.accept()
+    dialog.apply()
+    assert fresh.state.runs.budget == DEFAULT_BUDGET_BYTES
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("32", "Run memory budget 32 MiB: use 64 MiB to"),
+        ("lots", "Run memory budget: 'lots' is not a whole number of MiB"),
+        ("1.5", "not a whole number"),
+        (None, "(this machine's memory)"),  # one MiB more than the machine has
+    ],
+)
+def test_a_run_budget_out_of_range_is_refused(qtbot, app_settings, text, message):
+    window = make_window(qtbot, "sift")
+    dialog = SettingsDialog(window.state, window)
+    if text is None:
+        text = str(machine_memory_bytes() // MIB + 1)
+    dialog.budget_edit.setText(text)
+    dialog.accept()
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert message in dialog.message.text()
+    assert window.state.runs.budget == DEFAULT_BUDGET_BYTES
+    app_settings.setValue(RUN_BUDGET_KEY, text)  # edited by hand: a new window ignores it
+    assert make_window(qtbot, "sift").state.runs.budget == DEFAULT_BUDGET_BYTES

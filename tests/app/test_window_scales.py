@@ -12,7 +12,8 @@ from PySide6.QtCore import QPointF, Qt
 from core.figures import displacement, flow_to_rgb, warp_pictures
 from core.scales import FINAL, coarse_warp, scale_warp
 from tests.app.test_window import make_window, open_pair
-from tests.core.scale_results import CERTAINTY, FINAL_CERTAINTY, SHIFTS, H, W
+from tests.core.scale_results import CERTAINTY, FINAL_CERTAINTY, FINAL_SHIFT, SHIFTS, H, W
+from tests.widgets.hover import hover
 
 SCALES = "tests.app.plugins:ScaleMatcher"
 SHIFT = "tests.app.plugins:ShiftMatcher"
@@ -106,6 +107,26 @@ def test_the_consistency_layer_shows_the_round_trip_in_pixels_of_a(window):
     np.testing.assert_allclose(values[: H - 4, : W - 6], 1.0, atol=1e-3)
     assert warp.color_bar.levels() == (0.0, 10.0)
     assert "px of A" in warp.color_bar.axis.labelText
+
+
+def test_the_warp_readout_reads_the_scale_shown_and_the_consistency(window, qtbot):
+    state, warp = window.state, window.warp_view
+    text = hover(qtbot, warp.canvas, warp.flow_panel, 20, 20)
+    dx, dy = FINAL_SHIFT
+    assert text == f"flow ({dx:+.2f}, {dy:+.2f}) px, |{np.hypot(dx, dy):.2f}|\n" + (
+        f"certainty {FINAL_CERTAINTY:.3f}"
+    )
+    state.set_scale("upsample_s4")  # full-size grid: exactly its shift at every pixel
+    dx, dy = SHIFTS["upsample_s4"]
+    for panel in (warp.flow_panel, warp.warped_panel):
+        text = hover(qtbot, warp.canvas, panel, 30, 20)
+        assert text == f"flow ({dx:+.2f}, {dy:+.2f}) px, |{np.hypot(dx, dy):.2f}|\n" + (
+            f"certainty {CERTAINTY['upsample_s4']:.3f} (upsample pass, scale 4)"
+        )
+    warp.layer_box.setCurrentIndex(1)  # the consistency layer: its value too, in the flow panel
+    text = hover(qtbot, warp.canvas, warp.flow_panel, 30, 20)
+    assert text.endswith("(upsample pass, scale 4)\nconsistency 1.00 px of A")
+    assert "consistency" not in hover(qtbot, warp.canvas, warp.warped_panel, 30, 20)
 
 
 def test_clicks_in_the_warp_and_certainty_docks_still_probe(window, qtbot):

@@ -4,10 +4,12 @@ lookup."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from core.bench.truth import ResultErrors
+from core.errors import MatchscopeError
 from core.result import MatchResult
-from core.run_store import RunStore, pair_key, run_label
+from core.run_store import MIB, RunStore, budget_from_mib, machine_memory_bytes, pair_key, run_label
 
 
 def result_of(kib: int) -> MatchResult:
@@ -83,3 +85,14 @@ def test_labels_name_the_changed_settings():
     settings = {"preset": "fast", "max_size": 200, "settings_dir": "/weights"}
     assert run_label("dense-flow", settings) == "dense-flow (max_size=200, preset=fast)"
     assert RunStore().add(result_of(1), "sift", "p").title == "1: sift"
+
+
+def test_a_budget_in_mib_is_checked_against_64_mib_and_the_machine():
+    assert budget_from_mib(" 2048 ") == 2048 * MIB and budget_from_mib("64") == 64 * MIB
+    ram = machine_memory_bytes()
+    assert ram is not None and ram > 64 * MIB
+    for text, message in (("63", "use 64 MiB to"), ("x", "not a whole number")):
+        with pytest.raises(MatchscopeError, match=message):
+            budget_from_mib(text)
+    with pytest.raises(MatchscopeError, match="this machine's memory"):
+        budget_from_mib(str(ram // MIB + 1))
