@@ -152,6 +152,7 @@ class WarpView(QWidget):
             self.coarse_panel.set_image(flow_to_rgb(flow, max_magnitude=self._scale_px))
             self.coarse_panel.title.setText("coarse warp (anchors)")
         self.grid_panel.set_image(rgb_b)
+        self.grid_panel.title.setText("A's grid on B")
         symmetric = maps.warp_ba is not None
         self.layer_box.model().item(1).setEnabled(symmetric)
         if not symmetric and self.layer_box.currentIndex() == 1:
@@ -161,9 +162,10 @@ class WarpView(QWidget):
 
     def _clear_scale_maps(self) -> None:
         self._maps, self._suffix = None, ""
-        self.coarse_panel.set_image(None)
-        self.coarse_panel.title.setText("coarse warp (anchors)")
+        self.coarse_panel.set_image(None)  # a sparse result (or none) has neither
+        self.coarse_panel.title.setText("coarse warp (anchors: a dense result)")
         self.grid_panel.set_image(None)
+        self.grid_panel.title.setText("A's grid on B (a dense result)")
         self.grid_curve.setData([], [])
         self.consistency.clear()
         self.layer_box.model().item(1).setEnabled(False)
