@@ -274,6 +274,16 @@ def _bench_parser() -> argparse.ArgumentParser:
         "only; then how long a plugin that ignores cancel takes to be abandoned.",
     )
     cancel.add_arguments(latency)
+    from core.bench import roma_memory
+
+    footprint = benchmarks.add_parser(
+        "roma-memory",
+        help="RoMa's peak memory against the estimate that refuses runs",
+        description="Run RoMa with seeded random weights on the demo pair at each coarse/upsample "
+        "setting, symmetric and one-way, and print the measured peak memory (MB) beside the "
+        "estimate that refuses a run that will not fit (core.models.roma_memory).",
+    )
+    roma_memory.add_arguments(footprint)
     return parser
 
 
@@ -487,6 +497,10 @@ def _run_bench(argv: list[str]) -> int:
         pairs.run(args, command=shlex.join(["python", "main.py", "bench", *argv]))
     elif args.benchmark == "cancel":
         cancel.run(args)
+    elif args.benchmark == "roma-memory":
+        from core.bench import roma_memory
+
+        roma_memory.run(args)
     else:
         roma_speed.run(args)
     return 0
