@@ -35,10 +35,11 @@ MAX_CACHED_MODELS = 6
 
 _CACHE_LOCK = threading.Lock()
 _MODEL_CACHE: OrderedDict[tuple, object] = OrderedDict()
-EXTRACT_CACHE = FeatureCache(max_entries=8, max_bytes=128 * 2**20)
-"""The :class:`Features` of the last images a pair run extracted, by (matcher, its options
-but the matching-only ones, weights, device, image content): a rerun of the pair with other
-matching options (:data:`MATCH_ONLY_OPTIONS`) extracts nothing."""
+EXTRACT_CACHE = FeatureCache(max_entries=4, max_bytes=128 * 2**20)
+"""The two :class:`Features` of the last pairs a pair run extracted, by (matcher, its options
+but the matching-only ones, weights, device, both images' content): a rerun of the pair with
+other matching options (:data:`MATCH_ONLY_OPTIONS`) extracts nothing. Keyed by the pair, not
+by the image, so a benchmark's pairs that share an image are each timed in full."""
 MATCH_ONLY_OPTIONS = frozenset(
     {"depth_confidence", "width_confidence", "filter_threshold", "matcher_weights", "min_cossim"}
     | {"ratio", "mutual", "geometry", "ransac_threshold"}  # SIFT's
@@ -238,29 +239,31 @@ class KeypointMatcher(ConfiguredMatcher):
             self._sizes = (rgb_a.shape[:2], rgb_b.shape[:2])
             memory.check_memory(self.memory_need())
             self.load()
-        with control.stage("extract A", 0.05):
-            features_a = self._extract_cached(rgb_a)
-        with control.stage("extract B", 0.4):
-            features_b = self._extract_cached(rgb_b)
+        key = self._features_key(rgb_a, rgb_b)
+        cached = None if key is None else EXTRACT_CACHE.get(key)
+        if cached is not None:
+            features_a, features_b = cached
+        else:
+            with control.stage("extract A", 0.05):
+                features_a = self.extract(rgb_a)
+            with control.stage("extract B", 0.4):
+                features_b = self.extract(rgb_b)
+            if key is not None:
+                EXTRACT_CACHE.put(key, (features_a, features_b))
         return self.match_features(features_a, features_b, control)
 
-    def _extract_cached(self, rgb: np.ndarray) -> Features:
-        """:meth:`extract`, or the features a pair run extracted before from the same image
-        with the same detector options, weights and device (:data:`EXTRACT_CACHE`; the
-        built-in matchers only: a plugin's options are unknown)."""
+    def _features_key(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> tuple | None:
+        """The pair's key in :data:`EXTRACT_CACHE`: the matcher, its options but the
+        matching-only ones, its weights, device and both images' content; None for a plugin
+        (its options are unknown)."""
         if not type(self).__module__.startswith("core.matchers."):
-            return self.extract(rgb)
-        options = tuple(
-            (key, value) for key, value in self.conf.items() if key not in MATCH_ONLY_OPTIONS
+            return None
+        options = repr(
+            sorted(item for item in self.conf.items() if item[0] not in MATCH_ONLY_OPTIONS)
         )
         device = str(self.device) if "device" in self.conf else "cpu"
         key = (type(self).__module__, type(self).__qualname__, options, device)
-        key += (tuple(sorted(self.weights.items())), content_key(rgb))
-        features = EXTRACT_CACHE.get(key)
-        if features is None:
-            features = self.extract(rgb)
-            EXTRACT_CACHE.put(key, features)
-        return features
+        return (*key, tuple(sorted(self.weights.items())), content_key(rgb_a, rgb_b))
 
     def provenance(self) -> Provenance:
         return Provenance(matcher=self.name, settings=dict(self.conf), weights=dict(self.weights))

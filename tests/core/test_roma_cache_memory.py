@@ -179,6 +179,8 @@ def test_a_keypoint_rerun_with_other_matching_options_extracts_nothing(pair, mon
     assert len(first.matches) < len(fresh.matches)
     SiftMatcher(ratio=0.9, max_keypoints=100).match(pair[0].rgb, pair[1].rgb)
     assert len(calls) == 6  # another detector option: extracted again
+    SiftMatcher(ratio=0.9).match(pair[0].rgb, pair[0].rgb)
+    assert len(calls) == 8  # another pair sharing A: both extracted (a benchmark times it all)
 
 
 def test_a_benchmark_and_a_pair_match_share_one_keypoint_network():
