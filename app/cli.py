@@ -287,6 +287,17 @@ def _bench_parser() -> argparse.ArgumentParser:
         "worst dock), and the seconds from starting `python main.py` to its window shown.",
     )
     bench_ui.add_arguments(ui)
+
+    from core.bench import roma_memory
+
+    footprint = benchmarks.add_parser(
+        "roma-memory",
+        help="RoMa's peak memory against the estimate that refuses runs",
+        description="Run RoMa with seeded random weights on the demo pair at each coarse/upsample "
+        "setting, symmetric and one-way, and print the measured peak memory (MB) beside the "
+        "estimate that refuses a run that will not fit (core.models.roma_memory).",
+    )
+    roma_memory.add_arguments(footprint)
     return parser
 
 
@@ -504,6 +515,10 @@ def _run_bench(argv: list[str]) -> int:
         from app import bench_ui
 
         bench_ui.run(args)
+    elif args.benchmark == "roma-memory":
+        from core.bench import roma_memory
+
+        roma_memory.run(args)
     else:
         roma_speed.run(args)
     return 0

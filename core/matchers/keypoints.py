@@ -7,21 +7,24 @@ call ``extract`` once per frame and ``match_features`` per pair; ``match`` does 
 pair. Results are sparse and carry ``keypoints_a``, ``keypoints_b`` and ``match_indices``.
 
 Loaded networks are kept between runs (:func:`cached_model`), so building the matcher again
-for the next run, as the window does, loads nothing.
+for the next run, as the window does, loads nothing. Before a pair run the memory it needs is
+estimated (:meth:`KeypointMatcher.memory_need`) and a run that will not fit is refused
+(:mod:`core.memory`), with the message a run that runs out of memory gives.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from core import memory
 from core.errors import InputError, MatchscopeError
+from core.feature_cache import FeatureCache, content_key
 from core.matchers.base import ConfiguredMatcher, Limit, check_device, torch_device
 from core.result import MatchResult, Provenance
 from core.run import RunControl
@@ -32,6 +35,15 @@ MAX_CACHED_MODELS = 6
 
 _CACHE_LOCK = threading.Lock()
 _MODEL_CACHE: OrderedDict[tuple, object] = OrderedDict()
+EXTRACT_CACHE = FeatureCache(max_entries=4, max_bytes=128 * 2**20)
+"""The two :class:`Features` of the last pairs a pair run extracted, by (matcher, its options
+but the matching-only ones, weights, device, both images' content): a rerun of the pair with
+other matching options (:data:`MATCH_ONLY_OPTIONS`) extracts nothing. Keyed by the pair, not
+by the image, so a benchmark's pairs that share an image are each timed in full."""
+MATCH_ONLY_OPTIONS = frozenset(
+    {"depth_confidence", "width_confidence", "filter_threshold", "matcher_weights", "min_cossim"}
+    | {"ratio", "mutual", "geometry", "ransac_threshold"}  # SIFT's
+)
 
 
 def cached_model(key: tuple, build: Callable[[], object]):
@@ -49,27 +61,18 @@ def cached_model(key: tuple, build: Callable[[], object]):
 
 
 def clear_model_cache() -> None:
-    """Forget every loaded keypoint network (the next run loads its weights again)."""
+    """Forget every loaded keypoint network (the next run loads its weights again) and the
+    extracted features kept."""
     with _CACHE_LOCK:
         _MODEL_CACHE.clear()
+    EXTRACT_CACHE.clear()
 
 
-@contextmanager
-def out_of_memory_as_error(matcher: KeypointMatcher) -> Iterator[None]:
+def out_of_memory_as_error(matcher: KeypointMatcher):
     """Turn running out of memory (CUDA's error, Python's MemoryError, the CPU allocator's
-    RuntimeError) inside the block into one MatchscopeError line with what to lower."""
-    import torch
-
-    try:
-        yield
-    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
-        if isinstance(exc, RuntimeError) and not isinstance(exc, torch.OutOfMemoryError):
-            if "can't allocate memory" not in str(exc):
-                raise
-        raise MatchscopeError(
-            f"{matcher.name}: out of memory on {matcher.device}: lower max_keypoints or resize, "
-            "or use device=cpu"
-        ) from None
+    RuntimeError) inside the block into one MatchscopeError line with what to lower
+    (:func:`core.memory.out_of_memory_as_error`, with the pair run's estimate when known)."""
+    return memory.out_of_memory_as_error(matcher.memory_need())
 
 
 def weights_key(path: Path) -> tuple:
@@ -134,11 +137,18 @@ class KeypointMatcher(ConfiguredMatcher):
     """A detector + descriptor + matcher; subclasses implement :meth:`extract` and
     :meth:`match_features` and set ``weight_names``."""
 
+    work_bytes_per_pixel = 2048
+    """Memory an extraction takes per pixel of the working image (the detector's feature maps);
+    a rough figure for the estimate of :meth:`memory_need`."""
+    bytes_per_keypoint_pair = 16
+    """Memory of matching per entry of the (K + 1)^2 score matrix (float32, a few copies)."""
+
     def __init__(self, **overrides):
         super().__init__(**overrides)
         if "device" in self.conf:
             check_device(self.conf["device"], self.name)
         self.weights: dict[str, str] = {}  # {file name: sha256} of the weights loaded
+        self._sizes: tuple = ()  # the (H, W) of the pair being run, for the memory estimate
 
     @property
     def device(self):
@@ -195,17 +205,65 @@ class KeypointMatcher(ConfiguredMatcher):
     def load(self) -> None:
         """Load the networks (from the cache when already loaded); ``extract`` calls it too."""
 
+    def memory_need(self) -> memory.MemoryNeed:
+        """The estimate of a pair run: the weights not loaded yet (their files' sizes), one
+        image's detector maps at the working size (the larger of the pair's, once known) and
+        the (K + 1)^2 match scores (LightGlue's assignment, a similarity matrix)."""
+        conf = self.conf
+        keypoints = int(conf.get("max_keypoints", 0))
+        resize = int(conf.get("resize", 0) or 0)
+        pixels = 0
+        for height, width in self._sizes:
+            scale = resize / max(height, width) if resize else 1.0
+            pixels = max(pixels, round(height * scale) * round(width * scale))
+        needed = pixels * self.work_bytes_per_pixel
+        needed += self.bytes_per_keypoint_pair * (keypoints + 1) ** 2
+        if not self.weights:  # not loaded by this matcher: count the files
+            for place in self.locate_weights(conf).values():
+                if isinstance(place, Path) and place.is_file():
+                    needed += place.stat().st_size
+        size = f"resize {resize}" if resize else "original size"
+        return memory.MemoryNeed(
+            what=self.name,
+            device=str(self.device) if "device" in conf else "cpu",
+            needed=needed if self._sizes else None,
+            settings=f"{size}, max_keypoints {keypoints}",
+            suggestion="lower max_keypoints or resize, or use device=cpu",
+        )
+
     def match(
         self, rgb_a: np.ndarray, rgb_b: np.ndarray, control: RunControl | None = None
     ) -> MatchResult:
         control = control or RunControl()
         with control.stage("load weights", 0.0):
+            self._sizes = (rgb_a.shape[:2], rgb_b.shape[:2])
+            memory.check_memory(self.memory_need())
             self.load()
-        with control.stage("extract A", 0.05):
-            features_a = self.extract(rgb_a)
-        with control.stage("extract B", 0.4):
-            features_b = self.extract(rgb_b)
+        key = self._features_key(rgb_a, rgb_b)
+        cached = None if key is None else EXTRACT_CACHE.get(key)
+        if cached is not None:
+            features_a, features_b = cached
+        else:
+            with control.stage("extract A", 0.05):
+                features_a = self.extract(rgb_a)
+            with control.stage("extract B", 0.4):
+                features_b = self.extract(rgb_b)
+            if key is not None:
+                EXTRACT_CACHE.put(key, (features_a, features_b))
         return self.match_features(features_a, features_b, control)
+
+    def _features_key(self, rgb_a: np.ndarray, rgb_b: np.ndarray) -> tuple | None:
+        """The pair's key in :data:`EXTRACT_CACHE`: the matcher, its options but the
+        matching-only ones, its weights, device and both images' content; None for a plugin
+        (its options are unknown)."""
+        if not type(self).__module__.startswith("core.matchers."):
+            return None
+        options = repr(
+            sorted(item for item in self.conf.items() if item[0] not in MATCH_ONLY_OPTIONS)
+        )
+        device = str(self.device) if "device" in self.conf else "cpu"
+        key = (type(self).__module__, type(self).__qualname__, options, device)
+        return (*key, tuple(sorted(self.weights.items())), content_key(rgb_a, rgb_b))
 
     def provenance(self) -> Provenance:
         return Provenance(matcher=self.name, settings=dict(self.conf), weights=dict(self.weights))

@@ -8,7 +8,11 @@ dense warp is then resized to A's original pixels and expressed in B's pixels.
 Weights are looked up (:mod:`core.weights`): ``roma_weights`` / ``dino_weights`` when given,
 else ``$MATCHSCOPE_WEIGHTS``, the app's settings folder, torch hub's checkpoint cache; they are
 downloaded only with ``download=True`` (``--download``). Loaded models are kept for the next
-run with the same files and device.
+run with the same files and device, and the backbone's tokens of the last few coarse image pairs
+(:data:`BACKBONE_CACHE`), so a run at other settings on the same images (upsample resolution,
+samples, threshold, symmetric) skips the backbone. Before loading anything the memory the run
+needs is estimated (:mod:`core.models.roma_memory`) and a run that will not fit is refused
+(:mod:`core.memory`), with the same message as one that runs out anyway.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core import memory
 from core import weights as weight_files
 from core.errors import MatchscopeError
+from core.feature_cache import FeatureCache, content_key
 from core.matchers.base import (
     ConfiguredMatcher,
     Limit,
@@ -40,6 +46,9 @@ FULL_COARSE_RES = "560"  # romatch's default
 PREVIEW_COARSE_RES = "392"  # 28 x 28 coarse cells: the preview's default
 _CACHE_LOCK = threading.Lock()
 _MODEL_CACHE: dict[tuple, object] = {}  # at most one loaded model: key -> Roma
+BACKBONE_CACHE = FeatureCache(max_entries=4, max_bytes=256 * 2**20)
+"""Backbone tokens (and CLS attention) of coarse image pairs, by (backbone, its weights' SHA-256,
+coarse resolution, device, precision, the pair's preprocessed content): ViT-L at 560 is 13 MB."""
 
 
 def parse_resolution(text: str, what: str) -> tuple[int, int] | None:
@@ -72,9 +81,11 @@ def preprocess(rgb: np.ndarray, size_hw: tuple[int, int]):
 
 
 def clear_model_cache() -> None:
-    """Forget the loaded model (frees its memory; the next run loads the weights again)."""
+    """Forget the loaded model and the cached backbone tokens (frees their memory; the next run
+    loads the weights again)."""
     with _CACHE_LOCK:
         _MODEL_CACHE.clear()
+    BACKBONE_CACHE.clear()
 
 
 def sampling_candidates(warp, certainty, symmetric: bool) -> tuple:
@@ -196,6 +207,7 @@ class RomaMatcher(ConfiguredMatcher):
                 f"{stride} of {conf['backbone']}"
             )
         self.weights: dict[str, str] = {}
+        self._backbone_weights = ""  # the loaded backbone's SHA-256: part of the tokens' key
 
     # -- weights ------------------------------------------------------------------------------
 
@@ -203,15 +215,30 @@ class RomaMatcher(ConfiguredMatcher):
     def weight_files(cls, conf: dict) -> dict[str, str]:
         return {f"roma_{cls.variant}": conf["roma_weights"], conf["backbone"]: conf["dino_weights"]}
 
-    def _locate(self, name: str, explicit: str) -> Path:
+    def _locate(self, name: str, explicit: str, download: bool = True) -> Path:
         settings_dir = self.conf["settings_dir"] or None
         try:
             return weight_files.find_weights(name, explicit or None, settings_dir=settings_dir)
         except weight_files.WeightsNotFound:
-            if not self.conf["download"]:
+            if not (download and self.conf["download"]):
                 raise
         log.info("downloading %s", weight_files.licence_notice(name))
         return weight_files.download_weights(name)
+
+    def _model_key(self, download: bool = True) -> tuple[tuple, Path, Path]:
+        """The model cache's key for these settings and the two weight files (located, not
+        read; missing ones downloaded only with ``download`` and the ``download`` option)."""
+        roma_path = self._locate(f"roma_{self.variant}", self.conf["roma_weights"], download)
+        dino_path = self._locate(self.conf["backbone"], self.conf["dino_weights"], download)
+        device = torch_device(self.conf["device"])
+        key = (
+            str(roma_path.resolve()),
+            str(dino_path.resolve()),
+            self.conf["backbone"],
+            device,
+            self.conf["compile"],
+        )
+        return key, roma_path, dino_path
 
     def load_model(self):
         """The loaded model (cached for the next run with the same files and device)."""
@@ -221,21 +248,13 @@ class RomaMatcher(ConfiguredMatcher):
         from core.models.vit import build_backbone
         from core.models.vit_checkpoints import load_backbone_weights
 
-        roma_path = self._locate(f"roma_{self.variant}", self.conf["roma_weights"])
-        dino_path = self._locate(self.conf["backbone"], self.conf["dino_weights"])
-        device = torch_device(self.conf["device"])
-        backbone = self.conf["backbone"]
-        key = (
-            str(roma_path.resolve()),
-            str(dino_path.resolve()),
-            backbone,
-            device,
-            self.conf["compile"],
-        )
+        key, roma_path, dino_path = self._model_key()
+        device, backbone = key[3], self.conf["backbone"]
         self.weights = {
             roma_path.name: weight_files.cached_sha256(roma_path),
             dino_path.name: weight_files.cached_sha256(dino_path),
         }
+        self._backbone_weights = self.weights[dino_path.name]
         with _CACHE_LOCK:
             model = _MODEL_CACHE.get(key)
             if model is None:
@@ -253,6 +272,69 @@ class RomaMatcher(ConfiguredMatcher):
                 _MODEL_CACHE[key] = model
         return model
 
+    # -- memory -------------------------------------------------------------------------------
+
+    def memory_settings(self, size_a: tuple[int, int], size_b: tuple[int, int]):
+        """What the memory estimate depends on, for a pair of these (H, W) sizes."""
+        from core.models.roma_memory import RomaSettings
+
+        conf = self.conf
+        return RomaSettings(
+            coarse_hw=self.coarse_res,
+            upsample_hw=self.upsample_res,
+            size_a=tuple(size_a),
+            size_b=tuple(size_b),
+            symmetric=conf["symmetric"],
+            intermediates=conf["intermediates"],
+            precision=conf["precision"],
+            num_samples=conf["num_samples"],
+        )
+
+    def memory_need(self, size_a: tuple[int, int], size_b: tuple[int, int]) -> memory.MemoryNeed:
+        """The estimated need of a match of a pair of these sizes; the weights count unless
+        they are loaded already."""
+        from core.models.roma_memory import roma_need_bytes
+
+        try:
+            loaded = self._model_key(download=False)[0] in _MODEL_CACHE
+        except MatchscopeError:  # not on disk (yet): not loaded
+            loaded = False
+        settings = self.memory_settings(size_a, size_b)
+        upsample = "none" if self.upsample_res is None else "x".join(map(str, self.upsample_res))
+        where = (
+            f"coarse {'x'.join(map(str, self.coarse_res))}, upsample {upsample}, "
+            f"{'symmetric' if settings.symmetric else 'one-way'}, {settings.precision}"
+            + (", intermediates" if settings.intermediates else "")
+        )
+        suggestion = "lower coarse_res / upsample_res, use --preview"
+        if settings.symmetric:
+            suggestion += ", symmetric=false"
+        if settings.intermediates:
+            suggestion += ", no intermediates"
+        if settings.num_samples > 100_000:
+            suggestion += " or fewer num_samples"
+        return memory.MemoryNeed(
+            what=self.name,
+            device=str(torch_device(self.conf["device"])),
+            needed=roma_need_bytes(self.conf["backbone"], settings, loaded),
+            settings=where,
+            suggestion=suggestion,
+        )
+
+    def _backbone_key(self, coarse_a, coarse_b, device) -> tuple | None:
+        """The backbone tokens' key in :data:`BACKBONE_CACHE` for these preprocessed (CPU)
+        images; None when they are not cached (unknown weights, or a compiled model)."""
+        if not self._backbone_weights or self.conf["compile"]:
+            return None
+        return (
+            self.conf["backbone"],
+            self._backbone_weights,
+            self.coarse_res,
+            str(device),
+            self.conf["precision"],
+            content_key(coarse_a, coarse_b),
+        )
+
     # -- matching -----------------------------------------------------------------------------
 
     def match(
@@ -264,11 +346,15 @@ class RomaMatcher(ConfiguredMatcher):
 
         control = control or RunControl()
         with control.stage("load weights", 0.0):
-            model = self.load_model()
+            need = memory.check_memory(self.memory_need(rgb_a.shape[:2], rgb_b.shape[:2]))
+            with memory.out_of_memory_as_error(need):
+                model = self.load_model()
         device = next(model.parameters()).device
         with control.stage("preprocess", 0.05):
-            coarse_a = preprocess(rgb_a, self.coarse_res).to(device)
-            coarse_b = preprocess(rgb_b, self.coarse_res).to(device)
+            coarse_a = preprocess(rgb_a, self.coarse_res)
+            coarse_b = preprocess(rgb_b, self.coarse_res)
+            key = self._backbone_key(coarse_a, coarse_b, device)
+            coarse_a, coarse_b = coarse_a.to(device), coarse_b.to(device)
             up_a = up_b = None
             if self.upsample_res is not None:
                 up_a = preprocess(rgb_a, self.upsample_res).to(device)
@@ -276,12 +362,15 @@ class RomaMatcher(ConfiguredMatcher):
         capture = set()
         if self.conf["intermediates"]:
             capture = {"backbone", "attention", "anchors", "refiners"}
+        tokens = None if key is None else BACKBONE_CACHE.get(key)
+        if tokens is not None and "attention" in capture and "cls_attention" not in tokens:
+            tokens = None  # computed without attention: run the backbone again, with it
         # cancel checks and progress inside the pass; not in a compiled one (CUDA, fast),
         # where each call would break the graph
         checkpoint = None if self.conf["compile"] else control.checkpoint(0.1, 0.9)
-        with control.stage("match", 0.1), torch.inference_mode():
-            with autocast_context(device, self.conf["precision"]):
-                try:
+        with memory.out_of_memory_as_error(need):
+            with control.stage("match", 0.1), torch.inference_mode():
+                with autocast_context(device, self.conf["precision"]):
                     out = model(
                         coarse_a,
                         coarse_b,
@@ -291,15 +380,12 @@ class RomaMatcher(ConfiguredMatcher):
                         attenuate=self.conf["attenuate"],
                         capture=capture,
                         checkpoint=checkpoint,
+                        backbone_tokens=tokens,
                     )
-                except torch.OutOfMemoryError:
-                    raise MatchscopeError(
-                        f"out of memory on {device} at coarse {self.coarse_res} / "
-                        f"upsample {self.conf['upsample_res']}: lower the resolutions or use "
-                        "--preview"
-                    ) from None
-        with control.stage("sample", 0.9):
-            result = self._result(out, rgb_a.shape[:2], rgb_b.shape[:2])
+            if key is not None and tokens is None:
+                BACKBONE_CACHE.put(key, out.backbone_tokens)
+            with control.stage("sample", 0.9):
+                result = self._result(out, rgb_a.shape[:2], rgb_b.shape[:2])
         return result
 
     def _result(self, out, size_a, size_b) -> MatchResult:

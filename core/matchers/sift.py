@@ -21,6 +21,8 @@ from core.run import RunControl
 
 class SiftMatcher(KeypointMatcher):
     name = "sift"
+    work_bytes_per_pixel = 64  # OpenCV's scale space of a grey image
+    bytes_per_keypoint_pair = 0  # OpenCV's matcher keeps no score matrix
     display_threshold = 0.5  # the verified matches: inliers 0.5 + 0.5 s, outliers <= 0.25
     default_conf = {
         "max_keypoints": 8000,

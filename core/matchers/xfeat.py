@@ -54,6 +54,7 @@ class XFeatBase(KeypointMatcher):
     """Loading and input handling shared by the XFeat matchers (and LighterGlue on XFeat)."""
 
     min_side = 32  # the smallest side the working image may have
+    work_bytes_per_pixel = 512  # a light network: most maps at stride 8
 
     def __init__(self, **overrides):
         super().__init__(**overrides)

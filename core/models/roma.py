@@ -152,6 +152,7 @@ class RomaOutput:
     warp: Tensor
     certainty: Tensor
     captured: dict[str, Tensor] = field(default_factory=dict)
+    backbone_tokens: dict[str, Tensor] = field(default_factory=dict)  # for ``forward``'s reuse
 
 
 def cell_centres(h: int, w: int, device: torch.device | str | None = None) -> Tensor:
@@ -650,25 +651,32 @@ class Roma(nn.Module):
         captured: dict[str, Tensor] | None = None,
         capture: frozenset[str] = frozenset(),
         progress: Progress | None = None,
+        tokens: dict[str, Tensor] | None = None,
     ) -> dict[int, Tensor]:
         """(B, 3, H, W) -> VGG pyramid {1, 2, 4, 8} and, with ``coarse``, backbone tokens {16}.
 
-        ``progress`` has the steps ``"coarse: VGG"`` and ``"coarse: backbone"`` (``"upsample:
-        VGG"`` without ``coarse``)."""
+        ``tokens``: the backbone's output for ``images`` computed before (``patch_tokens``, and
+        ``cls_attention`` when ``"attention"`` is captured); the backbone then does not run, and
+        ``tokens`` is filled with its output when empty. ``progress`` has the steps ``"coarse:
+        VGG"`` and ``"coarse: backbone"`` (``"upsample: VGG"`` without ``coarse``)."""
         prefix = "coarse" if coarse else "upsample"
         pyramid = self.encoder.cnn(images, begin(progress, f"{prefix}: VGG"))
         if coarse:
-            with torch.no_grad():
-                tokens = self.backbone(
-                    images,
-                    attention=captured is not None and "attention" in capture,
-                    checkpoint=begin(progress, "coarse: backbone"),
-                )
+            attention = captured is not None and "attention" in capture
+            step = begin(progress, "coarse: backbone")
+            if not tokens:
+                with torch.no_grad():
+                    computed = self.backbone(images, attention=attention, checkpoint=step)
+                if tokens is None:
+                    tokens = {}
+                tokens.update(computed)
+            elif attention and "cls_attention" not in tokens:
+                raise ValueError("the given backbone tokens hold no cls_attention to capture")
             pyramid[16] = tokens["patch_tokens"]
             if captured is not None:
                 if "backbone" in capture:
                     captured["backbone"] = tokens["patch_tokens"]
-                if "cls_attention" in tokens:
+                if attention:
                     captured["attention"] = tokens["cls_attention"]
         return pyramid
 
@@ -683,6 +691,7 @@ class Roma(nn.Module):
         attenuate: bool = True,
         capture: frozenset[str] | set[str] = frozenset(),
         checkpoint: Checkpoint | None = None,
+        backbone_tokens: dict[str, Tensor] | None = None,
     ) -> RomaOutput:
         """Match ImageNet-normalised images (N, 3, h, w) (sides multiples of the patch size).
 
@@ -690,7 +699,9 @@ class Roma(nn.Module):
         resolution, or None for the coarse pass only. ``capture`` names intermediates to keep
         (:data:`CAPTURABLE`; ``"attention"`` keeps every backbone block's CLS attention).
         ``checkpoint(step, fraction)`` is called between steps (module docstring, "Progress and
-        cancellation"); it may raise to cancel the run.
+        cancellation"); it may raise to cancel the run. ``backbone_tokens``: the
+        ``backbone_tokens`` of an earlier output on the same coarse images (A then B, same
+        weights, device and precision): the backbone is not run again, with the same numbers.
         """
         capture = frozenset(capture)
         unknown = capture - CAPTURABLE
@@ -705,8 +716,13 @@ class Roma(nn.Module):
             upsample_hw = None if upsample_a is None else tuple(upsample_a.shape[-2:])
             costs = self.step_costs(tuple(images_a.shape[-2:]), upsample_hw, count, symmetric)
             progress = Progress(checkpoint, costs)
+        tokens = {} if backbone_tokens is None else dict(backbone_tokens)
         pyramid = self.encode(
-            torch.cat((images_a, images_b)), captured=captured, capture=capture, progress=progress
+            torch.cat((images_a, images_b)),
+            captured=captured,
+            capture=capture,
+            progress=progress,
+            tokens=tokens,
         )
         feats_a, feats_b = _pair_up(pyramid, count, symmetric)
         h, w = images_a.shape[-2:]
@@ -743,7 +759,7 @@ class Roma(nn.Module):
         certainty = certainty[:, 0].float().sigmoid()
         outside = (warp.abs() > 1).any(dim=-1)
         certainty = certainty.masked_fill(outside, 0.0)
-        return RomaOutput(warp.clamp(-1, 1), certainty, captured)
+        return RomaOutput(warp.clamp(-1, 1), certainty, captured, tokens)
 
     def step_costs(
         self,

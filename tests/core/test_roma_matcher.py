@@ -19,7 +19,7 @@ from assets import DEMO_A, DEMO_B
 from core.errors import Cancelled, MatchscopeError
 from core.imageio import load_image
 from core.matchers import create_matcher
-from core.matchers.roma import clear_model_cache
+from core.matchers.roma import BACKBONE_CACHE, clear_model_cache
 from core.models.testing import random_roma
 from core.probe import anchor_distribution
 from core.result import load_result
@@ -186,6 +186,7 @@ def test_weights_are_found_in_matchscope_weights(weights, monkeypatch, no_weight
 
 
 def test_progress_moves_through_the_model_and_cancel_stops_inside_it(weights):
+    BACKBONE_CACHE.clear()  # the backbone runs (earlier tests cached this pair's tokens)
     cancel = threading.Event()
     seen = []
 
