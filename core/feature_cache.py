@@ -3,7 +3,8 @@ run at new settings on the same images skips the work already done.
 
 Entries are keyed by the caller (image content from :func:`content_key`, the network and its
 weights, the resolution, device and precision) and evicted least recently used first when there
-are more than ``max_entries`` or they hold more than ``max_bytes``. Thread-safe.
+are more than ``max_entries`` or they hold more than ``max_bytes``. Thread-safe. Inside
+:func:`bypassed` (a benchmark timing its matchers) the thread neither reads nor fills any cache.
 """
 
 from __future__ import annotations
@@ -12,8 +13,23 @@ import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
+
+_THREAD = threading.local()
+
+
+@contextmanager
+def bypassed() -> Iterator[None]:
+    """In this thread, every cache misses and stores nothing (other threads keep theirs)."""
+    before = getattr(_THREAD, "bypass", False)
+    _THREAD.bypass = True
+    try:
+        yield
+    finally:
+        _THREAD.bypass = before
 
 
 def content_key(*arrays) -> str:
@@ -56,7 +72,10 @@ class FeatureCache:
         self._entries: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
 
     def get(self, key: tuple):
-        """The value stored under ``key`` (now the most recently used), or None."""
+        """The value stored under ``key`` (now the most recently used), or None (always inside
+        :func:`bypassed`)."""
+        if getattr(_THREAD, "bypass", False):
+            return None
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -68,7 +87,9 @@ class FeatureCache:
 
     def put(self, key: tuple, value) -> None:
         """Store ``value`` under ``key`` (replacing any), then evict down to the bounds; a value
-        larger than ``max_bytes`` is not stored."""
+        larger than ``max_bytes`` is not stored, nor anything inside :func:`bypassed`."""
+        if getattr(_THREAD, "bypass", False):
+            return
         size = nbytes(value)
         with self._lock:
             self._entries.pop(key, None)

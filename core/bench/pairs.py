@@ -364,6 +364,7 @@ def bench_matcher(
     two stages of a match with :class:`~core.errors.Cancelled`. Missing weights on the first
     pair skip the matcher; any other exception of the matcher fails its pair only."""
     from core.bench.measure import PeakMemory, current_rss, release_memory
+    from core.feature_cache import bypassed
     from core.run import RunControl, run_match
     from core.weights import WeightsNotFound
 
@@ -377,7 +378,7 @@ def bench_matcher(
         release_memory("cpu")  # what earlier pairs freed is not counted again
         before = current_rss() or 0
         try:
-            with PeakMemory("cpu") as memory:
+            with PeakMemory("cpu") as memory, bypassed():  # timed in full, never from a cache
                 result = run_match(matcher, image_a, image_b, control, matcher_name=name)
         except Cancelled:
             raise

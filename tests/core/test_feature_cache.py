@@ -31,3 +31,21 @@ def test_content_keys_follow_the_bytes_shape_and_dtype():
     assert content_key(image.reshape(4, 2, 3)) != content_key(image)
     assert content_key(image.astype(np.int8)) != content_key(image)
     assert nbytes({"a": [np.zeros(3, np.float32), torch.zeros(2, dtype=torch.float16)]}) == 16
+
+
+def test_inside_bypassed_this_thread_neither_reads_nor_fills_a_cache():
+    import threading
+
+    from core.feature_cache import bypassed
+
+    cache = FeatureCache(max_entries=4)
+    cache.put(("a",), np.zeros(3))
+    with bypassed():
+        assert cache.get(("a",)) is None
+        cache.put(("b",), np.zeros(3))
+        seen = []
+        other = threading.Thread(target=lambda: seen.append(cache.get(("a",))))
+        other.start()
+        other.join()
+        assert seen[0] is not None  # another thread still reads it
+    assert cache.get(("b",)) is None and cache.get(("a",)) is not None

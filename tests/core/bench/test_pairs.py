@@ -142,6 +142,17 @@ def test_two_runs_give_identical_numbers(capsys, tmp_path, homography_folder, po
     assert numbers(*dense) == numbers(*dense)
 
 
+def test_a_benchmark_never_reads_or_fills_the_feature_caches(capsys, tmp_path, homography_folder):
+    """Its timings are of the whole match: a second benchmark of the same pairs extracts again."""
+    from core.matchers.keypoints import EXTRACT_CACHE
+
+    EXTRACT_CACHE.clear()
+    before = (EXTRACT_CACHE.hits, EXTRACT_CACHE.misses)
+    for _ in range(2):
+        run_json(capsys, tmp_path, "--dataset", homography_folder, "--max-pairs", "1")
+    assert (EXTRACT_CACHE.hits, EXTRACT_CACHE.misses) == before and len(EXTRACT_CACHE) == 0
+
+
 def test_report_and_markdown_page(capsys, tmp_path, homography_folder, flow_folder):
     page = tmp_path / "docs" / "benchmarks.md"
     page.parent.mkdir()
