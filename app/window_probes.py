@@ -40,13 +40,21 @@ def install_probe_wiring(window) -> None:
     window_ref = weakref.ref(window)
     state.pins_changed.connect(lambda pins: window_ref() and show_pins(window_ref(), pins))
     view = window.warp_view
-    for flow_panel in (view.flow_panel, view.warped_panel):  # the layer is the flow panel's
-        layer = flow_panel is view.flow_panel
+    warp_ref = weakref.ref(view)  # weak, as above: the panels' readouts must not hold the view
+    for index, flow_panel in enumerate((view.flow_panel, view.warped_panel)):
         flow_panel.set_readout(
-            lambda x, y, p=flow_panel, layer=layer: flow_readout(
-                state.result, x, y, p, view.shown_maps, layer and view.consistency_shown
-            )
+            lambda x, y, index=index: _warp_readout(warp_ref(), state, x, y, index == 0)
         )
+
+
+def _warp_readout(view, state, x: float, y: float, flow_layer: bool) -> str | None:
+    """The Warp dock's readout at pixel (x, y) of A in its flow panel (``flow_layer``, which
+    also shows the consistency layer) or its warped panel."""
+    if view is None:
+        return None
+    panel = view.flow_panel if flow_layer else view.warped_panel
+    consistency = flow_layer and view.consistency_shown
+    return flow_readout(state.result, x, y, panel, view.shown_maps, consistency)
 
 
 def show_pins(window, pins: list[PinnedProbe]) -> None:

@@ -14,7 +14,9 @@ most ``READOUT_HZ`` times a second however fast the mouse moves).
 
 from __future__ import annotations
 
+import inspect
 import math
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -171,13 +173,14 @@ class ImagePanel:
         ]
         self.set_pins(np.array(ends, np.float64).reshape(-1, 2), [p.rgb for p in pins])
 
-    def set_readout(self, lookup: Callable[[float, float], str | None]) -> None:
+    def set_readout(self, lookup: Callable[..., str | None], *args) -> None:
         """Show ``lookup(x, y)`` for the pixel (x, y) under the cursor in the panel's top-left
         corner (hidden for None, outside the image and when the cursor leaves the canvas);
-        ``lookup`` should be an array lookup: it runs at most ``READOUT_HZ`` times a second."""
+        ``lookup`` should be an array lookup: it runs at most ``READOUT_HZ`` times a second, as
+        ``lookup(*args, x, y)``."""
         if self.readout is None:
             self.readout = HoverReadout(self)
-        self.readout.lookup = lookup
+        self.readout.set_lookup(lookup, *args)
 
 
 class NearestPoints:
@@ -225,12 +228,19 @@ class ReadoutText(pg.TextItem):
 class HoverReadout(QObject):
     """A panel's hover readout: mouse moves over its scene only store the position and start a
     single-shot timer; when it fires, the latest position is looked up once (see
-    `ImagePanel.set_readout`)."""
+    `ImagePanel.set_readout`).
+
+    It is a child of the panel's canvas widget, so Qt deletes it (and its timer) with the canvas,
+    in the GUI thread: a parentless one would be deleted wherever Python's garbage collector
+    happens to run, a worker thread included, which crashes Qt.
+    """
 
     def __init__(self, panel: ImagePanel):
-        super().__init__()
-        self.panel = panel
-        self.lookup: Callable[[float, float], str | None] = lambda x, y: None
+        scene = panel.view.scene()
+        super().__init__(scene.views()[0])
+        self._panel = weakref.ref(panel)  # weak: the panel owns this readout
+        self._lookup: Callable[[], Callable | None] = lambda: None
+        self._args: tuple = ()
         self.text = ReadoutText()
         self.text.setParentItem(panel.view)  # in the view's own frame: fixed in its corner
         self.text.setPos(2, 2)
@@ -242,7 +252,6 @@ class HoverReadout(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(round(1000 / READOUT_HZ))
         self._timer.timeout.connect(self._update)
-        scene = panel.view.scene()
         scene.sigMouseMoved.connect(self._on_move)
         for view in scene.views():
             view.viewport().installEventFilter(self)
@@ -252,6 +261,17 @@ class HoverReadout(QObject):
         if not self._timer.isActive():
             self._timer.start()
 
+    def set_lookup(self, lookup: Callable[..., str | None], *args) -> None:
+        """Read the layer with ``lookup(*args, x, y)``; a view's own method is held weakly (the
+        view owns the panel that owns this readout: a strong reference would make a cycle of Qt
+        objects, which Python's garbage collector may free in a worker thread, where Qt
+        deadlocks), so ``args`` must not hold the view's parts either."""
+        self._args = args
+        if inspect.ismethod(lookup):
+            self._lookup = weakref.WeakMethod(lookup)
+        else:
+            self._lookup = lambda: lookup
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Leave:
             self._timer.stop()
@@ -260,11 +280,15 @@ class HoverReadout(QObject):
         return False
 
     def _update(self) -> None:
-        point = None if self._scene_pos is None else self.panel.pixel_at(self._scene_pos)
+        panel = self._panel()
+        if panel is None:
+            return
+        point = None if self._scene_pos is None else panel.pixel_at(self._scene_pos)
         text = None
         if point is not None:
             self.updates += 1
-            text = self.lookup(point.x(), point.y())
+            lookup = self._lookup()
+            text = None if lookup is None else lookup(*self._args, point.x(), point.y())
         if text:
             self.text.setText(text)
             self.text.show()

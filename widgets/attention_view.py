@@ -130,8 +130,8 @@ class AttentionView(QWidget):
         layout.addWidget(self.canvas, 1)
         emit_clicks(self.canvas, [self.panel], self.clicked_a)
         emit_clicks(self.canvas, [self.panel_b], self.clicked_b)
-        self.panel.set_readout(lambda x, y: self._readout("a", x, y))
-        self.panel_b.set_readout(lambda x, y: self._readout("b", x, y))
+        self.panel.set_readout(self._readout, "a")
+        self.panel_b.set_readout(self._readout, "b")
         self._shown: dict[str, np.ndarray | None] = {"a": None, "b": None}  # scalar maps drawn
         self._shown_unit = ""
         self._result: MatchResult | None = None

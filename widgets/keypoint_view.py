@@ -226,7 +226,7 @@ class KeypointView(QWidget):
         layout.addWidget(panel)
         emit_clicks(self.canvas, [self.side_a.panel], self.clicked_a)
         for side, name in ((self.side_a, "a"), (self.side_b, "b")):
-            side.panel.set_readout(lambda x, y, s=side, n=name: self._readout(s, n, x, y))
+            side.panel.set_readout(self._readout, name)
         self._result: MatchResult | None = None
         self._nearest: dict[str, NearestPoints] = {}  # the result's keypoints, for readouts
         self._keypoint: KeypointReading | None = None
@@ -258,9 +258,10 @@ class KeypointView(QWidget):
         self.side_a.panel.show_pins(pins, "a")
         self.side_b.panel.show_pins(pins, "b")
 
-    def _readout(self, side: _Side, name: str, x: float, y: float) -> str | None:
+    def _readout(self, name: str, x: float, y: float) -> str | None:
         """Image ``name``'s score map value at pixel (x, y) (its cell, the map stretched over
         the image) and the score of the keypoint nearest within the snap radius."""
+        side = self.side_a if name == "a" else self.side_b
         result = self._result
         if result is None or side.size_hw is None or not has_keypoints(result):
             return None

@@ -244,13 +244,14 @@ class _Marks(QGraphicsObject):
     def __init__(self, lines: MatchLines):
         super().__init__(lines)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self._lines = lines
+        # the lines are its parent item, not an attribute: that would make a reference cycle of
+        # Qt objects, which Python may collect in a worker thread (where Qt deadlocks)
 
     def boundingRect(self) -> QRectF:
-        return self._lines.marks_rect()
+        return self.parentItem().marks_rect()
 
     def paint(self, painter: QPainter, *args) -> None:
-        self._lines.paint_marks(painter)
+        self.parentItem().paint_marks(painter)
 
 
 def _clip_line(line: tuple[float, float, float], rect: QRectF) -> tuple[QPointF, QPointF] | None:
@@ -344,8 +345,8 @@ class PairView(QWidget):
 
         emit_clicks(self.canvas, [self.panel_a], self.clicked_a)
         emit_clicks(self.canvas, [self.panel_b], self.clicked_b)
-        self.panel_a.set_readout(lambda x, y: self._readout(0, x, y))
-        self.panel_b.set_readout(lambda x, y: self._readout(1, x, y))
+        self.panel_a.set_readout(self._readout, 0)
+        self.panel_b.set_readout(self._readout, 1)
         self._nearest = (NearestPoints(np.zeros((0, 2))), NearestPoints(np.zeros((0, 2))))
         self.set_threshold(0.5)
         self.link_box.setChecked(True)
