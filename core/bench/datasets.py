@@ -93,6 +93,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.imageio import IMAGE_EXTENSIONS, LoadedImage, load_image
+from core.sequence import kitti
 
 HOMOGRAPHY, POSE, FLOW = "homography", "pose", "flow"
 PAIRS_FILE = "pairs_with_gt.txt"
@@ -577,29 +578,18 @@ def superglue_pairs(path: Path, root: Path, sequence: str = "") -> list[Pair]:
 
 def kitti_pairs(folder: Path, root: Path, sequence: str = "") -> list[Pair]:
     """Consecutive frames of ``image_0``: K from ``calib.txt``'s ``P0``, the relative pose from
-    ``poses.txt`` (camera-to-world 3x4 per frame): ``T_ab = T_wb^-1 T_wa``."""
-    calib = {}
-    for line in (folder / "calib.txt").read_text().splitlines():
-        key, _, values = line.partition(":")
-        calib[key.strip()] = values
-    if "P0" not in calib:
-        raise InputError(folder / "calib.txt", "no P0 line")
-    try:
-        P0 = np.array(calib["P0"].split(), np.float64).reshape(3, 4)
-        poses = np.loadtxt(folder / "poses.txt", ndmin=2).reshape(-1, 3, 4)
-    except ValueError as exc:
-        raise InputError(folder, f"calib.txt or poses.txt is malformed ({exc})") from None
+    ``poses.txt`` (camera-to-world 3x4 per frame): ``T_ab = T_wb^-1 T_wa`` (parsing:
+    :mod:`core.sequence.kitti`)."""
+    P0 = kitti.camera_matrix(
+        kitti.read_calib(folder / "calib.txt"), "image_0", folder / "calib.txt"
+    )
+    poses = kitti.read_poses(folder / "poses.txt")
     K = np.ascontiguousarray(P0[:, :3])
-    frames = {}
-    for path in sorted((folder / "image_0").iterdir()):
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.stem.isdigit():
-            frames[int(path.stem)] = path
+    frames = kitti.camera_frames(folder / "image_0")
     pairs = []
-    for index in sorted(frames):
+    for index in frames:
         if index + 1 not in frames or index + 1 >= len(poses):
             continue
-        T_wa, T_wb = np.eye(4), np.eye(4)
-        T_wa[:3], T_wb[:3] = poses[index], poses[index + 1]
         pairs.append(
             Pair(
                 frames[index],
@@ -609,7 +599,7 @@ def kitti_pairs(folder: Path, root: Path, sequence: str = "") -> list[Pair]:
                 sequence,
                 K_a=K,
                 K_b=K,
-                T_ab=np.linalg.inv(T_wb) @ T_wa,
+                T_ab=np.linalg.inv(poses[index + 1]) @ poses[index],
             )
         )
     return pairs
@@ -651,10 +641,6 @@ def _is_superglue(folder: Path) -> bool:
     return (folder / PAIRS_FILE).is_file()
 
 
-def _is_kitti(folder: Path) -> bool:
-    return all((folder / name).exists() for name in ("image_0", "calib.txt", "poses.txt"))
-
-
 def _is_oxford(folder: Path) -> bool:
     return _find_image(folder, "img1") is not None and (folder / "H1to2p").is_file()
 
@@ -670,7 +656,7 @@ def _is_middlebury(folder: Path) -> bool:
 # the single-sequence layouts, in the order they are tried: (layout, kind, test, reader)
 _SEQUENCE_LAYOUTS = (
     ("superglue-pairs", POSE, _is_superglue, lambda f, r, s: superglue_pairs(f / PAIRS_FILE, r, s)),
-    ("kitti-odometry", POSE, _is_kitti, kitti_pairs),
+    ("kitti-odometry", POSE, kitti.is_kitti, kitti_pairs),
     ("oxford-affine", HOMOGRAPHY, _is_oxford, oxford_pairs),
     ("hpatches", HOMOGRAPHY, _is_hpatches, hpatches_pairs),
     ("middlebury-flow", FLOW, _is_middlebury, middlebury_pairs),
