@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from core.errors import InputError
 from core.imageio import IMAGE_EXTENSIONS
@@ -118,7 +119,11 @@ class KittiReader(ImageFilesReader):
             )
             for position, (frame_id, path) in enumerate(frames.items())
         ]
-        intrinsics = Intrinsics(np.ascontiguousarray(P[:, :3]), source=str(folder / "calib.txt"))
+        with Image.open(infos[0].path) as first:  # reads the header only
+            size_hw = (first.height, first.width)
+        intrinsics = Intrinsics(
+            np.ascontiguousarray(P[:, :3]), size_hw, source=str(folder / "calib.txt")
+        )
         super().__init__(folder.name, infos, intrinsics, poses)
         self.camera = camera
 

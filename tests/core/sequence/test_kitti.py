@@ -45,6 +45,7 @@ def test_frames_ids_times_intrinsics_poses(tmp_path):
     assert [f.position for f in reader.frames] == [0, 1, 2, 3]
     assert [f.timestamp for f in reader.frames] == pytest.approx([0.0, 0.1, 0.2, 0.5])
     assert reader.name == "06" and np.array_equal(reader.intrinsics.K, K)
+    assert reader.intrinsics.size_hw == (4, 6)
     assert np.allclose(reader.poses, [pose(k) for k in (0, 1, 2, 5)])
     image = reader.read(3)  # the frame after the gap
     assert image.shape == (4, 6, 3) and image.dtype == np.uint8 and (image == 5).all()
@@ -107,6 +108,7 @@ def test_the_shared_sequence(shared_data):
     times = np.loadtxt(folder / "times.txt")
     assert reader.frames[52].timestamp == times[436]
     assert reader.intrinsics.K[0, 0] == pytest.approx(707.0912)
+    assert reader.intrinsics.size_hw == (370, 1226)
     assert reader.read(51).shape == (370, 1226, 3)
     # the right grey camera: one frame, camera 0's pose moved 0.537 m along its x axis (P1)
     right = kitti.open(folder, camera="image_1")

@@ -112,3 +112,12 @@ def test_malformed_files_name_the_file(tmp_path, file, text, message):
     (folder / file).write_text(text)
     with pytest.raises(InputError, match=message):
         tum.TumReader(folder)
+
+
+def test_a_missing_frame_is_one_error_and_the_rest_still_read(tmp_path):
+    folder = write_tum(tmp_path / "rgbd_dataset_freiburg1_xyz")
+    (folder / "rgb" / "1.033000.png").unlink()
+    reader = tum.TumReader(folder)
+    with pytest.raises(InputError, match=r"1.033000.png: no such file"):
+        reader.read(1)
+    assert reader.read(2).shape == (3, 5, 3)
