@@ -119,8 +119,11 @@ class KittiReader(ImageFilesReader):
             )
             for position, (frame_id, path) in enumerate(frames.items())
         ]
-        with Image.open(infos[0].path) as first:  # reads the header only
-            size_hw = (first.height, first.width)
+        try:
+            with Image.open(infos[0].path) as first:  # reads the header only
+                size_hw = (first.height, first.width)
+        except OSError:  # an undecodable frame is reported when it is read
+            size_hw = None
         intrinsics = Intrinsics(
             np.ascontiguousarray(P[:, :3]), size_hw, source=str(folder / "calib.txt")
         )

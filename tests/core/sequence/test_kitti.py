@@ -116,3 +116,13 @@ def test_the_shared_sequence(shared_data):
     T_w_0 = np.vstack([truth[12], [0, 0, 0, 1]])
     offset = np.linalg.inv(T_w_0) @ right.poses[0]
     assert np.allclose(offset[:3, 3], [379.8145 / 707.0912, 0, 0], atol=1e-6)
+
+
+def test_an_undecodable_frame_is_one_error_and_the_rest_still_read(tmp_path):
+    folder = write_kitti(tmp_path / "06")
+    (folder / "image_0" / "000000.png").write_bytes(b"not a png")
+    reader = kitti.KittiReader(folder)
+    assert reader.intrinsics.size_hw is None
+    with pytest.raises(InputError, match=r"000000\.png"):
+        reader.read(0)
+    assert (reader.read(1) == 1).all()
