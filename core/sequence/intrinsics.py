@@ -43,14 +43,14 @@ def _opencv_storage(path: Path) -> dict:
 
 def _load_mapping(path: Path) -> dict:
     text = path.read_text(encoding="utf-8", errors="replace")
-    if text.lstrip().startswith("%YAML:1."):
+    if text.lstrip().startswith("%YAML:1.") or "!!opencv-matrix" in text:
         return _opencv_storage(path)
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         raise InputError(
-            path, f"not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {first}"
+            path, f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {first}"
         ) from None
     if not isinstance(data, dict):
         raise InputError(path, "expected a mapping of keys (fx, fy, cx, cy or K)")
