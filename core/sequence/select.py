@@ -1,0 +1,61 @@
+"""``--frames A:B``: a range of positions, and a reader restricted to it (no Qt)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from core.errors import MatchscopeError
+from core.sequence.base import SequenceReader
+
+
+def parse_frame_range(text: str) -> slice:
+    """``"A:B"`` -> ``slice(A, B)`` of positions, as Python slices read (``10:50``, ``:100``,
+    ``5:``; B excluded); :class:`MatchscopeError` in one line otherwise."""
+    parts = text.strip().split(":")
+    if len(parts) != 2:
+        raise MatchscopeError(f"--frames {text!r}: expected A:B (e.g. 10:50, :100, 5:)")
+    try:
+        start, stop = (int(p) if p.strip() else None for p in parts)
+    except ValueError:
+        raise MatchscopeError(f"--frames {text!r}: A and B must be whole numbers") from None
+    if (start is not None and start < 0) or (stop is not None and stop < 0):
+        raise MatchscopeError(f"--frames {text!r}: positions start at 0")
+    if start is not None and stop is not None and stop <= start:
+        raise MatchscopeError(f"--frames {text!r}: B must be greater than A")
+    return slice(start, stop)
+
+
+class FrameSelection(SequenceReader):
+    """The frames ``positions`` of ``reader``, renumbered from 0 (frame ids, timestamps,
+    paths and poses kept)."""
+
+    def __init__(self, reader: SequenceReader, positions: range):
+        self.reader = reader
+        self.positions = positions
+        self.name = reader.name
+        self.intrinsics = reader.intrinsics
+        self.frames = [replace(reader.frames[p], position=i) for i, p in enumerate(positions)]
+        self.poses = None if reader.poses is None else reader.poses[np.asarray(positions, int)]
+
+    def read(self, position: int) -> np.ndarray:
+        return self.reader.read(self.positions[position])
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def select_frames(reader: SequenceReader, frames: slice | str | None) -> SequenceReader:
+    """``reader`` restricted to the positions ``frames`` (a slice or ``"A:B"``; None: all);
+    a range holding no frame raises :class:`MatchscopeError`."""
+    if frames is None:
+        return reader
+    selected = parse_frame_range(frames) if isinstance(frames, str) else frames
+    positions = range(len(reader))[selected]
+    if len(positions) == 0:
+        raise MatchscopeError(
+            f"--frames {selected.start or 0}:{'' if selected.stop is None else selected.stop}: "
+            f"no frames there (the sequence has {len(reader)}, positions 0..{len(reader) - 1})"
+        )
+    return FrameSelection(reader, positions)
