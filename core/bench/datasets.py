@@ -92,6 +92,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError
+from core.geometry import relative_pose
 from core.imageio import IMAGE_EXTENSIONS, LoadedImage, load_image
 
 HOMOGRAPHY, POSE, FLOW = "homography", "pose", "flow"
@@ -609,7 +610,7 @@ def kitti_pairs(folder: Path, root: Path, sequence: str = "") -> list[Pair]:
                 sequence,
                 K_a=K,
                 K_b=K,
-                T_ab=np.linalg.inv(T_wb) @ T_wa,
+                T_ab=relative_pose(T_wa, T_wb),
             )
         )
     return pairs
