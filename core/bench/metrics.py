@@ -123,7 +123,7 @@ def estimate_relative_pose(
     """
     n_a, n_b = normalise_points(pts_a, K_a), normalise_points(pts_b, K_b)
     threshold = threshold_px / focal_px(K_a, K_b, focal)
-    found = geometry.find_essential(n_a, n_b, threshold, cv2.RANSAC, prob, seed)
+    found = geometry.find_essential(n_a, n_b, np.eye(3), threshold, cv2.RANSAC, prob, seed)
     if found is None:
         return None
     E, inliers = found
