@@ -268,7 +268,8 @@ def two_view_inliers(
     does worse: 2 degrees of translation error on a KITTI-like forward motion against 0.07).
     Without ``K``: a fundamental matrix on the pixels, threshold ``threshold_px``.
     Deterministic: OpenCV's RNG is seeded with :data:`TWO_VIEW_SEED`, at most
-    :data:`TWO_VIEW_MAX_ITERS` iterations, confidence :data:`TWO_VIEW_CONFIDENCE`. Fewer matches than :data:`MIN_POINTS` give no inliers.
+    :data:`TWO_VIEW_MAX_ITERS` iterations, confidence :data:`TWO_VIEW_CONFIDENCE`. Fewer
+    matches than :data:`MIN_POINTS` give no inliers.
     """
     points_a = np.ascontiguousarray(points_a, np.float64).reshape(-1, 2)
     points_b = np.ascontiguousarray(points_b, np.float64).reshape(-1, 2)
