@@ -92,6 +92,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError
+from core.geometry import relative_pose
 from core.imageio import IMAGE_EXTENSIONS, LoadedImage, load_image
 from core.sequence import kitti
 
@@ -599,7 +600,7 @@ def kitti_pairs(folder: Path, root: Path, sequence: str = "") -> list[Pair]:
                 sequence,
                 K_a=K,
                 K_b=K,
-                T_ab=np.linalg.inv(poses[index + 1]) @ poses[index],
+                T_ab=relative_pose(poses[index], poses[index + 1]),
             )
         )
     return pairs

@@ -16,7 +16,9 @@ convention: the centre of the top-left pixel is (0, 0)). AUC and PCK values are 
   curve up to each threshold (trapezoid), divided by the threshold. Each estimate seeds
   OpenCV's RNG (``cv2.setRNGSeed(seed)``) first; OpenCV 5's RANSAC is deterministic anyway, so
   the same inputs give the same numbers (to vary RANSAC between runs, :mod:`core.bench.pairs`
-  reorders the matches).
+  reorders the matches). The geometry itself (normalising, the essential matrix and
+  ``recoverPose``, the angular errors) lives in :mod:`core.geometry`, shared with sequences
+  and VO; this module holds the protocols' choices.
 * **Homography** (HPatches): ``cv2.findHomography(a, b, method=cv2.USAC_MAGSAC,
   ransacReprojThreshold=3.0, maxIters=10000)`` on the matches (OpenCV's default of 2000
   iterations can stop before MAGSAC++ finds a hard pair's model: on graf 1-6 with xfeat-star's
@@ -40,6 +42,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from core import geometry
+from core.geometry import normalise_points, pose_error_deg, project
+from core.geometry import rotation_error_deg as rotation_error_deg  # the protocol's parts,
+from core.geometry import translation_error_deg as translation_error_deg  # named here too
 
 POSE_THRESHOLDS_DEG = (5, 10, 20)
 FOCALS = ("fx", "fxfy")
@@ -89,40 +96,6 @@ def fraction_below(errors, thresholds, count: int | None = None) -> list[float]:
 # Relative pose
 
 
-def rotation_error_deg(R_est: np.ndarray, R_gt: np.ndarray) -> float:
-    """Angle (degrees) of the rotation ``R_est^T R_gt`` between two (3, 3) rotations."""
-    cos = (np.trace(np.asarray(R_est).T @ np.asarray(R_gt)) - 1.0) / 2.0
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
-def translation_error_deg(t_est: np.ndarray, t_gt: np.ndarray) -> float:
-    """Angle (degrees, in [0, 90]) between two translation directions, sign ignored; 0 when
-    the true translation is zero (no direction to get wrong)."""
-    t_est, t_gt = np.ravel(t_est).astype(np.float64), np.ravel(t_gt).astype(np.float64)
-    norm = np.linalg.norm(t_est) * np.linalg.norm(t_gt)
-    if norm < 1e-12:
-        return 0.0
-    angle = float(np.degrees(np.arccos(np.clip(t_est @ t_gt / norm, -1.0, 1.0))))
-    return min(angle, 180.0 - angle)
-
-
-def pose_error_deg(R_est: np.ndarray, t_est: np.ndarray, T_gt: np.ndarray) -> float:
-    """``max(rotation error, translation error)`` in degrees against a (4, 4) ``T_gt`` that
-    maps camera-A coordinates to camera-B coordinates."""
-    T_gt = np.asarray(T_gt, np.float64)
-    return max(rotation_error_deg(R_est, T_gt[:3, :3]), translation_error_deg(t_est, T_gt[:3, 3]))
-
-
-def normalise_points(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(N, 2) pixels -> (N, 2) normalised camera coordinates (``undistortPoints``, no
-    distortion)."""
-    points = np.ascontiguousarray(points, np.float64).reshape(-1, 1, 2)
-    if len(points) == 0:
-        return np.zeros((0, 2))
-    K = np.ascontiguousarray(K, np.float64)
-    return cv2.undistortPoints(points, K, None).reshape(-1, 2)
-
-
 def focal_px(K_a: np.ndarray, K_b: np.ndarray, focal: str = "fx") -> float:
     """The focal length (px) that a RANSAC threshold in pixels is divided by: the mean ``fx``
     of both cameras (``"fx"``) or the mean of their ``fx`` and ``fy`` (``"fxfy"``)."""
@@ -148,25 +121,13 @@ def estimate_relative_pose(
     ``pts_a``, ``pts_b``: (N, 2) matched pixels; ``K_a``, ``K_b``: (3, 3) intrinsics;
     ``threshold_px``: RANSAC threshold in pixels, divided by :func:`focal_px` (``focal``).
     """
-    if len(pts_a) < 5:
-        return None
     n_a, n_b = normalise_points(pts_a, K_a), normalise_points(pts_b, K_b)
     threshold = threshold_px / focal_px(K_a, K_b, focal)
-    identity = np.eye(3)
-    cv2.setRNGSeed(seed)
-    E, mask = cv2.findEssentialMat(
-        n_a, n_b, identity, method=cv2.RANSAC, prob=prob, threshold=threshold
-    )
-    if E is None or mask is None or E.shape[0] < 3:
+    found = geometry.find_essential(n_a, n_b, np.eye(3), threshold, cv2.RANSAC, prob, seed)
+    if found is None:
         return None
-    best, best_inliers = None, 0
-    for candidate in np.split(E, E.shape[0] // 3):
-        inliers, R, t, _ = cv2.recoverPose(
-            np.ascontiguousarray(candidate), n_a, n_b, identity, mask=mask.copy()
-        )
-        if inliers > best_inliers:
-            best, best_inliers = (R, t.ravel()), inliers
-    return best
+    E, inliers = found
+    return geometry.recover_pose(E, n_a, n_b, inliers)
 
 
 def relative_pose_error_deg(
@@ -187,14 +148,6 @@ def relative_pose_error_deg(
 
 # ---------------------------------------------------------------------------------------------
 # Homography
-
-
-def project(H: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(N, 2) pixels mapped by the (3, 3) homography ``H``."""
-    points = np.ascontiguousarray(points, np.float64).reshape(-1, 1, 2)
-    if len(points) == 0:
-        return np.zeros((0, 2))
-    return cv2.perspectiveTransform(points, np.asarray(H, np.float64)).reshape(-1, 2)
 
 
 def estimate_homography(

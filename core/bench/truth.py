@@ -23,6 +23,12 @@ import numpy as np
 from core.bench import metrics
 from core.bench.datasets import FLOW, HOMOGRAPHY, POSE, Pair, read_flo
 from core.coords import pixel_grid
+from core.geometry import (
+    epipolar_lines,
+    fundamental_matrix,
+    project,
+    symmetric_epipolar_distance,
+)
 
 ERROR_NAMES = {POSE: "epipolar error", HOMOGRAPHY: "end-point error", FLOW: "end-point error"}
 
@@ -73,7 +79,7 @@ class GroundTruth:
         """(N, 2) true B positions of (N, 2) A pixels (NaN where unknown); None for poses."""
         points_a = np.asarray(points_a, np.float64).reshape(-1, 2)
         if self.kind == HOMOGRAPHY:
-            return metrics.project(self.homography, points_a)
+            return project(self.homography, points_a)
         if self.kind == FLOW:
             return points_a + metrics.sample_flow(self.flow, points_a)
         return None
@@ -83,7 +89,7 @@ class GroundTruth:
         positions of (N, 2) A pixels lie; None unless the truth is a pose."""
         if self.kind != POSE:
             return None
-        return _lines(_homogeneous(points_a) @ self.fundamental.T)
+        return epipolar_lines(self.fundamental, points_a)
 
     def match_errors(self, matches: np.ndarray) -> np.ndarray:
         """(N,) error in px of each match ``[xA, yA, xB, yB]``; NaN where unknown."""
@@ -106,7 +112,7 @@ class GroundTruth:
         elif self.kind == FLOW:
             errors = np.linalg.norm(predicted - (grid + self.flow.reshape(-1, 2)), axis=1)
         else:
-            errors = np.linalg.norm(predicted - metrics.project(self.homography, grid), axis=1)
+            errors = np.linalg.norm(predicted - project(self.homography, grid), axis=1)
         return errors.reshape(height, width).astype(np.float32)
 
     def at_pixel(
@@ -130,32 +136,7 @@ class GroundTruth:
         return ResultErrors(self.match_errors(result.matches).astype(np.float32), dense)
 
     def _epipolar_distances(self, points_a: np.ndarray, points_b: np.ndarray) -> np.ndarray:
-        lines_b = _lines(_homogeneous(points_a) @ self.fundamental.T)
-        lines_a = _lines(_homogeneous(points_b) @ self.fundamental)
-        distance_b = np.abs(np.sum(lines_b * _homogeneous(points_b), axis=1))
-        distance_a = np.abs(np.sum(lines_a * _homogeneous(points_a), axis=1))
-        return 0.5 * (distance_a + distance_b)
-
-
-def _homogeneous(points: np.ndarray) -> np.ndarray:
-    points = np.asarray(points, np.float64).reshape(-1, 2)
-    return np.column_stack([points, np.ones(len(points))])
-
-
-def _lines(lines: np.ndarray) -> np.ndarray:
-    """Scale (N, 3) lines so that ``a^2 + b^2 = 1`` (point-line products become distances)."""
-    norm = np.linalg.norm(lines[:, :2], axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return lines / norm
-
-
-def fundamental_matrix(K_a: np.ndarray, K_b: np.ndarray, T_ab: np.ndarray) -> np.ndarray:
-    """(3, 3) fundamental matrix of two cameras with (3, 3) intrinsics and the (4, 4) pose
-    taking camera-A coordinates to camera-B coordinates; unit Frobenius norm."""
-    R, t = T_ab[:3, :3], T_ab[:3, 3]
-    t_cross = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
-    F = np.linalg.inv(K_b).T @ t_cross @ R @ np.linalg.inv(K_a)
-    return F / np.linalg.norm(F)
+        return symmetric_epipolar_distance(self.fundamental, points_a, points_b)
 
 
 def ground_truth(pair: Pair) -> GroundTruth:
