@@ -18,6 +18,8 @@ from core.text import plural
 SUBCOMMANDS = {
     "match": "match an image pair (or a list of pairs) and write result.npz, matches.csv + "
     "matches.png",
+    "match-sequence": "match the frame pairs of a video or sequence folder: stats.csv + "
+    "results/A_B.npz",
     "extract": "detect and describe images once with a keypoint matcher: features.npz + "
     "keypoints.png each",
     "matchers": "list the matchers and every option they take",
@@ -447,6 +449,12 @@ def _run_match(argv: list[str]) -> int:
     return 2 if failures else 0
 
 
+def _run_match_sequence(argv: list[str]) -> int:
+    from app.cli_sequence import run_match_sequence
+
+    return run_match_sequence(argv)
+
+
 def _run_matchers(argv: list[str]) -> int:
     from core.matchers import BUILTIN_MATCHERS, matcher_class, matcher_weights
 
@@ -554,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     runners = {
         "match": _run_match,
+        "match-sequence": _run_match_sequence,
         "extract": _run_extract,
         "matchers": _run_matchers,
         "bench": _run_bench,

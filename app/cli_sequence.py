@@ -1,0 +1,68 @@
+"""``matchscope match-sequence``: match a sequence's frame pairs headless (the work is
+:mod:`core.sequence.matching`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.cli import _add_matcher_options, _check_out, _flag_settings, _parse_settings, _Parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="matchscope match-sequence",
+        description="Match the frame pairs of a sequence (a video, a folder of images, or a "
+        "KITTI, TUM RGB-D or EuRoC folder) and write DIR/stats.csv (frame_a, frame_b: frame ids; "
+        "matches, inliers under an essential matrix with intrinsics, else a fundamental matrix, "
+        "MAGSAC++; inlier_ratio, mean_certainty, seconds; pose_error_deg with ground-truth "
+        "poses) and DIR/results/A_B.npz, each pair's result. Frames that cannot be decoded are "
+        "skipped and named on stderr.",
+    )
+    parser.add_argument("sequence", metavar="SEQUENCE", help="a video file or a sequence folder")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    pairs = parser.add_mutually_exclusive_group()
+    pairs.add_argument(
+        "--step", type=int, default=1, metavar="K", help="pairs t, t+K of positions (default 1)"
+    )
+    pairs.add_argument(
+        "--reference", type=int, metavar="N", help="pairs t, N with the fixed position N"
+    )
+    parser.add_argument("--frames", metavar="A:B", help="only the positions A..B-1")
+    parser.add_argument("--camera", metavar="NAME", help="a dataset's camera folder (image_1 ...)")
+    parser.add_argument("--intrinsics", metavar="FILE", help="camera intrinsics (YAML/JSON)")
+    _add_matcher_options(parser, "sift")
+    return parser
+
+
+def run_match_sequence(argv: list[str]) -> int:
+    """Parse ``argv``, match, print a summary line; 0 also when frames were skipped."""
+    from tqdm import tqdm
+
+    from core.matchers import create_matcher
+    from core.sequence import open_sequence
+    from core.sequence.matching import match_sequence, sequence_pairs, skipped_line
+
+    args = _parser().parse_args(argv)
+    out = Path(args.out)
+    _check_out(out)
+    reader = open_sequence(args.sequence, args.camera, args.intrinsics, args.frames)
+    pairs = sequence_pairs(len(reader), args.step, args.reference)
+    settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
+    matcher = create_matcher(args.matcher, settings)
+    try:
+        run = match_sequence(
+            reader,
+            matcher,
+            pairs,
+            out,
+            matcher_name=args.matcher,
+            progress=lambda items: tqdm(items, desc="matching", unit="pair", file=sys.stderr),
+        )
+    finally:
+        reader.close()
+    print(f"{len(run.rows)} of {len(pairs)} pairs matched -> {out / 'stats.csv'}")
+    if run.skipped:
+        print(f"matchscope match-sequence: {skipped_line(run.skipped)}", file=sys.stderr)
+    return 0
