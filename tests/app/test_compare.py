@@ -3,7 +3,6 @@ against dense, errors on one scale, linked zoom, both answers at the probe, evic
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -14,6 +13,7 @@ from app.window import MainWindow
 from core.bench.truth import GroundTruth
 from core.imageio import from_array
 from core.result import MatchResult, Provenance
+from tests.app import test_window
 from tests.app.plugins import shift_result
 from widgets.compare_view import DIFF_CERTAINTY, SHOW_B, SHOW_ERRORS
 
@@ -194,18 +194,7 @@ def test_a_tabbed_away_dock_draws_when_raised_and_lets_go_meanwhile(qtbot, windo
     assert "2.00 px apart" in view.probe_text.toPlainText()
 
 
-@pytest.fixture
-def pair(tmp_path):
-    """A 200x160 smooth random texture and a copy shifted by (6, 4), as PNG files."""
-    rng = np.random.default_rng(7)
-    noise = rng.uniform(0, 255, (200, 240, 3)).astype(np.float32)
-    texture = cv2.GaussianBlur(noise, (0, 0), 2.0)
-    texture = cv2.normalize(texture, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    a, b = texture[20:180, 20:220], texture[16:176, 14:214]
-    paths = tmp_path / "a.png", tmp_path / "b.png"
-    for path, image in zip(paths, (a, b), strict=True):
-        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    return tuple(str(path) for path in paths)
+pair = test_window.pair  # the fixture: a texture and its copy shifted by (6, 4)
 
 
 def test_sift_against_dense_flow_from_real_runs(qtbot, pair):
