@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from app.cli import _add_matcher_options, _check_out, _flag_settings, _parse_settings, _Parser
+
+RUN_INFO = "run.json"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,6 +25,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("sequence", metavar="SEQUENCE", help="a video file or a sequence folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_sequence_options(parser)
+    _add_matcher_options(parser, "sift")
+    return parser
+
+
+def add_sequence_options(parser: argparse.ArgumentParser) -> None:
+    """--step / --reference, --frames, --camera and --intrinsics (match-sequence's and the
+    window's)."""
     pairs = parser.add_mutually_exclusive_group()
     pairs.add_argument(
         "--step", type=int, default=1, metavar="K", help="pairs t, t+K of positions (default 1)"
@@ -32,8 +43,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", metavar="A:B", help="only the positions A..B-1")
     parser.add_argument("--camera", metavar="NAME", help="a dataset's camera folder (image_1 ...)")
     parser.add_argument("--intrinsics", metavar="FILE", help="camera intrinsics (YAML/JSON)")
-    _add_matcher_options(parser, "sift")
-    return parser
+
+
+def write_run_info(out: Path, matcher: str, settings: dict) -> None:
+    """``DIR/run.json``: the matcher and settings that made a results folder (the window
+    matches the pairs it lacks with them)."""
+    info = {"matcher": matcher, "settings": settings}
+    (out / RUN_INFO).write_text(json.dumps(info, indent=1, default=str) + "\n")
+
+
+def read_run_info(folder: str | Path) -> tuple[str, dict] | None:
+    """The matcher and settings of a results folder's ``run.json``; None without one (or a
+    malformed one: the folder's results still open)."""
+    try:
+        info = json.loads((Path(folder) / RUN_INFO).read_text())
+        return str(info["matcher"]), dict(info.get("settings") or {})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def run_match_sequence(argv: list[str]) -> int:
@@ -62,6 +88,7 @@ def run_match_sequence(argv: list[str]) -> int:
         )
     finally:
         reader.close()
+    write_run_info(out, args.matcher, settings)
     print(f"{len(run.rows)} of {len(pairs)} pairs matched -> {out / 'stats.csv'}")
     if run.skipped:
         print(f"matchscope match-sequence: {skipped_line(run.skipped)}", file=sys.stderr)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from app import WINDOW_MATCHER
+from app.cli_sequence import add_sequence_options, read_run_info
 from app.cli import (
     SUBCOMMANDS,
     _add_matcher_options,
@@ -32,8 +33,22 @@ def _gui_parser() -> argparse.ArgumentParser:
         epilog=f"subcommands (each has --help):\n{subcommands}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image A and image B")
+    parser.add_argument(
+        "images",
+        nargs="*",
+        metavar="IMAGE",
+        help="image A and image B; or one video file or sequence folder (images, KITTI "
+        "odometry, TUM RGB-D, EuRoC MAV): the window opens it on the timeline",
+    )
     _add_matcher_options(parser, WINDOW_MATCHER)
+    add_sequence_options(parser)
+    parser.add_argument(
+        "--results",
+        metavar="DIR",
+        help="with a sequence: reopen the results in DIR (written by match-sequence or File > "
+        "Save sequence results…) instead of matching those pairs again; the pairs it lacks are "
+        "matched with its run.json's matcher unless --matcher is given",
+    )
     parser.add_argument(
         "--dataset",
         metavar="PATH",
@@ -137,10 +152,12 @@ def run_window(argv: list[str]) -> int:
     from core.matchers import check_matcher
 
     args = _gui_parser().parse_args(argv)
-    if len(args.images) not in (0, 2):
+    if len(args.images) not in (0, 1, 2):
         raise MatchscopeError(
-            f"give two images A and B, or none for the demo pair (got {len(args.images)})"
+            "give two images A and B, one video or sequence folder, or none for the demo pair "
+            f"(got {len(args.images)})"
         )
+    sequence = _sequence_request(args, argv)
     settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
     if args.workspace:
         workspace = _read_workspace(args, settings)
@@ -164,7 +181,7 @@ def run_window(argv: list[str]) -> int:
         )
     from app.gui import run_gui
 
-    path_a, path_b = args.images if args.images else (None, None)
+    path_a, path_b = args.images if len(args.images) == 2 else (None, None)
     return run_gui(
         path_a,
         path_b,
@@ -176,7 +193,54 @@ def run_window(argv: list[str]) -> int:
         args.probe,
         args.workspace,
         figure,
+        sequence,
     )
+
+
+def _sequence_request(args: argparse.Namespace, argv: list[str]):
+    """The one-argument form, checked (the input must open as a sequence): a
+    `SequenceRequest`, or None for pairs (then no sequence option may be given)."""
+    from app.gui import SequenceRequest
+    from core.sequence import open_sequence
+    from core.sequence.matching import sequence_pairs
+
+    options = [args.camera, args.intrinsics, args.frames, args.results, args.reference]
+    if len(args.images) != 1:
+        if any(option is not None for option in options) or args.step != 1:
+            raise MatchscopeError(
+                "--step, --reference, --frames, --camera, --intrinsics and --results need one "
+                "video file or sequence folder"
+            )
+        return None
+    if args.workspace or args.dataset or args.probe is not None or args.export_figure:
+        raise MatchscopeError(
+            "a sequence takes none of --workspace, --dataset, --probe, --export-figure"
+        )
+    reader = open_sequence(args.images[0], args.camera, args.intrinsics, args.frames)
+    try:
+        if len(reader) < 2:
+            raise MatchscopeError(f"{args.images[0]}: a sequence needs two frames or more")
+        sequence_pairs(len(reader), args.step, args.reference)  # a step or reference out of range
+    finally:
+        reader.close()
+    if args.results:
+        _check_results(args, argv)
+    return SequenceRequest(
+        args.images[0], args.camera, args.intrinsics, args.frames, args.results, args.step,
+        args.reference,
+    )  # fmt: skip
+
+
+def _check_results(args: argparse.Namespace, argv: list[str]) -> None:
+    """``--results DIR`` must hold a stats.csv; without --matcher its run.json's matcher is
+    taken."""
+    if not (Path(args.results) / "stats.csv").is_file():
+        raise MatchscopeError(f"{args.results}: --results has no stats.csv")
+    info = read_run_info(args.results)
+    given = any(arg == "--matcher" or arg.startswith("--matcher=") for arg in argv)
+    if info is not None and not given:
+        args.matcher = info[0]
+        args.settings = [f"{key}={value}" for key, value in info[1].items()]
 
 
 def _figure_request(args: argparse.Namespace):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
@@ -28,6 +29,20 @@ SCREENSHOT_SETTLE_MS = 300
 _EXIT_CODES = {"ok": 0, "failed": 1, "cancelled": 1}
 
 
+@dataclass(frozen=True)
+class SequenceRequest:
+    """A sequence to open in the window (``python main.py SEQUENCE``; the options as on the
+    command line)."""
+
+    path: str
+    camera: str | None = None
+    intrinsics: str | None = None
+    frames: str | None = None
+    results: str | None = None
+    step: int = 1
+    reference: int | None = None
+
+
 def run_gui(
     path_a: str | None,
     path_b: str | None,
@@ -39,6 +54,7 @@ def run_gui(
     probe: tuple[float, float] | None = None,
     workspace: str | None = None,
     figure: FigureRequest | None = None,
+    sequence: SequenceRequest | None = None,
 ) -> int:
     """Show the window on the pair (the demo pair when both paths are None and no dataset is
     given) and match it; with ``dataset``, benchmark ``matcher`` on that folder in the
@@ -60,6 +76,9 @@ def run_gui(
     ``workspace`` (a file, see :mod:`app.workspace`): reopen it in place of the paths; what it
     lacks (an image, weights) is shown in the window, or with a screenshot exits 2. Without
     a workspace or a screenshot the window starts with the dock layout it was closed with.
+
+    ``sequence``: open it on the timeline in place of a pair (see `app.window_sequence`); a
+    screenshot is taken once the first pair's result is shown.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Matchscope")
@@ -76,11 +95,13 @@ def run_gui(
     if headless or workspace or not window.restore_remembered_layout():
         window.resize(1400, 900)
     window.show()
-    no_pair = path_a is None and path_b is None and not dataset and not workspace
+    no_pair = path_a is None and path_b is None and not (dataset or workspace or sequence)
     if no_pair and assets.DEMO_A.exists() and assets.DEMO_B.exists():
         path_a, path_b = str(assets.DEMO_A), str(assets.DEMO_B)
     loaded = True
-    if workspace:
+    if sequence is not None:
+        loaded = _open_sequence(window, sequence)
+    elif workspace:
         loaded = window.open_workspace(workspace)
     elif path_a and path_b:
         loaded = state.load_pair(path_a, path_b)
@@ -113,6 +134,8 @@ def run_gui(
         if not loaded:
             _print_error(state.error)
             finish(2)
+        elif sequence is not None:
+            _finish_on_first_result(state, finish)
         elif dataset:
             bench = window.bench_state
             if bench.running:
@@ -137,6 +160,44 @@ def run_gui(
         else:
             finish(0)
     return app.exec()
+
+
+def _open_sequence(window: MainWindow, request: SequenceRequest) -> bool:
+    """Open ``request`` in ``window`` with its pairing; False (the error shown) when it fails."""
+    return window.open_sequence(
+        request.path,
+        request.camera,
+        request.intrinsics,
+        request.frames,
+        request.results,
+        request.step,
+        request.reference,
+    )
+
+
+def _finish_on_first_result(state: AppState, finish) -> None:
+    """``finish(0)`` once the shown pair has a result, ``finish(1)`` on the first error."""
+    if state.result is not None:
+        finish(0)
+        return
+
+    def result_changed(result) -> None:
+        if result is not None:
+            disconnect()
+            finish(0)
+
+    def error_changed(message: str) -> None:
+        if message:
+            disconnect()
+            _print_error(message)
+            finish(1)
+
+    def disconnect() -> None:
+        state.result_changed.disconnect(result_changed)
+        state.error_changed.disconnect(error_changed)
+
+    state.result_changed.connect(result_changed)
+    state.error_changed.connect(error_changed)
 
 
 def _exit_when_shown(window: MainWindow) -> None:

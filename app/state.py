@@ -83,6 +83,7 @@ class AppState:
         self.probe: ProbeReading | None = None
         self.pinned: list[PinnedProbe] = []  # at most MAX_PINS, in the order pinned
         self.keypoint: KeypointReading | None = None  # selected in the Keypoints dock
+        self._kept_probe: ProbeReading | None = None  # a sequence's probe while a pair waits
         self.snap_radius = SNAP_RADIUS_PX  # pixels, from the zoom of the last click
         self.threshold = display_threshold(matcher)
         self.scale = FINAL  # one of core.scales.result_scales(result)
@@ -168,10 +169,51 @@ class AppState:
         self.image_a, self.image_b = image_a, image_b
         self.ground_truth = ground_truth
         self._pair_key = None
+        self._kept_probe = None
         self.request_id += 1
         self._set_running(False)
         self._set_result(None)
         self.images_changed.emit()
+
+    def show_pair(
+        self,
+        image_a: LoadedImage,
+        image_b: LoadedImage,
+        ground_truth: GroundTruth | None = None,
+        result: MatchResult | None = None,
+        truth_errors: ResultErrors | None = None,
+        warp_pictures: WarpPictures | None = None,
+    ) -> None:
+        """A pair of a sequence, with its result when there is one already (see
+        `show_result`): unlike `set_images`, the probe keeps its pixel and the pins stay, as the
+        timeline moves; no run is made stale (the sequence's runs are not the state's)."""
+        self._kept_probe = self.probe or self._kept_probe
+        self.image_a, self.image_b = image_a, image_b
+        self.ground_truth = ground_truth
+        self._pair_key = None
+        self.images_changed.emit()
+        self.show_result(result, truth_errors, warp_pictures)
+
+    def show_result(
+        self,
+        result: MatchResult | None,
+        truth_errors: ResultErrors | None = None,
+        warp_pictures: WarpPictures | None = None,
+    ) -> None:
+        """The result of the sequence's pair shown (None: not matched yet): the probe reads
+        it at the pixel it had (A's centre at first), pinned probes are re-read. The result
+        does not join the session's run store (the sequence keeps its own)."""
+        if result is None:
+            self._kept_probe = self.probe or self._kept_probe
+            self.result = self.truth_errors = self.warp_pictures = None
+            self.keypoint = self.probe = self.probe_truth = None
+            self.result_changed.emit(None)
+            self.keypoint_changed.emit(None)
+            self.probe_changed.emit(None)
+            return
+        self.probe = self.probe or self._kept_probe
+        self.warp_pictures = warp_pictures
+        self._set_result(result, truth_errors)
 
     def load(self, side: str, path: str) -> bool:
         """Load image ``side`` ("a" or "b") from ``path``; on failure report the error."""

@@ -41,6 +41,7 @@ from app.window_benchmarks import BenchmarkActions
 from app.window_compare import CompareDock
 from app.window_probes import install_probe_wiring
 from app.window_scales import ScaleActions
+from app.window_sequence import SequenceActions
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
 from core.matchers import matcher_names
@@ -63,7 +64,7 @@ IMAGE_FILTER = (
 )
 
 
-class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
+class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
     """Matchscope's main window; ``state`` is the model every part listens to."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
@@ -118,6 +119,7 @@ class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
         self.resizeDocks([probe], [340], Qt.Orientation.Horizontal)
         self.resizeDocks([probe, certainty], [300, 500], Qt.Orientation.Vertical)
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
+        self._install_sequence_ui()  # the Timeline and Statistics docks, hidden until needed
         self._build_toolbar()
         self._install_scale_selectors()  # of the Certainty and Warp docks
         self._connect()
@@ -179,6 +181,7 @@ class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
         )
         for action in (self.open_a_action, self.open_b_action, self.open_pair_action):
             toolbar.addAction(action)
+        toolbar.addWidget(self._sequence_button())
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Matcher "))
         toolbar.addWidget(self.matcher_combo)
@@ -230,11 +233,13 @@ class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
     def open_image(self, side: str) -> None:
         path, _ = QFileDialog.getOpenFileName(self, f"Open image {side.upper()}", "", IMAGE_FILTER)
         if path:
+            self.close_sequence()
             self.state.load(side, path)
 
     def open_pair(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Open two images (A, B)", "", IMAGE_FILTER)
         if len(paths) == 2:
+            self.close_sequence()
             self.state.load_pair(*paths)
         elif paths:
             self.state.set_error(f"choose exactly two images, got {len(paths)}")
@@ -243,6 +248,9 @@ class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
         """Match the current pair in the worker (a running match is cancelled first)."""
         state = self.state
         if self._runs_held:
+            return
+        if self.sequence is not None:
+            self.rematch_sequence()
             return
         if not state.has_pair:
             state.set_error("open two images first")
@@ -321,7 +329,7 @@ class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
         self.keypoint_view.set_data(
             None if a is None else a.rgb, None if b is None else b.rgb, None
         )
-        if state.has_pair:
+        if state.has_pair and self.sequence is None:
             self.run_match()
 
     def _on_result_changed(self, result: MatchResult | None) -> None:
@@ -433,6 +441,7 @@ class MainWindow(BenchmarkActions, ScaleActions, QMainWindow):
         most) for their threads before the window goes; a thread still busy finishes unseen."""
         self.bench_runner.shutdown()
         self.runner.shutdown()
+        self.close_sequence()
         if self.remember_layout:
             layout = (self.saveState(), self.saveGeometry())
             for key, value in zip(LAYOUT_KEYS, layout, strict=True):

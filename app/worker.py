@@ -72,7 +72,7 @@ class _Mailbox(QObject):
 _MAILBOX: _Mailbox | None = None
 
 
-def _mailbox() -> _Mailbox:
+def mailbox() -> _Mailbox:
     """The one mailbox, made in the GUI thread by the first runner and never deleted."""
     global _MAILBOX
     if _MAILBOX is None:
@@ -98,7 +98,7 @@ class _Runner(QObject):
         self._job: Job | None = None
         self._jobs: list[Job] = []  # every job whose thread may still run
         self._token = object()  # names this runner's reports in the mailbox
-        self._mailbox = _mailbox()
+        self._mailbox = mailbox()
         self._mailbox.posted.connect(self._on_posted)
 
     @property
