@@ -128,6 +128,45 @@ def write_stats_csv(rows: list[PairStats], path: str | os.PathLike, with_pose: b
             writer.writerow(_cell(getattr(row, column)) for column in columns)
 
 
+def _frame_id(text: str) -> int | str:
+    """A frame id as :class:`FrameInfo` types it: an int for a number written as
+    :func:`write_stats_csv` writes one (``"12"``, not ``"012"``), else the text."""
+    return int(text) if text.isdigit() and str(int(text)) == text else text
+
+
+def _number(text: str, kind: type) -> float | int:
+    return float("nan") if kind is float and text == "" else kind(text)
+
+
+def read_stats_csv(path: str | os.PathLike) -> list[PairStats]:
+    """The rows of a ``stats.csv`` written by :func:`write_stats_csv`, in file order (empty
+    cells -> NaN; ``pose_error_deg`` None without that column). :class:`InputError` (one line)
+    for a file that cannot be read or is not such a table."""
+    try:
+        with open(path, newline="") as handle:
+            table = csv.reader(handle)
+            header = tuple(next(table, ()))
+            lines = list(table)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(path, f"cannot read the statistics ({exc})") from None
+    if header not in (STATS_COLUMNS, (*STATS_COLUMNS, POSE_COLUMN)):
+        raise InputError(path, f"not a stats.csv: expected the columns {', '.join(STATS_COLUMNS)}")
+    kinds = {name: int if name in ("matches", "inliers") else float for name in header[2:]}
+    rows = []
+    for number, line in enumerate(lines, start=2):
+        if not line:
+            continue
+        if len(line) != len(header):
+            raise InputError(path, f"line {number}: {len(line)} cells, expected {len(header)}")
+        cells = dict(zip(header, line, strict=True))
+        try:
+            values = {name: _number(cells[name], kind) for name, kind in kinds.items()}
+        except ValueError as exc:
+            raise InputError(path, f"line {number}: {exc}") from None
+        rows.append(PairStats(_frame_id(cells["frame_a"]), _frame_id(cells["frame_b"]), **values))
+    return rows
+
+
 @dataclass
 class SequenceRun:
     """What :func:`match_sequence` did: ``rows`` (one per matched pair) and ``skipped`` (the
