@@ -24,7 +24,9 @@ def pair(position_a: int, count: int = POINTS, seed: int = 0) -> tuple[np.ndarra
     """The matches of pair (position_a, position_a + 1), in a shuffled order, and certainty."""
     rng = np.random.default_rng(position_a + 100)
     order = rng.permutation(count)
-    matches = np.hstack([keypoints(position_a, count, seed), keypoints(position_a + 1, count, seed)])
+    matches = np.hstack(
+        [keypoints(position_a, count, seed), keypoints(position_a + 1, count, seed)]
+    )
     return matches[order], rng.uniform(0.2, 1.0, count).astype(np.float32)[order]
 
 
