@@ -2,9 +2,12 @@
 for a pair with ground truth, by each match's true error; the truth at the probed pixel (its
 true position or its epipolar line in B) is drawn in green. Pinned probes are dots in their
 colours in A and B; hovering shows the pixel, and the nearest match's other end and certainty,
-in the panel's corner."""
+in the panel's corner. In a sequence, the tracks' recent paths can be drawn over A
+(:mod:`widgets.trails`)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -12,6 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QGraphicsItem,
     QGraphicsObject,
     QHBoxLayout,
@@ -32,10 +36,16 @@ from widgets import (
     emit_clicks,
     error_colormap,
 )
+from widgets.trails import TRAIL_COLOURINGS, TrailItems
+
+if TYPE_CHECKING:  # the widgets do not import the sequence readers
+    from core.sequence.tracks import Trails
 
 COLOR_BINS = 32
 """Match lines are drawn as one path per colour bin (one pen each)."""
 DEFAULT_MAX_LINES = 300
+DEFAULT_TRAIL_LENGTH = 10
+"""Frames a track's path reaches back by default."""
 PROBE_RADIUS = 8.0
 PROBE_HALO_PEN = pg.mkPen((255, 255, 255, 200), width=4)
 TRUTH_PEN = pg.mkPen((40, 230, 90), width=2, style=Qt.PenStyle.DashLine)
@@ -305,10 +315,18 @@ class PairView(QWidget):
 
     ``clicked_a(x, y, snap_radius)`` reports a left click on image A in A's pixel coordinates
     (see :func:`widgets.emit_clicks`), ``clicked_b`` one on image B in B's.
+
+    Trails (:meth:`set_trails`) have their controls in the top bar, shown from the first
+    trails on: "Tracks" shows or hides them, and a change of their length or colouring emits
+    ``trail_options_changed(length, colour_by)`` (the colouring applies at once). While they
+    are shown, a click on A also emits ``track_clicked(x, y, snap_radius)``, for the track
+    there (:meth:`core.sequence.tracks.TrackSet.track_at`).
     """
 
     clicked_a = Signal(float, float, float)
     clicked_b = Signal(float, float, float)
+    track_clicked = Signal(float, float, float)
+    trail_options_changed = Signal(int, str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -324,6 +342,8 @@ class PairView(QWidget):
         self.color_bar.addItem(self.threshold_line)
         self.lines = MatchLines(self.view_a, self.view_b)
         self.canvas.scene().addItem(self.lines)
+        self.trails = TrailItems()
+        self.view_a.addItem(self.trails, ignoreBounds=True)
 
         self.link_box = QCheckBox("Link views")
         self.link_box.setToolTip("Show the same pixel range of A and B")
@@ -337,6 +357,7 @@ class PairView(QWidget):
         top.addWidget(self.link_box)
         top.addWidget(QLabel("  Lines ≤"))
         top.addWidget(self.max_lines_box)
+        top.addWidget(self._make_trail_controls())
         top.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -345,11 +366,80 @@ class PairView(QWidget):
 
         emit_clicks(self.canvas, [self.panel_a], self.clicked_a)
         emit_clicks(self.canvas, [self.panel_b], self.clicked_b)
+        self.clicked_a.connect(self._on_click_a)
         self.panel_a.set_readout(self._readout, 0)
         self.panel_b.set_readout(self._readout, 1)
         self._nearest = (NearestPoints(np.zeros((0, 2))), NearestPoints(np.zeros((0, 2))))
         self.set_threshold(0.5)
         self.link_box.setChecked(True)
+
+    def _make_trail_controls(self) -> QWidget:
+        self.tracks_box = QCheckBox("Tracks")
+        self.tracks_box.setToolTip("Draw the tracks' recent paths over A; click one to follow it")
+        self.tracks_box.setChecked(True)
+        self.tracks_box.toggled.connect(self.trails.setVisible)
+        self.trail_length_box = QSpinBox()
+        self.trail_length_box.setRange(2, 200)
+        self.trail_length_box.setValue(DEFAULT_TRAIL_LENGTH)
+        self.trail_length_box.setToolTip("Frames each track's path reaches back")
+        self.trail_length_box.valueChanged.connect(self._emit_trail_options)
+        self.trail_colour_box = QComboBox()
+        self.trail_colour_box.addItems(TRAIL_COLOURINGS)
+        self.trail_colour_box.setToolTip("Colour the paths by the tracks' age or mean certainty")
+        self.trail_colour_box.currentTextChanged.connect(self._on_trail_colouring)
+        self.trail_controls = QWidget()
+        row = QHBoxLayout(self.trail_controls)
+        row.setContentsMargins(12, 0, 0, 0)
+        for widget in (
+            self.tracks_box,
+            QLabel("length"),
+            self.trail_length_box,
+            self.trail_colour_box,
+        ):
+            row.addWidget(widget)
+        self.trail_controls.hide()  # until the first trails
+        return self.trail_controls
+
+    @property
+    def trail_length(self) -> int:
+        """Frames the trails should reach back (the "length" box)."""
+        return self.trail_length_box.value()
+
+    @property
+    def trail_colour_by(self) -> str:
+        """What colours the trails: one of ``TRAIL_COLOURINGS``."""
+        return self.trail_colour_box.currentText()
+
+    def set_trails(self, trails: Trails | None, colour_by: str | None = None) -> None:
+        """Draw the tracks' recent paths over A (:meth:`TrackSet.trails
+        <core.sequence.tracks.TrackSet.trails>` of A's frame), coloured by ``colour_by`` ("age"
+        or "certainty"; None: the colouring box's choice); None clears them and the highlighted
+        track."""
+        if colour_by is not None:
+            self.trail_colour_box.blockSignals(True)
+            self.trail_colour_box.setCurrentText(colour_by)
+            self.trail_colour_box.blockSignals(False)
+        if trails is not None:
+            self.trail_controls.show()
+        else:
+            self.trails.highlight(None)
+        self.trails.set_trails(trails, self.trail_colour_by)
+
+    def highlight_track(self, points: np.ndarray | None) -> None:
+        """Draw one track's whole path through its (K, 2) pixels of A's image (thick, yellow,
+        a dot at each observation); None: none."""
+        self.trails.highlight(points)
+
+    def _emit_trail_options(self) -> None:
+        self.trail_options_changed.emit(self.trail_length, self.trail_colour_by)
+
+    def _on_trail_colouring(self, colour_by: str) -> None:
+        self.trails.set_trails(self.trails.trails, colour_by)
+        self._emit_trail_options()
+
+    def _on_click_a(self, x: float, y: float, snap_radius: float) -> None:
+        if self.tracks_box.isChecked() and self.trails.trails is not None:
+            self.track_clicked.emit(x, y, snap_radius)
 
     def set_images(
         self, rgb_a: np.ndarray | None, rgb_b: np.ndarray | None, name_a: str = "", name_b: str = ""
