@@ -1,9 +1,10 @@
-"""``matchscope bench ui``: how fast the window answers a probe, raises a dock and starts.
+"""``matchscope bench ui``: how fast the window answers a probe, raises a dock and starts, and
+how fast a video seeks and how much memory a long sequence takes.
 
 The window is the app's own `MainWindow` in its default layout (1400 x 900, the pair view and the
 Probe, Certainty and Warp docks visible; True error, Anchors and Attention tabbed behind
 Certainty; Benchmarks, Keypoints and Matches behind Warp), showing a RoMa-sized result made
-without a network (:mod:`core.bench.ui_data`). Three figures:
+without a network (:mod:`core.bench.ui_data`). The window's figures:
 
 * **Probe update** (``probe_update_ms_*``): from ``AppState.click_a(x, y)`` until every visible
   view has repainted: the clock starts before the call, Qt's events are then processed
@@ -29,6 +30,17 @@ References measured in the same run, for a shared machine: a full render of the 
 with nothing changed (``window.grab()``, every widget painted into a pixmap, median), and the
 start-up of a bare ``python -c "from PySide6 import QtWidgets"``. Qt is imported only when
 measuring.
+
+And the sequences' figures, without the window (:func:`measure_sequences`):
+
+* **Seek** (``seek_ms_median``, ``seek_ms_p95``): exact random seeks (``--seeks``) in a
+  ``--seek-frames`` H.264 video of KITTI's size (1240 x 376, a keyframe every 30 frames,
+  textured content that moves), read with :class:`core.sequence.video.VideoReader`, every frame
+  checked to be the one asked for; the reference is decoding the same video in order
+  (``sequential_decode_ms``, per frame). See :mod:`core.bench.sequence_speed`.
+* **Sequence memory** (``sequence_peak_over_budget_mb``): a ``--memory-frames`` sequence of
+  1241 x 376 frames walked pair by pair through a 256 MiB frame cache, each pair's small sparse
+  result kept in a 64 MiB cache: the peak growth of the resident set less both budgets.
 """
 
 from __future__ import annotations
@@ -49,14 +61,40 @@ from core.bench import measure
 from core.bench.ui_data import TINY, UiSize, make_ui_pair, make_ui_result
 from core.errors import MatchscopeError
 
-JSON_KEYS = ("probe_update_ms_median", "probe_update_ms_p95", "dock_raise_ms_p95", "startup_s")
+JSON_KEYS = (
+    "probe_update_ms_median",
+    "probe_update_ms_p95",
+    "dock_raise_ms_p95",
+    "startup_s",
+    # sequences (measure_sequences): a video's seeks and a long sequence's memory; the
+    # window's scrubbing speed (scrub_fps) joins them here
+    "seek_ms_median",
+    "seek_ms_p95",
+    "sequential_decode_ms",
+    "sequence_peak_over_budget_mb",
+)
 WARMUP = 10
 """Probes before the measured ones (first paints fill pyqtgraph's caches)."""
 SETTLE_TIMEOUT_S = 5.0
 """A wait for paints longer than this counts as timed out (and is left out of the figures)."""
 WINDOW_SIZE = (1400, 900)
 MAIN_PY = Path(__file__).resolve().parent.parent / "main.py"
-TARGETS = {"probe_update_ms_p95": 16.0, "dock_raise_ms_p95": 50.0, "startup_s": 2.0}
+TARGETS = {
+    "probe_update_ms_p95": 16.0,
+    "dock_raise_ms_p95": 50.0,
+    "startup_s": 2.0,
+    "seek_ms_p95": 50.0,
+    "sequence_peak_over_budget_mb": 500,
+}
+SEEK_VIDEO_SIZE = (1240, 376)
+"""The seek benchmark video's (width, height): KITTI odometry's (even, for yuv420p)."""
+SEEK_GOP = 30
+"""Frames between the seek benchmark video's keyframes."""
+MEMORY_FRAME_SIZE = (1241, 376)
+"""The memory benchmark's frames (width, height): KITTI odometry's images."""
+FRAME_CACHE_BYTES = 256 * measure.MB
+TINY_FRAME_SIZE = (64, 48)
+"""``--tiny``: the seek video's and the memory benchmark's frames."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +111,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tiny",
         action="store_true",
-        help="a tiny result (96 x 96, 4 x 4 cells) in place of the RoMa-sized one: a quick check",
+        help="a tiny result (96 x 96, 4 x 4 cells) in place of the RoMa-sized one, and 64 x 48 "
+        "frames for the sequence figures: a quick check",
+    )
+    parser.add_argument(
+        "--seek-frames",
+        type=int,
+        default=500,
+        help="frames of the H.264 video (1240 x 376, a keyframe every 30) the seeks are timed "
+        "in (default 500; 0 skips the seek figures)",
+    )
+    parser.add_argument(
+        "--seeks", type=int, default=200, help="exact random seeks timed (default 200)"
+    )
+    parser.add_argument(
+        "--memory-frames",
+        type=int,
+        default=5000,
+        help="frames (1241 x 376) of the sequence walked through the 256 MiB frame cache for "
+        "the peak memory over budget (default 5000; 0 skips it)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic result")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
@@ -318,6 +374,42 @@ def measure_startup(runs: int) -> dict:
     }
 
 
+def measure_sequences(
+    seek_frames: int, seeks: int, memory_frames: int, tiny: bool, seed: int
+) -> dict:
+    """The seek figures (a video encoded into a temporary folder) and the sequence memory
+    (module docstring); a count of 0 leaves its figures None."""
+    from core.bench import sequence_speed
+
+    summary = {"seeks": None, "sequence_memory": None}
+    if seek_frames > 0:
+        size = TINY_FRAME_SIZE if tiny else SEEK_VIDEO_SIZE
+        with tempfile.TemporaryDirectory(prefix="matchscope-bench-seek-") as folder:
+            video = sequence_speed.encode_bench_video(
+                Path(folder) / "seek.mp4", size, seek_frames, SEEK_GOP, seed=seed
+            )
+            summary["seeks"] = {
+                **sequence_speed.measure_seeks(video, seeks, seed),
+                "size_wh": list(size),
+                "gop": SEEK_GOP,
+                "codec": sequence_speed.CODEC,
+            }
+    if memory_frames > 0:
+        size = TINY_FRAME_SIZE if tiny else MEMORY_FRAME_SIZE
+        memory = sequence_speed.measure_sequence_memory(
+            memory_frames, size, FRAME_CACHE_BYTES, seed
+        )
+        summary["sequence_memory"] = {**memory, "size_wh": list(size)}
+    seek_figures, memory_figures = summary["seeks"] or {}, summary["sequence_memory"] or {}
+    summary.update(
+        seek_ms_median=seek_figures.get("seek_ms_median"),
+        seek_ms_p95=seek_figures.get("seek_ms_p95"),
+        sequential_decode_ms=seek_figures.get("sequential_ms_per_frame"),
+        sequence_peak_over_budget_mb=memory_figures.get("peak_over_budget_mb"),
+    )
+    return summary
+
+
 def run(args: argparse.Namespace) -> dict:
     """``matchscope bench ui``: measure, write ``--json``, print; the summary."""
     json_path = Path(args.json) if args.json else None
@@ -325,16 +417,32 @@ def run(args: argparse.Namespace) -> dict:
         raise MatchscopeError(f"--json {json_path}: no folder {json_path.parent}")
     if args.probes < 1 or args.raises < 1:
         raise MatchscopeError("--probes and --raises must be at least 1")
+    if args.seek_frames < 0 or args.memory_frames < 0:
+        raise MatchscopeError("--seek-frames and --memory-frames must be 0 (skip) or more")
+    if args.seek_frames == 1 or args.memory_frames == 1:
+        raise MatchscopeError("--seek-frames and --memory-frames need at least 2 frames")
+    if args.seeks < 1:
+        raise MatchscopeError("--seeks must be at least 1")
     size = TINY if args.tiny else UiSize()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     load_before = measure.load_average()
     views = measure_views(size, args.probes, args.raises, args.seed)
     startup = measure_startup(args.startup_runs)
+    sequences = measure_sequences(
+        args.seek_frames, args.seeks, args.memory_frames, args.tiny, args.seed
+    )
+    figures = {**views, **startup, **sequences}
     summary = {
-        **{key: {**views, **startup}[key] for key in JSON_KEYS},
-        **views,
-        **startup,
-        "settings": {**size.as_dict(), "probes": args.probes, "raises": args.raises},
+        **{key: figures[key] for key in JSON_KEYS},
+        **figures,
+        "settings": {
+            **size.as_dict(),
+            "probes": args.probes,
+            "raises": args.raises,
+            "seek_frames": args.seek_frames,
+            "seeks": args.seeks,
+            "memory_frames": args.memory_frames,
+        },
         "machine": measure.machine_info(load_before=load_before, load_after=measure.load_average()),
     }
     if json_path is not None:
@@ -378,6 +486,32 @@ def print_report(summary: dict) -> None:
             f"{TARGETS['startup_s']:g} s); bare Python + PySide6 (reference) "
             f"{summary['reference_startup_s']:.2f} s"
         )
+    print_sequence_report(summary)
     if summary["timed_out"]:
         print(f"{summary['timed_out']} waits for paints timed out ({SETTLE_TIMEOUT_S:g} s each)")
     print(f"peak memory {summary['peak_mb']:.0f} MB ({summary['peak_memory_method']})")
+
+
+def print_sequence_report(summary: dict) -> None:
+    """The sequence figures' lines (those measured)."""
+    seeks, memory = summary["seeks"], summary["sequence_memory"]
+    if seeks is not None:
+        width, height = seeks["size_wh"]
+        exact = "every frame exact" if seeks["seek_exact"] else f"{seeks['wrong_frames']} WRONG"
+        ratio = seeks["seek_ms_p95"] / seeks["sequential_ms_per_frame"]
+        print(
+            f"seek ({seeks['seeks']} random exact seeks, {seeks['frames']} frames {width} x "
+            f"{height} {seeks['codec']}, a keyframe every {seeks['gop']}): median "
+            f"{_ms(seeks['seek_ms_median'])}, p95 {_ms(seeks['seek_ms_p95'])} (target "
+            f"{TARGETS['seek_ms_p95']:g} ms), {exact}; in-order decode (reference) "
+            f"{_ms(seeks['sequential_ms_per_frame'])} per frame (p95 = {ratio:.1f} of them)"
+        )
+    if memory is not None:
+        width, height = memory["size_wh"]
+        print(
+            f"sequence memory ({memory['sequence_frames']} frames {width} x {height}, a "
+            f"{memory['cache_budget_mb']:.0f} MiB frame cache and {memory['results_budget_mb']:.0f}"
+            f" MiB of pair results): peak growth {memory['peak_growth_mb']:.0f} MB, "
+            f"{memory['peak_over_budget_mb']:.0f} MB over the budgets (target "
+            f"{TARGETS['sequence_peak_over_budget_mb']:g} MB)"
+        )

@@ -281,12 +281,16 @@ def _bench_parser() -> argparse.ArgumentParser:
     cancel.add_arguments(latency)
     ui = benchmarks.add_parser(
         "ui",
-        help="the window: probe update, dock raise and start-up times",
+        help="the window: probe update, dock raise and start-up times; video seeks, sequence "
+        "memory",
         description="Show a RoMa-sized result made without a network (864 x 864, 40 x 40 cells "
         "of 64 x 64 anchors, every intermediate, 5000 matches) in the window's default layout "
         "and measure the milliseconds from a probe change until every visible view has "
         "repainted (median, p95), from raising a tabbed dock until it has painted (p95 of the "
-        "worst dock), and the seconds from starting `python main.py` to its window shown.",
+        "worst dock), and the seconds from starting `python main.py` to its window shown; then the "
+        "milliseconds of exact random seeks in a 1240 x 376 H.264 video (a keyframe every 30 "
+        "frames; in-order decode as the reference) and the peak memory over the caches' budgets "
+        "of a long 1241 x 376 sequence walked pair by pair.",
     )
     bench_ui.add_arguments(ui)
 

@@ -40,9 +40,10 @@ def test_probe_points_cover_a():
 def test_bench_ui_writes_its_figures(qapp, tmp_path, capsys):
     path = tmp_path / "ui.json"
     argv = ["bench", "ui", "--tiny", "--probes", "5", "--raises", "1", "--startup-runs", "1"]
+    argv += ["--seek-frames", "40", "--seeks", "10", "--memory-frames", "50"]
     assert main([*argv, "--json", str(path)]) == 0
     summary = json.loads(path.read_text())
-    assert list(summary)[:4] == list(bench_ui.JSON_KEYS)
+    assert list(summary)[: len(bench_ui.JSON_KEYS)] == list(bench_ui.JSON_KEYS)
     assert summary["probes"] == 5 and summary["timed_out"] == 0
     assert 0 < summary["probe_update_ms_median"] <= summary["probe_update_ms_p95"] < 5000
     assert {"Certainty", "Probe", "Warp", "pair view"} <= set(summary["visible_views"])
@@ -53,7 +54,14 @@ def test_bench_ui_writes_its_figures(qapp, tmp_path, capsys):
     assert summary["dock_raise_ms_p95"] == max(summary["dock_raise_ms_p95_by_dock"].values())
     assert 0 < summary["reference_startup_s"] < summary["startup_s"] < 120
     assert summary["machine"]["cpu_count"] >= 1 and summary["peak_mb"] > 0
-    assert "probe update (5 probes)" in capsys.readouterr().out
+    assert summary["seeks"]["seek_exact"] and summary["seeks"]["frames"] == 40
+    assert 0 < summary["seek_ms_median"] <= summary["seek_ms_p95"] < 5000
+    assert 0 < summary["sequential_decode_ms"] < 5000
+    assert summary["sequence_memory"]["sequence_frames"] == 50
+    assert summary["sequence_peak_over_budget_mb"] < 0  # 64 x 48 frames never fill the caches
+    out = capsys.readouterr().out
+    assert "probe update (5 probes)" in out and "seek (10 random exact seeks" in out
+    assert "sequence memory (50 frames 64 x 48" in out
 
 
 def test_colour_bars_lay_their_label_out_only_when_it_changes(qapp, monkeypatch):
