@@ -43,6 +43,32 @@ def _gui_parser() -> argparse.ArgumentParser:
     _add_matcher_options(parser, WINDOW_MATCHER)
     add_sequence_options(parser)
     parser.add_argument(
+        "--export-sequence",
+        metavar="PATH",
+        help="with a sequence: export a view over a range of frames to PATH (.mp4, .mkv, .mov, "
+        ".avi: a video; else a folder of PNGs), each pair with its result, then exit (0 on "
+        "success); see --export-view, --export-frames, --export-fps",
+    )
+    parser.add_argument(
+        "--export-view",
+        default="pair_view",
+        metavar="NAME",
+        help="the view --export-sequence writes: pair_view (default), certainty, warp, "
+        "true_error, anchors, attention, keypoints, statistics, ...",
+    )
+    parser.add_argument(
+        "--export-frames",
+        metavar="A:B",
+        help="the positions --export-sequence writes: A..B-1 (default: every frame)",
+    )
+    parser.add_argument(
+        "--export-fps",
+        type=float,
+        default=10.0,
+        metavar="FPS",
+        help="frames per second of the exported video (default 10)",
+    )
+    parser.add_argument(
         "--results",
         metavar="DIR",
         help="with a sequence: reopen the results in DIR (written by match-sequence or File > "
@@ -206,10 +232,10 @@ def _sequence_request(args: argparse.Namespace, argv: list[str]):
 
     options = [args.camera, args.intrinsics, args.frames, args.results, args.reference]
     if len(args.images) != 1:
-        if any(option is not None for option in options) or args.step != 1:
+        if any(o is not None for o in (*options, args.export_sequence)) or args.step != 1:
             raise MatchscopeError(
-                "--step, --reference, --frames, --camera, --intrinsics and --results need one "
-                "video file or sequence folder"
+                "--step, --reference, --frames, --camera, --intrinsics, --results and "
+                "--export-sequence need one video file or sequence folder"
             )
         return None
     if args.workspace or args.dataset or args.probe is not None or args.export_figure:
@@ -221,14 +247,41 @@ def _sequence_request(args: argparse.Namespace, argv: list[str]):
         if len(reader) < 2:
             raise MatchscopeError(f"{args.images[0]}: a sequence needs two frames or more")
         sequence_pairs(len(reader), args.step, args.reference)  # a step or reference out of range
+        export = _export_request(args, len(reader))
     finally:
         reader.close()
     if args.results:
         _check_results(args, argv)
     return SequenceRequest(
         args.images[0], args.camera, args.intrinsics, args.frames, args.results, args.step,
-        args.reference,
+        args.reference, export,
     )  # fmt: skip
+
+
+def _export_request(args: argparse.Namespace, length: int):
+    """``--export-sequence`` and its options, checked against a sequence of ``length`` frames
+    (None without it)."""
+    from app.sequence_export import SequenceExport
+    from core.sequence.select import parse_frame_range
+
+    if args.export_sequence is None:
+        if args.export_frames is not None:
+            raise MatchscopeError("--export-frames needs --export-sequence PATH")
+        return None
+    if args.screenshot or args.screenshot_views:
+        raise MatchscopeError("--export-sequence takes no --screenshot or --screenshot-views")
+    if not 0.5 <= args.export_fps <= 120:
+        raise MatchscopeError(f"--export-fps {args.export_fps:g}: use 0.5 to 120")
+    chosen = range(length)
+    if args.export_frames is not None:
+        chosen = range(length)[parse_frame_range(args.export_frames)]
+    if not len(chosen):
+        raise MatchscopeError(f"--export-frames {args.export_frames}: no frame of the sequence")
+    path = Path(args.export_sequence)
+    _check_out(path.absolute().parent, "--export-sequence")
+    return SequenceExport(
+        args.export_view, chosen[0], chosen[-1], str(path), args.export_fps, wait=True
+    )
 
 
 def _check_results(args: argparse.Namespace, argv: list[str]) -> None:

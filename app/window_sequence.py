@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
+from app.sequence_export import install_sequence_export_action
 from app.sequence_state import SequenceSession
 from app.sequence_worker import PairOutcome, SequenceMatcher
 from core.errors import MatchscopeError
@@ -70,6 +71,7 @@ class SequenceActions:
         self.open_results_action.triggered.connect(self._ask_results)
         self.save_results_action = QAction("Save sequence results…", self)
         self.save_results_action.triggered.connect(self._ask_save_results)
+        self.export_sequence_action = install_sequence_export_action(self)
         file = file_menu(self)
         for action in (
             self.open_video_action,
@@ -77,7 +79,7 @@ class SequenceActions:
             self.open_results_action,
             self.save_results_action,
         ):
-            file.addAction(action)
+            file.insertAction(self.export_sequence_action, action)
         self._pending_position: int | None = None
         self._done_marks = QTimer(self)
         self._done_marks.setSingleShot(True)
@@ -94,7 +96,7 @@ class SequenceActions:
         matcher.failed.connect(self.state.set_error)
         matcher.idle.connect(self._on_sequence_idle)
         self.pair_view.trail_options_changed.connect(lambda *_: self._show_trails())
-        self.pair_view.clicked_a.connect(self._on_track_click)
+        self.pair_view.track_clicked.connect(self._on_track_click)
         self._update_sequence_actions()
 
     def _sequence_button(self) -> QToolButton:
@@ -182,8 +184,12 @@ class SequenceActions:
         self._update_sequence_actions()
 
     def _update_sequence_actions(self) -> None:
-        self.save_results_action.setEnabled(self.sequence is not None)
-        self.open_results_action.setEnabled(self.sequence is not None)
+        for action in (
+            self.save_results_action,
+            self.open_results_action,
+            self.export_sequence_action,
+        ):
+            action.setEnabled(self.sequence is not None)
 
     def _ask_video(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open video", "", VIDEO_FILTER)
@@ -328,8 +334,14 @@ class SequenceActions:
 
     def _apply_position(self) -> None:
         position, self._pending_position = self._pending_position, None
+        if position is not None:
+            self.show_position(position)
+
+    def show_position(self, position: int) -> None:
+        """Show the pair at ``position`` now (its result when it has one; a result that was
+        dropped from the cache is matched again first)."""
         session = self.sequence
-        if session is None or position is None:
+        if session is None:
             return
         pair = session.seek(position)
         self.sequence_matcher.set_cursor(session.position)
@@ -349,14 +361,14 @@ class SequenceActions:
         if session is None or session.mode != "step" or session.step != 1:
             self.pair_view.set_trails(None)
             return
-        length, colour_by = self.pair_view.trail_options()
-        self.pair_view.set_trails(session.tracks.trails(session.position, length), colour_by)
+        trails = session.tracks.trails(session.position, self.pair_view.trail_length)
+        self.pair_view.set_trails(trails if len(trails) else None)
 
     def _on_track_click(self, x: float, y: float, snap_radius: float) -> None:
         """With tracks shown, a click on A picks the track nearest it: drawn whole, its frames in
         the status bar."""
         session = self.sequence
-        if session is None or not self.pair_view.trails_shown():
+        if session is None:
             return
         track_id = session.tracks.track_at(session.position, x, y, snap_radius)
         if track_id is None:

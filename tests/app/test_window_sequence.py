@@ -1,0 +1,173 @@
+"""Sequences in the window: the timeline, background matching, the probe following the cursor,
+bad frames, saving and reopening results, tracks, and ``python main.py SEQUENCE``."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app.cli import main
+from app.state import AppState
+from app.window import MainWindow
+from core.synthetic import make_texture
+from tests.app.test_window import click_pixel
+
+SHIFT = 5  # pixels between consecutive frames
+FRAMES = 6
+
+
+def write_folder(folder, count=FRAMES, bad: int | None = None):
+    """``count`` (120, 160) crops of one texture, each SHIFT px right of the last, as 0.png ...;
+    frame ``bad`` is a file that is no image."""
+    folder.mkdir()
+    texture = make_texture(256, seed=3)
+    for i in range(count):
+        path = folder / f"{i}.png"
+        if i == bad:
+            path.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+        else:
+            rgb = texture[40:160, SHIFT * i : SHIFT * i + 160]
+            cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def make_window(qtbot, matcher="sift", settings=None) -> MainWindow:
+    window = MainWindow(AppState(matcher, settings))
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def matched(window, count):
+    return lambda: len(window.sequence.results) >= count and not window.sequence_matcher.is_running
+
+
+def test_open_folder_matches_every_pair_and_the_probe_follows(qtbot, tmp_path):
+    window = make_window(qtbot)
+    assert window.open_sequence(str(write_folder(tmp_path / "seq")))
+    session, state = window.sequence, window.state
+    assert window.timeline_dock.isVisible() and window.stats_dock.isVisible()
+    qtbot.waitUntil(matched(window, FRAMES - 1), timeout=30000)
+    assert sorted((e.position_a, e.position_b) for e in session.results.entries()) == [
+        (t, t + 1) for t in range(FRAMES - 1)
+    ]
+    assert [position for position, _ in window.stats_view.rows] == list(range(FRAMES - 1))
+    qtbot.waitUntil(lambda: state.result is not None)
+    assert np.median(state.result.matches[:, 0] - state.result.matches[:, 2]) == pytest.approx(
+        SHIFT, abs=0.5
+    )
+    clicked = click_pixel(qtbot, window, 60, 50)
+    assert state.probe.clicked == pytest.approx((clicked.x(), clicked.y()), abs=1e-6)
+    qtbot.keyClick(window, Qt.Key.Key_Right)  # the timeline's shortcut: the next frame
+    qtbot.waitUntil(lambda: session.position == 1 and state.result is not None)
+    assert state.image_a.rgb.shape == (120, 160, 3)
+    assert state.probe is not None  # the probe follows the scrubbing, at the same pixel
+    assert state.probe.clicked == pytest.approx((clicked.x(), clicked.y()), abs=1e-6)
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    qtbot.waitUntil(lambda: session.position == FRAMES - 1)
+    assert "pair" in state.status or "Frame" in state.status
+
+
+def test_a_pair_not_matched_yet_shows_its_frames_at_once(qtbot, tmp_path):
+    window = make_window(qtbot, "tests.app.plugins:SlowMatcher", {"stages": 20, "seconds": 0.05})
+    assert window.open_sequence(str(write_folder(tmp_path / "seq")))
+    qtbot.waitUntil(lambda: window.state.image_a is not None)
+    assert window.state.result is None  # still matching: the frames are there already
+    window.request_position(3)
+    qtbot.waitUntil(lambda: window.sequence.position == 3)
+    frame_3 = cv2.cvtColor(cv2.imread(str(tmp_path / "seq" / "3.png")), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(window.state.image_a.rgb, frame_3)
+    qtbot.waitUntil(lambda: window.state.result is not None, timeout=20000)
+    assert window.sequence.results.has(3, 4)  # around the cursor first
+    window.close()  # cancels the matching; nothing hangs
+
+
+def test_bad_frame_is_marked_and_skipped(qtbot, tmp_path):
+    window = make_window(qtbot)
+    assert window.open_sequence(str(write_folder(tmp_path / "seq", bad=2)))
+    qtbot.waitUntil(lambda: not window.sequence_matcher.is_running, timeout=30000)
+    session = window.sequence
+    assert set(session.bad) == {2}
+    assert sorted((e.position_a, e.position_b) for e in session.results.entries()) == [
+        (0, 1),
+        (3, 4),
+        (4, 5),
+    ]
+    window.request_position(1)
+    qtbot.waitUntil(lambda: session.position == 1)
+    qtbot.keyClick(window, Qt.Key.Key_Right)  # over the bad frame
+    qtbot.waitUntil(lambda: session.position == 3)
+
+
+def test_results_saved_and_reopened_without_matching(qtbot, tmp_path):
+    window = make_window(qtbot)
+    folder = str(write_folder(tmp_path / "seq"))
+    assert window.open_sequence(folder)
+    qtbot.waitUntil(matched(window, FRAMES - 1), timeout=30000)
+    assert window.save_sequence_results(str(tmp_path / "saved"))
+    assert (tmp_path / "saved" / "stats.csv").is_file()
+    assert len(list((tmp_path / "saved" / "results").glob("*.npz"))) == FRAMES - 1
+    window.close()
+    again = make_window(qtbot, "tests.app.plugins:StubbornMatcher")  # would take seconds
+    assert again.open_sequence(folder, results=str(tmp_path / "saved"))
+    assert len(again.sequence.results) == FRAMES - 1
+    assert not again.sequence_matcher.is_running or again.sequence_matcher.plan.remaining == 0
+    qtbot.waitUntil(lambda: again.state.result is not None)
+    assert len(again.stats_view.rows) == FRAMES - 1
+
+
+def test_reference_pairing_and_matcher_change(qtbot, tmp_path):
+    window = make_window(qtbot)
+    assert window.open_sequence(str(write_folder(tmp_path / "seq", count=4)))
+    window.set_sequence_pairing("reference", 1, 0)
+    qtbot.waitUntil(matched(window, 3), timeout=30000)
+    pairs = sorted((e.position_a, e.position_b) for e in window.sequence.results.entries())
+    assert pairs == [(1, 0), (2, 0), (3, 0)]
+    assert window.timeline.mode == "reference"
+    window.matcher_combo.setCurrentText("orb" if "orb" in _names() else "dense-flow")
+    assert len(window.sequence.results) < 3 or window.sequence.results.label != "sift"
+
+
+def _names():
+    from core.matchers import matcher_names
+
+    return matcher_names()
+
+
+def test_tracks_of_a_sparse_matcher(qtbot, tmp_path):
+    window = make_window(qtbot)
+    assert window.open_sequence(str(write_folder(tmp_path / "seq")))
+    qtbot.waitUntil(matched(window, FRAMES - 1), timeout=30000)
+    window.request_position(4)
+    qtbot.waitUntil(lambda: window.sequence.position == 4)
+    trails = window.sequence.tracks.trails(4, 10)
+    assert len(trails.track_ids) > 10 and trails.age.max() >= 4
+    window.pair_view.tracks_box.setChecked(True)
+    point = trails.points[trails.offsets[1] - 1]  # the first track's point in frame 4
+    click_pixel(qtbot, window, float(point[0]), float(point[1]))
+    assert window.state.status.startswith("Track ")
+
+
+def test_command_line_opens_a_sequence_and_screenshots(tmp_path, capsys):
+    folder = write_folder(tmp_path / "seq", count=3)
+    shot = tmp_path / "shot.png"
+    assert main([str(folder), "--matcher", "sift", "--screenshot", str(shot)]) == 0
+    assert shot.is_file() and cv2.imread(str(shot)) is not None
+
+
+def test_command_line_refuses_what_is_no_sequence(tmp_path, capsys):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), np.zeros((20, 20, 3), np.uint8))
+    assert main([str(image), "--screenshot", str(tmp_path / "s.png")]) == 2
+    assert "not a sequence" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing_folder")]) == 2
+    pair = [str(image), str(image)]
+    assert main([*pair, "--step", "2"]) == 2
+    assert "need one video file or sequence folder" in capsys.readouterr().err
+    folder = write_folder(tmp_path / "seq", count=3)
+    assert main([str(folder), "--reference", "7"]) == 2
+    assert "--reference 7" in capsys.readouterr().err
