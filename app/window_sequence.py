@@ -130,6 +130,17 @@ class SequenceActions:
         to reopen, whose pairing then wins) and start matching it; False (the error shown)
         when it cannot be opened."""
         opener = partial(open_sequence, path, camera, intrinsics, frames)
+        return self.open_sequence_reader(opener, results, step, reference)
+
+    def open_sequence_reader(
+        self,
+        opener,
+        results: str | None = None,
+        step: int = 1,
+        reference: int | None = None,
+    ) -> bool:
+        """`open_sequence` of any reader: ``opener()`` makes one (called here and by the
+        matching thread)."""
         try:
             reader = opener()
             saved = None
@@ -140,7 +151,7 @@ class SequenceActions:
             return False
         if len(reader) < 2:
             reader.close()
-            self.state.set_error(f"{path}: a sequence needs two frames or more")
+            self.state.set_error(f"{reader.name}: a sequence needs two frames or more")
             return False
         self.close_sequence()
         self.sequence = session = SequenceSession(self.state, opener, reader, saved)
