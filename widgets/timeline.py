@@ -77,17 +77,6 @@ def frames_per_second(frames: list[FrameInfo]) -> float:
     return float(np.clip(1.0 / np.median(steps), *FPS_RANGE))
 
 
-def frame_text(frame: FrameInfo, last: int, bad: bool = False) -> str:
-    """The label of ``frame``, e.g. "frame 12 / 499 · id 000012 · 1.234 s" (its position, the
-    last position, its id and its timestamp in seconds when it has one)."""
-    parts = [f"frame {frame.position} / {last}", f"id {frame.frame_id}"]
-    if frame.timestamp is not None:
-        parts.append(f"{frame.timestamp:.3f} s")
-    if bad:
-        parts.append("not decodable")
-    return " · ".join(parts)
-
-
 def pixel_spans(
     positions: np.ndarray, x0: float, spacing: float, half_px: float, width_px: int
 ) -> np.ndarray:
@@ -271,9 +260,9 @@ class TimelineWidget(QWidget):
         self.loop_box = QCheckBox("Loop", toolTip="Play in a loop over the range of In .. Out")
         self.loop_box.toggled.connect(self._show_loop)
         self.in_button = QToolButton(text="In", toolTip="Start the loop range at this frame")
-        self.in_button.clicked.connect(lambda: self.set_loop_range(self.bar.position, None))
+        self.in_button.clicked.connect(self.loop_in)
         self.out_button = QToolButton(text="Out", toolTip="End the loop range at this frame")
-        self.out_button.clicked.connect(lambda: self.set_loop_range(None, self.bar.position))
+        self.out_button.clicked.connect(self.loop_out)
         self.mode_box = QComboBox(toolTip="The pair shown: a frame and k later, or a reference")
         for text, mode in PAIRING_MODES:
             self.mode_box.addItem(text, mode)
@@ -345,21 +334,22 @@ class TimelineWidget(QWidget):
         mask[indices[(indices >= 0) & (indices < mask.size)]] = True
         return mask
 
-    def set_loop_range(self, first: int | None, last: int | None) -> None:
-        """Loop over positions ``first`` .. ``last`` (inclusive, clamped; None keeps that end).
-        An end kept that would cross the one set follows it (In after Out moves Out too)."""
+    def set_loop_range(self, first: int, last: int) -> None:
+        """Loop over positions ``first`` .. ``last`` (inclusive; clamped, in order)."""
         end = max(len(self.frames) - 1, 0)
-        new_first = self._loop_range[0] if first is None else min(max(first, 0), end)
-        new_last = self._loop_range[1] if last is None else min(max(last, 0), end)
-        if new_first > new_last:
-            if first is None:
-                new_first = new_last
-            elif last is None:
-                new_last = new_first
-            else:
-                new_first, new_last = new_last, new_first
-        self._loop_range = (new_first, new_last)
+        first, last = sorted(min(max(int(p), 0), end) for p in (first, last))
+        self._loop_range = (first, last)
         self._show_loop()
+
+    def loop_in(self) -> None:
+        """Start the loop range at the shown frame (its end follows when it lay before)."""
+        position = self.bar.position
+        self.set_loop_range(position, max(position, self._loop_range[1]))
+
+    def loop_out(self) -> None:
+        """End the loop range at the shown frame (its start follows when it lay after)."""
+        position = self.bar.position
+        self.set_loop_range(min(self._loop_range[0], position), position)
 
     @property
     def loop_range(self) -> tuple[int, int]:
@@ -391,7 +381,7 @@ class TimelineWidget(QWidget):
 
     @property
     def mode(self) -> str:
-        """ "step" (pair t, t + k) or "reference" (pair t, the reference position)."""
+        """The pairing: "step" (pair t, t + k) or "reference" (pair t, the reference)."""
         return self.mode_box.currentData()
 
     @property
@@ -428,12 +418,19 @@ class TimelineWidget(QWidget):
     # -- stepping ----------------------------------------------------------------------------
 
     def _show(self, position: int) -> None:
+        """Move the handle to ``position`` and label it, e.g. "frame 12 / 499 · id 000012 ·
+        1.234 s" (the position, the last position, the frame's id, its timestamp if any)."""
         self.bar.set_position(position)
-        if self.frames:
-            bad = bool(self.bar.bad[position])
-            self.label.setText(frame_text(self.frames[position], len(self.frames) - 1, bad))
-        else:
+        if not self.frames:
             self.label.setText("no sequence")
+            return
+        frame = self.frames[position]
+        parts = [f"frame {position} / {len(self.frames) - 1}", f"id {frame.frame_id}"]
+        if frame.timestamp is not None:
+            parts.append(f"{frame.timestamp:.3f} s")
+        if self.bar.bad[position]:
+            parts.append("not decodable")
+        self.label.setText(" · ".join(parts))
 
     def _request(self, position: int) -> None:
         if position != self.bar.position:

@@ -158,7 +158,7 @@ def test_play_advances_and_pauses_at_the_end(timeline, qtbot):
     timeline.set_position(43)
     qtbot.mouseClick(timeline.buttons["play"], Qt.MouseButton.LeftButton)
     assert timeline.playing
-    qtbot.waitUntil(lambda: not timeline.playing, timeout=2000)
+    qtbot.waitUntil(lambda: not timeline.playing, timeout=5000)
     assert app.requests == [44, 45, 47, 48, 49]
     assert playing == [True, False]
     timeline.play()  # at the end without Loop: from the start again
@@ -178,20 +178,25 @@ def test_play_with_loop_wraps_within_the_range(timeline, qtbot):
     assert timeline.looping
     timeline.set_position(5)
     timeline.play()
-    qtbot.waitUntil(lambda: len(app.requests) >= 8, timeout=2000)
+    qtbot.waitUntil(lambda: len(app.requests) >= 8, timeout=5000)
     timeline.pause()
     assert app.requests[:8] == [6, 3, 4, 5, 6, 3, 4, 5]
-    timeline.set_loop_range(None, 1)  # Out before In: In follows
+    timeline.set_position(1)
+    qtbot.mouseClick(timeline.out_button, Qt.MouseButton.LeftButton)  # before In: In follows
     assert timeline.loop_range == (1, 1)
+    timeline.set_position(9)
+    qtbot.mouseClick(timeline.in_button, Qt.MouseButton.LeftButton)  # after Out: Out follows
+    assert timeline.loop_range == (9, 9)
+    timeline.set_loop_range(70, -2)
+    assert timeline.loop_range == (0, 49)
 
 
 def test_playback_waits_for_the_app_to_show_each_frame(timeline, qtbot):
     fast(timeline, qtbot)
     app = App(timeline, answer=False)
     timeline.play()
-    qtbot.wait(80)
+    qtbot.waitUntil(lambda: timeline.dropped_ticks >= 10, timeout=5000)
     assert app.requests == [1]  # no answer yet: ticks are dropped, not queued
-    assert timeline.dropped_ticks > 5
     timeline.set_position(1)
     qtbot.waitUntil(lambda: len(app.requests) == 2, timeout=1000)
     qtbot.wait(30)
