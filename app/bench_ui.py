@@ -66,8 +66,9 @@ JSON_KEYS = (
     "probe_update_ms_p95",
     "dock_raise_ms_p95",
     "startup_s",
-    # sequences (measure_sequences): a video's seeks and a long sequence's memory; the
-    # window's scrubbing speed (scrub_fps) joins them here
+    # sequences: the window following a scrub (app.bench_scrub), a video's seeks and a long
+    # sequence's memory (measure_sequences)
+    "scrub_fps",
     "seek_ms_median",
     "seek_ms_p95",
     "sequential_decode_ms",
@@ -80,6 +81,7 @@ SETTLE_TIMEOUT_S = 5.0
 WINDOW_SIZE = (1400, 900)
 MAIN_PY = Path(__file__).resolve().parent.parent / "main.py"
 TARGETS = {
+    "scrub_fps": 30.0,
     "probe_update_ms_p95": 16.0,
     "dock_raise_ms_p95": 50.0,
     "startup_s": 2.0,
@@ -113,6 +115,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="a tiny result (96 x 96, 4 x 4 cells) in place of the RoMa-sized one, and 64 x 48 "
         "frames for the sequence figures: a quick check",
+    )
+    parser.add_argument(
+        "--scrub-frames",
+        type=int,
+        default=500,
+        help="frames (1241 x 376, each pair's result cached) of the sequence the window scrubs "
+        "through for scrub_fps (default 500; 0 skips it)",
     )
     parser.add_argument(
         "--seek-frames",
@@ -417,6 +426,8 @@ def run(args: argparse.Namespace) -> dict:
         raise MatchscopeError(f"--json {json_path}: no folder {json_path.parent}")
     if args.probes < 1 or args.raises < 1:
         raise MatchscopeError("--probes and --raises must be at least 1")
+    if args.scrub_frames == 1 or args.scrub_frames < 0:
+        raise MatchscopeError("--scrub-frames must be 0 (skip) or at least 2")
     if args.seek_frames < 0 or args.memory_frames < 0:
         raise MatchscopeError("--seek-frames and --memory-frames must be 0 (skip) or more")
     if args.seek_frames == 1 or args.memory_frames == 1:
@@ -431,7 +442,13 @@ def run(args: argparse.Namespace) -> dict:
     sequences = measure_sequences(
         args.seek_frames, args.seeks, args.memory_frames, args.tiny, args.seed
     )
-    figures = {**views, **startup, **sequences}
+    scrub = {"scrub_fps": None}
+    if args.scrub_frames:
+        from app.bench_scrub import SCRUB_SIZE_WH, measure_scrub
+
+        scrub_size = TINY_FRAME_SIZE if args.tiny else SCRUB_SIZE_WH
+        scrub = measure_scrub(args.scrub_frames, scrub_size, args.seed, WINDOW_SIZE)
+    figures = {**views, **startup, **scrub, **sequences}
     summary = {
         **{key: figures[key] for key in JSON_KEYS},
         **figures,
@@ -439,6 +456,7 @@ def run(args: argparse.Namespace) -> dict:
             **size.as_dict(),
             "probes": args.probes,
             "raises": args.raises,
+            "scrub_frames": args.scrub_frames,
             "seek_frames": args.seek_frames,
             "seeks": args.seeks,
             "memory_frames": args.memory_frames,
@@ -495,6 +513,14 @@ def print_report(summary: dict) -> None:
 def print_sequence_report(summary: dict) -> None:
     """The sequence figures' lines (those measured)."""
     seeks, memory = summary["seeks"], summary["sequence_memory"]
+    if summary.get("scrub_fps") is not None:
+        width, height = summary["scrub_size_wh"]
+        print(
+            f"scrub ({summary['scrub_frames']} frames {width} x {height}, results cached; views "
+            f"shown: {', '.join(summary['scrub_visible_views'])}): {summary['scrub_fps']:.1f} "
+            f"frames/s (target {TARGETS['scrub_fps']:g}), a frame median "
+            f"{_ms(summary['scrub_ms_median'])}, p95 {_ms(summary['scrub_ms_p95'])}"
+        )
     if seeks is not None:
         width, height = seeks["size_wh"]
         exact = "every frame exact" if seeks["seek_exact"] else f"{seeks['wrong_frames']} WRONG"

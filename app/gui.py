@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 import assets
 from app import WINDOW_MATCHER
 from app.figure_dialog import FigureRequest
+from app.sequence_export import SequenceExport, export_sequence_view
 from app.state import AppState
 from app.window import MainWindow
 from core.errors import MatchscopeError
@@ -41,6 +42,7 @@ class SequenceRequest:
     results: str | None = None
     step: int = 1
     reference: int | None = None
+    export: SequenceExport | None = None  # --export-sequence: export, then exit
 
 
 def run_gui(
@@ -86,7 +88,8 @@ def run_gui(
     pg.setConfigOptions(imageAxisOrder="row-major")
     state = AppState(matcher, settings)
     window = MainWindow(state)
-    headless = bool(screenshot or screenshot_views or figure)
+    exporting = sequence is not None and sequence.export is not None
+    headless = bool(screenshot or screenshot_views or figure or exporting)
     missing = _missing_weights(state) if headless and not workspace else None
     if missing is not None:  # without --screenshot the window shows it, with a folder to choose
         _print_error(str(missing))
@@ -134,6 +137,8 @@ def run_gui(
         if not loaded:
             _print_error(state.error)
             finish(2)
+        elif exporting:
+            QTimer.singleShot(0, lambda: app.exit(_export(window, sequence.export)))
         elif sequence is not None:
             _finish_on_first_result(state, finish)
         elif dataset:
@@ -173,6 +178,18 @@ def _open_sequence(window: MainWindow, request: SequenceRequest) -> bool:
         request.step,
         request.reference,
     )
+
+
+def _export(window: MainWindow, request: SequenceExport) -> int:
+    """``--export-sequence``: write the frames (waiting for each pair's result); the exit
+    status (0, or 2 with one error line)."""
+    try:
+        count = export_sequence_view(window, request)
+    except MatchscopeError as exc:
+        _print_error(str(exc))
+        return 2
+    print(f"matchscope: exported {count} frames of the {request.view} to {request.path}")
+    return 0
 
 
 def _finish_on_first_result(state: AppState, finish) -> None:

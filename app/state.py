@@ -15,6 +15,8 @@ the session's run store (`runs`, a `core.run_store.RunStore` bounded by a byte b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from psygnal import Signal
 
@@ -84,6 +86,7 @@ class AppState:
         self.pinned: list[PinnedProbe] = []  # at most MAX_PINS, in the order pinned
         self.keypoint: KeypointReading | None = None  # selected in the Keypoints dock
         self._kept_probe: ProbeReading | None = None  # a sequence's probe while a pair waits
+        self._clicked: tuple[str, float, float] | None = None  # the last click: origin, x, y
         self.snap_radius = SNAP_RADIUS_PX  # pixels, from the zoom of the last click
         self.threshold = display_threshold(matcher)
         self.scale = FINAL  # one of core.scales.result_scales(result)
@@ -169,7 +172,7 @@ class AppState:
         self.image_a, self.image_b = image_a, image_b
         self.ground_truth = ground_truth
         self._pair_key = None
-        self._kept_probe = None
+        self._kept_probe = self._clicked = None
         self.request_id += 1
         self._set_running(False)
         self._set_result(None)
@@ -211,7 +214,11 @@ class AppState:
             self.keypoint_changed.emit(None)
             self.probe_changed.emit(None)
             return
-        self.probe = self.probe or self._kept_probe
+        probe = self.probe or self._kept_probe
+        if probe is not None and self._clicked is not None and self._clicked[0] == probe.origin:
+            origin, x, y = self._clicked  # the pixel clicked, not where a sparse probe snapped
+            probe = replace(probe, xa=x, ya=y) if origin == "a" else replace(probe, xb=x, yb=y)
+        self.probe = probe
         self.warp_pictures = warp_pictures
         self._set_result(result, truth_errors)
 
@@ -371,6 +378,7 @@ class AppState:
             self.snap_radius = float(snap_radius)
         if self.result is None:
             return
+        self._clicked = ("a", float(x), float(y))
         self._set_probe(read_probe(self.result, x, y, self.snap_radius))
 
     def click_b(self, x: float, y: float, snap_radius: float | None = None) -> None:
@@ -382,6 +390,7 @@ class AppState:
             self.snap_radius = float(snap_radius)
         if self.result is None:
             return
+        self._clicked = ("b", float(x), float(y))
         probe = read_probe_b(self.result, x, y, self.snap_radius)
         if probe.has_match:
             self._set_probe(probe)
@@ -439,6 +448,7 @@ class AppState:
             return
         xa, ya, xb, yb = (float(v) for v in result.matches[index])
         certainty = float(result.match_certainty[index])
+        self._clicked = None
         self._set_probe(ProbeReading(xa, ya, xb, yb, certainty, "match"))
 
     def _set_probe(self, probe: ProbeReading) -> None:

@@ -397,7 +397,7 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         """Show the switch and re-run a model or keypoint matcher so that its result has them
         (or not)."""
         self.intermediates_box.setChecked(keep)
-        if self.state.has_pair and self.state.takes_intermediates:
+        if (self.state.has_pair or self.sequence is not None) and self.state.takes_intermediates:
             self.run_match()
 
     def _on_status(self, text: str) -> None:
@@ -423,7 +423,7 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
 
     def _on_matcher_chosen(self, name: str) -> None:
         self.state.set_matcher(name)
-        if self.state.has_pair:
+        if self.state.has_pair or self.sequence is not None:
             self.run_match()
 
     def _on_run_finished(self, outcome: Outcome) -> None:
