@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from app import WINDOW_MATCHER
-from app.cli_sequence import add_sequence_options, read_run_info
 from app.cli import (
     SUBCOMMANDS,
     _add_matcher_options,
@@ -19,6 +18,7 @@ from app.cli import (
     _parse_settings,
     _Parser,
 )
+from app.cli_sequence import add_sequence_options, read_run_info
 from core.errors import MatchscopeError
 
 

@@ -35,6 +35,8 @@ from core.errors import MatchscopeError
 from widgets.export import DEFAULT_DPI, FORMATS, export_canvas, export_size, export_view
 
 PAIR_VIEW = "pair_view"
+SEQUENCE_ONLY = "sequence_only"
+"""A dock property: the dock is a sequence's (hidden, and no view, without one)."""
 EXPORT_TEXT = "Export view…"
 
 
@@ -62,6 +64,8 @@ class ViewExporter(QObject):
         views = {PAIR_VIEW: ("Pair view", self.parent().centralWidget())}
         docks = self.parent().findChildren(QDockWidget)
         for dock in sorted(docks, key=lambda dock: dock.windowTitle()):
+            if dock.property(SEQUENCE_ONLY) and dock.isHidden():
+                continue  # the Timeline and Statistics without a sequence
             if dock.widget() is not None:
                 views[view_slug(dock.windowTitle())] = (dock.windowTitle(), dock.widget())
         return views

@@ -319,6 +319,7 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
             None if b is None else b.rgb,
             "" if a is None else Path(a.path).name,
             "" if b is None else Path(b.path).name,
+            keep_view=self.sequence is not None,
         )
         self.certainty_view.set_data(None if a is None else a.rgb, None)
         self.error_view.set_data(None if a is None else a.rgb, None)

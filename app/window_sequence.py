@@ -42,7 +42,7 @@ class SequenceActions:
     def _install_sequence_ui(self) -> None:
         """The Timeline and Statistics docks (hidden until a sequence opens) and the File
         menu's sequence actions (the toolbar's button: `_sequence_button`)."""
-        from app.export_dialog import file_menu
+        from app.export_dialog import SEQUENCE_ONLY, file_menu
 
         self.sequence = None
         self.sequence_matcher = SequenceMatcher(self)
@@ -55,6 +55,7 @@ class SequenceActions:
             "Statistics", self.stats_view, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         for dock in (self.timeline_dock, self.stats_dock):
+            dock.setProperty(SEQUENCE_ONLY, True)
             dock.hide()
         self.timeline.install_shortcuts(self)
         self.open_video_action = QAction("Open video…", self)
@@ -356,8 +357,10 @@ class SequenceActions:
             return
         pair = session.seek(position)
         self.sequence_matcher.set_cursor(session.position)
-        if pair is not None and session.results.has(*pair) and not session.results.has_result(
-            *pair
+        if (
+            pair is not None
+            and session.results.has(*pair)
+            and not session.results.has_result(*pair)
         ):
             self.sequence_matcher.request(pair)  # its result was dropped: match it again now
         self.timeline.set_position(session.position)

@@ -442,9 +442,17 @@ class PairView(QWidget):
             self.track_clicked.emit(x, y, snap_radius)
 
     def set_images(
-        self, rgb_a: np.ndarray | None, rgb_b: np.ndarray | None, name_a: str = "", name_b: str = ""
+        self,
+        rgb_a: np.ndarray | None,
+        rgb_b: np.ndarray | None,
+        name_a: str = "",
+        name_b: str = "",
+        keep_view: bool = False,
     ) -> None:
-        """Show the pair (either may be None); titles name the files. Fits both views."""
+        """Show the pair (either may be None); titles name the files. Fits both views, unless
+        ``keep_view`` and both images have the sizes they had (a sequence's next frame: the
+        zoom stays)."""
+        sizes = (self.panel_a.size_hw, self.panel_b.size_hw)
         for panel, rgb, label, name in (
             (self.panel_a, rgb_a, "A", name_a),
             (self.panel_b, rgb_b, "B", name_b),
@@ -457,7 +465,8 @@ class PairView(QWidget):
         for panel in (self.panel_a, self.panel_b):
             panel.title.setMinimumWidth(width)
             panel.title.setPreferredWidth(width)
-        self.fit()
+        if not keep_view or sizes != (self.panel_a.size_hw, self.panel_b.size_hw):
+            self.fit()
 
     def set_matches(
         self,

@@ -41,6 +41,7 @@ def test_bench_ui_writes_its_figures(qapp, tmp_path, capsys):
     path = tmp_path / "ui.json"
     argv = ["bench", "ui", "--tiny", "--probes", "5", "--raises", "1", "--startup-runs", "1"]
     argv += ["--seek-frames", "40", "--seeks", "10", "--memory-frames", "50"]
+    argv += ["--scrub-frames", "8"]
     assert main([*argv, "--json", str(path)]) == 0
     summary = json.loads(path.read_text())
     assert list(summary)[: len(bench_ui.JSON_KEYS)] == list(bench_ui.JSON_KEYS)
@@ -59,7 +60,12 @@ def test_bench_ui_writes_its_figures(qapp, tmp_path, capsys):
     assert 0 < summary["sequential_decode_ms"] < 5000
     assert summary["sequence_memory"]["sequence_frames"] == 50
     assert summary["sequence_peak_over_budget_mb"] < 0  # 64 x 48 frames never fill the caches
+    assert summary["scrub_frames"] == 8 and summary["scrub_timed_out"] == 0
+    assert summary["scrub_fps"] > 0 and {"Timeline", "Statistics"} <= set(
+        summary["scrub_visible_views"]
+    )
     out = capsys.readouterr().out
+    assert "scrub (8 frames 64 x 48" in out
     assert "probe update (5 probes)" in out and "seek (10 random exact seeks" in out
     assert "sequence memory (50 frames 64 x 48" in out
 
