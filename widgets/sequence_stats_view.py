@@ -58,7 +58,8 @@ class SequenceStatsView(QWidget):
         super().__init__(parent)
         self.canvas = pg.GraphicsLayoutWidget()
         self.plots: list[pg.PlotItem] = []
-        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.lines: dict[str, pg.PlotCurveItem] = {}  # by field: every row, sorted
+        self.points: dict[str, pg.ScatterPlotItem] = {}  # by field: the finite values
         self.cursors: list[pg.InfiniteLine] = []
         for row, (label, fields, y_range) in enumerate(PLOTS):
             plot = self.canvas.addPlot(row=row, col=0)
@@ -71,19 +72,17 @@ class SequenceStatsView(QWidget):
                 plot.setAutoVisible(y=True)  # fit y to the pairs in view when zoomed in x
             else:
                 plot.setYRange(*y_range, padding=0.05)
-            if len(fields) > 1:
-                plot.addLegend(offset=(-10, 5))
+            legend = plot.addLegend(offset=(-10, 5)) if len(fields) > 1 else None
             for field in fields:
                 colour = COLOURS[field]
-                self.curves[field] = plot.plot(
-                    name=field,
-                    pen=pg.mkPen(colour, width=1),
-                    symbol="o",
-                    symbolSize=SYMBOL_SIZE_PX,
-                    symbolPen=None,
-                    symbolBrush=colour,
-                    connect="finite",  # a NaN (no certainty, no pose) breaks the line
-                )
+                # a NaN (no certainty, no pose) breaks the line
+                line = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), connect="finite")
+                points = pg.ScatterPlotItem(size=SYMBOL_SIZE_PX, pen=None, brush=colour)
+                for item in (line, points):
+                    plot.addItem(item)
+                if legend is not None:
+                    legend.addItem(line, field)
+                self.lines[field], self.points[field] = line, points
             cursor = pg.InfiniteLine(angle=90, movable=False, pen=CURSOR_PEN)
             cursor.hide()
             plot.addItem(cursor, ignoreBounds=True)
@@ -112,6 +111,8 @@ class SequenceStatsView(QWidget):
         self._positions = np.zeros(0, np.int64)  # (N,) ascending
         self._values = np.zeros((0, len(COLUMNS)), np.float64)  # (N, COLUMNS), NaN: none
         self._stats: list[PairStats] = []  # in the order of _positions
+        self._new_positions: list[int] = []  # added since the last redraw, not yet as points
+        self._points_stale = False  # a row replaced: the points are drawn anew
         self._redraw_timer = QTimer(self)  # a single redraw for the rows of one event loop pass
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(0)
@@ -133,10 +134,12 @@ class SequenceStatsView(QWidget):
         if index < len(self._positions) and self._positions[index] == position:
             self._values[index] = values
             self._stats[index] = stats
+            self._points_stale = True
         else:
             self._positions = np.insert(self._positions, index, position)
             self._values = np.insert(self._values, index, values, axis=0)
             self._stats.insert(index, stats)
+            self._new_positions.append(position)
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
@@ -147,6 +150,7 @@ class SequenceStatsView(QWidget):
         self._stats = list(by_position.values())
         self._values = np.array([_values(stats) for stats in self._stats], np.float64)
         self._values = self._values.reshape(-1, len(COLUMNS))
+        self._points_stale = True
         self._redraw()
 
     def clear(self) -> None:
@@ -180,9 +184,28 @@ class SequenceStatsView(QWidget):
         return any(stats.pose_error_deg is not None for stats in self._stats)
 
     def _redraw(self) -> None:
+        """Every line anew (cheap), and the points of the rows added since the last redraw (a
+        scatter's points cost far more: all of them only after a row was replaced)."""
         self._redraw_timer.stop()
-        for field, curve in self.curves.items():
-            curve.setData(self._positions, self._values[:, COLUMNS.index(field)])
+        if self._points_stale:
+            self._new_positions.clear()
+            for points in self.points.values():
+                points.clear()
+            added = np.arange(len(self._positions))
+        else:
+            added = np.searchsorted(self._positions, self._new_positions)
+            self._new_positions.clear()
+        self._points_stale = False
+        for field, line in self.lines.items():
+            values = self._values[:, COLUMNS.index(field)].copy()  # the line keeps it
+            if np.isfinite(values).any():  # pyqtgraph warns about bounds of NaN only
+                line.setData(self._positions, values)
+            else:
+                line.setData([], [])
+            new = values[added]
+            finite = np.isfinite(new)
+            if finite.any():
+                self.points[field].addPoints(x=self._positions[added][finite], y=new[finite])
         with_pose = self._with_pose()
         self.pose_plot.setVisible(with_pose)
         self.plots[-2].getAxis("bottom").showLabel(not with_pose)  # the label of the lowest

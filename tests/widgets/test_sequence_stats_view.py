@@ -41,9 +41,15 @@ def view(qtbot) -> SequenceStatsView:
 
 
 def drawn(view: SequenceStatsView, field: str) -> tuple[np.ndarray, np.ndarray]:
-    """The (x, y) of a curve, empty arrays when it has no points."""
-    x, y = view.curves[field].getData()
+    """The (x, y) of a field's line, empty arrays when it has none."""
+    x, y = view.lines[field].getData()
     return (np.zeros(0) if x is None else x), (np.zeros(0) if y is None else y)
+
+
+def points(view: SequenceStatsView, field: str) -> list[tuple[float, float]]:
+    """The (x, y) of a field's points, sorted by x."""
+    x, y = view.points[field].getData()
+    return sorted(zip(x.tolist(), y.tolist(), strict=True))
 
 
 def wait_drawn(qtbot, view: SequenceStatsView, count: int) -> None:
@@ -70,23 +76,31 @@ def test_rows_added_one_by_one_are_drawn_sorted_by_position_in_one_redraw(qtbot,
         x, y = drawn(view, field)
         np.testing.assert_array_equal(x, [0, 2, 4])
         np.testing.assert_allclose(y, values)
+        x, y = np.transpose(points(view, field))
+        np.testing.assert_array_equal(x, [0, 2, 4])
+        np.testing.assert_allclose(y, values)
+    view.add_row(3, stats(3))  # the next pass draws only the new row's points
+    wait_drawn(qtbot, view, 4)
+    assert points(view, "matches") == [(0, 100), (2, 102), (3, 103), (4, 104)]
     assert view.canvas.isVisible() and not view.empty_label.isVisible()
     assert view.export_button.isEnabled()
-    assert view.summary.text() == "3 pairs · median inliers 51"
+    assert view.summary.text() == "4 pairs · median inliers 51"
 
 
 def test_a_row_at_a_position_already_shown_replaces_it(qtbot, view):
     view.set_rows([(position, stats(position)) for position in range(3)])
     view.add_row(1, stats(1, matches=400))
-    wait_drawn(qtbot, view, 3)
+    assert drawn(view, "matches")[1][1] == 101  # until the redraw
     qtbot.waitUntil(lambda: drawn(view, "matches")[1][1] == 400, timeout=5000)
     np.testing.assert_array_equal(drawn(view, "matches")[1], [100, 400, 102])
     np.testing.assert_array_equal(drawn(view, "inliers")[1], [50, 200, 51])
+    assert points(view, "matches") == [(0, 100), (1, 400), (2, 102)]
     assert len(view.rows) == 3 and view.rows[1][1].matches == 400
     view.set_rows([(5, stats(5)), (5, stats(5, matches=10))])  # the last of a position wins
     assert [(position, row.matches) for position, row in view.rows] == [(5, 10)]
     view.clear()
     assert view.rows == [] and len(drawn(view, "matches")[0]) == 0
+    assert points(view, "matches") == []
     assert view.empty_label.isVisible() and view.summary.text() == ""
 
 
@@ -100,6 +114,7 @@ def test_the_pose_error_plot_shows_only_with_pose_errors(qtbot, view):
     x, y = drawn(view, "pose_error_deg")
     np.testing.assert_array_equal(x, [0, 1, 2])
     np.testing.assert_array_equal(y, [2.0, np.nan, 4.0])
+    assert points(view, "pose_error_deg") == [(0, 2.0), (2, 4.0)]  # none where unknown
     assert view.summary.text() == (
         "3 pairs · median inliers 50 · median pose error 3.00° (1 without a pose)"
     )
@@ -202,4 +217,5 @@ def test_five_thousand_rows_in_any_order(qtbot, view):
     x, y = drawn(view, "pose_error_deg")
     np.testing.assert_array_equal(x, np.arange(5000))
     np.testing.assert_allclose(y, np.arange(5000) / 100)
+    assert len(view.points["pose_error_deg"].getData()[0]) == 5000
     assert view.pose_plot.isVisible() and view.summary.text().startswith("5000 pairs")
