@@ -3,8 +3,9 @@
 The window is the app's own `MainWindow` (1400 x 900, its default layout) with a generated
 KITTI-sized sequence open (1241 x 376, ``--scrub-frames`` frames: a textured image scrolled a
 few pixels per frame, :class:`core.bench.sequence_speed.GeneratedSequence`) and every pair's
-dense result already in the sequence's results (a few distinct results shared by the pairs, so
-memory stays small; each pair is still shown from scratch). The background matcher is stopped.
+dense result already in the sequence's results with the warp pictures the matching thread makes
+(a few distinct results shared by the pairs, so memory stays small; each pair is still shown
+from scratch). The background matcher is stopped.
 Each step asks for the next position as the timeline does (``MainWindow.request_position``) and
 the clock runs until every visible view (the pair view and each visible dock, the Timeline and
 Statistics included) has painted and a pass of the event loop paints nothing more (see
@@ -59,6 +60,7 @@ def measure_scrub(frames: int, size_wh: tuple[int, int], seed: int, window_size)
     from app.state import AppState
     from app.window import MainWindow
     from core.bench.sequence_speed import GeneratedSequence
+    from core.figures import warp_pictures
     from core.sequence.matching import PairStats
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -74,11 +76,15 @@ def measure_scrub(frames: int, size_wh: tuple[int, int], seed: int, window_size)
         window.sequence_matcher.stop()
         session = window.sequence
         session.results.set_budget(2**40)  # the pairs share `DISTINCT_RESULTS` results
+        session.extras_budget = 2**40
         results = [scrub_result(height, width, seed + i) for i in range(DISTINCT_RESULTS)]
+        rgb_b = session.reader.read(1)
+        pictures = [warp_pictures(rgb_b, result.warp_ab) for result in results]
         for position in range(frames - 1):
-            result = results[position % DISTINCT_RESULTS]
+            index = position % DISTINCT_RESULTS
             stats = PairStats(position, position + 1, 5000, 4500, 0.9, 0.6, 0.1)
-            session.results.add(position, position + 1, result, stats)
+            session.results.add(position, position + 1, results[index], stats)
+            session.keep_extras((position, position + 1), None, pictures[index])
         window.stats_view.set_rows(session.stats_rows())
         window.timeline.set_done_pairs(session.results.done_positions())
         app.processEvents()

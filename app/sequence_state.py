@@ -20,7 +20,7 @@ from app.sequence_worker import PairOutcome, frame_name
 from app.state import AppState
 from core.bench.truth import ResultErrors
 from core.errors import InputError
-from core.figures import WarpPictures
+from core.figures import WarpPictures, warp_pictures
 from core.imageio import from_array
 from core.sequence.base import SequenceReader
 from core.sequence.cache import FrameCache
@@ -32,8 +32,9 @@ from core.sequence.truth import pair_ground_truth
 
 DISPLAY_FRAME_BYTES = 512 * 2**20
 """Decoded frames the window keeps for scrubbing (a KITTI frame is 1.4 MB: about 360)."""
-SHOWN_EXTRAS = 32
-"""Pairs whose truth errors and warp pictures (made by the matching thread) are kept."""
+EXTRAS_SHARE = 0.25
+"""Of the run budget, what the pairs' truth errors and warp pictures (made by the matching
+thread) may hold; the results hold the rest."""
 
 Pair = tuple[int, int]
 
@@ -65,13 +66,18 @@ class SequenceSession:
         if results is not None and results.pairing is not None:
             self.mode, value = results.pairing
             self.step, self.reference = (value, 0) if self.mode == "step" else (1, value)
-        self.results = results or SequenceResults(self.reader, state.runs.budget, state.matcher)
+        budget = state.runs.budget
+        self.extras_budget = int(budget * EXTRAS_SHARE)
+        if results is None:
+            results = SequenceResults(self.reader, budget - self.extras_budget, state.matcher)
+        self.results = results
         self.bad: dict[int, str] = {}
         self.tracks = TrackSet()
         self._tracked: set[int] = set()  # position_a of the pairs chained into `tracks`
         self._extras: OrderedDict[Pair, tuple[ResultErrors | None, WarpPictures | None]] = (
             OrderedDict()
         )
+        self._extras_bytes = 0
 
     def __len__(self) -> int:
         return len(self.reader)
@@ -110,6 +116,7 @@ class SequenceSession:
         self.tracks = TrackSet()
         self._tracked.clear()
         self._extras.clear()
+        self._extras_bytes = 0
         self.results_reset.emit()
 
     # the cursor ---------------------------------------------------------------------------------
@@ -133,8 +140,13 @@ class SequenceSession:
             self._add_tracks(*pair, result)
         errors, pictures = self._extras.get(pair, (None, None))
         truth = pair_ground_truth(self.reader, *pair)
-        if result is not None and errors is None and truth is not None:
-            errors = truth.errors_of(result)
+        if result is not None and pair not in self._extras:
+            errors = None if truth is None else truth.errors_of(result)
+            if not result.is_sparse:
+                pictures = warp_pictures(images[1].rgb, result.warp_ab)
+            self.keep_extras(pair, errors, pictures)
+        elif pair in self._extras:
+            self._extras.move_to_end(pair)
         self.state.show_pair(images[0], images[1], truth, result, errors, pictures)
         self.state.set_status(self._describe(pair, result is not None))
         return pair
@@ -185,15 +197,24 @@ class SequenceSession:
         """Keep a matched pair; show it when it is the current pair."""
         pair = (outcome.position_a, outcome.position_b)
         self.results.add(*pair, outcome.result, outcome.stats)
-        self._extras[pair] = (outcome.truth_errors, outcome.warp_pictures)
-        self._extras.move_to_end(pair)
-        while len(self._extras) > SHOWN_EXTRAS:
-            self._extras.popitem(last=False)
+        self.keep_extras(pair, outcome.truth_errors, outcome.warp_pictures)
         self._add_tracks(*pair, outcome.result)
         self.pair_added.emit(outcome.position_a, outcome.stats)
         if pair == self.current_pair() and self.state.has_pair:
             self.state.show_result(outcome.result, outcome.truth_errors, outcome.warp_pictures)
             self.state.set_status(self._describe(pair, True))
+
+    def keep_extras(
+        self, pair: Pair, errors: ResultErrors | None, pictures: WarpPictures | None
+    ) -> None:
+        """Keep a pair's truth errors and warp pictures within `extras_budget` bytes (least
+        recently shown dropped first; a dropped pair's are made again when it is shown)."""
+        if pair in self._extras:
+            self._extras_bytes -= _extras_nbytes(self._extras.pop(pair))
+        self._extras[pair] = (errors, pictures)
+        self._extras_bytes += _extras_nbytes((errors, pictures))
+        while self._extras_bytes > self.extras_budget and len(self._extras) > 1:
+            self._extras_bytes -= _extras_nbytes(self._extras.popitem(last=False)[1])
 
     def _add_tracks(self, position_a: int, position_b: int, result) -> None:
         """Chain a sparse result of consecutive frames into the tracks (once per pair)."""
@@ -209,3 +230,13 @@ class SequenceSession:
     def close(self) -> None:
         self.frames.clear()
         self.reader.close()
+
+
+def _extras_nbytes(extras: tuple[ResultErrors | None, WarpPictures | None]) -> int:
+    errors, pictures = extras
+    arrays = []
+    if errors is not None:
+        arrays += [errors.matches, errors.dense]
+    if pictures is not None:
+        arrays += [pictures.flow_rgb, pictures.warped_b]
+    return sum(array.nbytes for array in arrays if array is not None)
