@@ -92,8 +92,8 @@ def measure_scrub(frames: int, size_wh: tuple[int, int], seed: int, window_size)
         painted = _Painted(visible)
         painted.settle(app, set(visible))
         times, timed_out = [], 0
-        for step in range(WARMUP + frames):
-            position = step % frames
+        for step in range(WARMUP + frames - 1):
+            position = step % (frames - 1)  # the last frame starts no pair
             painted.reset()
             start = time.perf_counter()
             window.request_position(position)

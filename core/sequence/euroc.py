@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from scipy.spatial.transform import Rotation, Slerp
 
 from core.errors import InputError
 from core.sequence.base import FrameInfo, Intrinsics, SequenceReader
@@ -93,6 +92,8 @@ def read_sensor(path: Path) -> tuple[np.ndarray, Intrinsics]:
 def body_poses(times_ns: np.ndarray, truth) -> np.ndarray:
     """(len(times_ns), 4, 4) body-to-world poses at ``times_ns`` interpolated in ``truth``
     (:func:`read_ground_truth`); NaN outside its time range."""
+    from scipy.spatial.transform import Rotation, Slerp  # slow to import: when needed
+
     truth_ns, positions, quaternions = truth
     poses = nan_poses(len(times_ns))
     inside = (times_ns >= truth_ns[0]) & (times_ns <= truth_ns[-1])

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from core.errors import InputError
 from core.imageio import load_image
@@ -31,6 +30,8 @@ class ImageFilesReader(SequenceReader):
 
 def pose_from_quaternion(translation, quaternion_xyzw) -> np.ndarray:
     """(4, 4) float64 ``[R | t]`` from a translation (3,) and a unit quaternion (x, y, z, w)."""
+    from scipy.spatial.transform import Rotation  # slow to import (0.4 s): when a layout needs it
+
     T = np.eye(4)
     T[:3, :3] = Rotation.from_quat(quaternion_xyzw).as_matrix()
     T[:3, 3] = translation

@@ -60,12 +60,12 @@ def test_bench_ui_writes_its_figures(qapp, tmp_path, capsys):
     assert 0 < summary["sequential_decode_ms"] < 5000
     assert summary["sequence_memory"]["sequence_frames"] == 50
     assert summary["sequence_peak_over_budget_mb"] < 0  # 64 x 48 frames never fill the caches
-    assert summary["scrub_frames"] == 8 and summary["scrub_timed_out"] == 0
+    assert summary["scrub_frames"] == 7 and summary["scrub_timed_out"] == 0
     assert summary["scrub_fps"] > 0 and {"Timeline", "Statistics"} <= set(
         summary["scrub_visible_views"]
     )
     out = capsys.readouterr().out
-    assert "scrub (8 frames 64 x 48" in out
+    assert "scrub (7 frames 64 x 48" in out
     assert "probe update (5 probes)" in out and "seek (10 random exact seeks" in out
     assert "sequence memory (50 frames 64 x 48" in out
 
