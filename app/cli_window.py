@@ -227,7 +227,7 @@ def _sequence_request(args: argparse.Namespace, argv: list[str]):
     """The one-argument form, checked (the input must open as a sequence): a
     `SequenceRequest`, or None for pairs (then no sequence option may be given)."""
     from app.gui import SequenceRequest
-    from core.sequence import open_sequence
+    from core.sequence import is_video_file, open_sequence
     from core.sequence.matching import sequence_pairs
 
     options = [args.camera, args.intrinsics, args.frames, args.results, args.reference]
@@ -241,6 +241,11 @@ def _sequence_request(args: argparse.Namespace, argv: list[str]):
     if args.workspace or args.dataset or args.probe is not None or args.export_figure:
         raise MatchscopeError(
             "a sequence takes none of --workspace, --dataset, --probe, --export-figure"
+        )
+    if Path(args.images[0]).is_file() and not is_video_file(args.images[0]):
+        raise MatchscopeError(
+            f"{args.images[0]}: not a sequence (one argument opens a video or a sequence "
+            "folder); give two images A and B for a pair"
         )
     reader = open_sequence(args.images[0], args.camera, args.intrinsics, args.frames)
     try:

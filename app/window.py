@@ -127,6 +127,7 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         self.probe_panel.show_probe(None)
         self.statusBar().showMessage(state.status)
         self.open_workspace_action, self.save_workspace_action = install_workspace_actions(self)
+        self._install_sequence_menu()
         self.figure_action = install_figure_action(self)
         self.settings_action = install_settings_action(self)
         install_probe_wiring(self)  # after the File menu: the Probe menu comes second

@@ -40,9 +40,10 @@ class SequenceActions:
     sequence: SequenceSession | None = None
 
     def _install_sequence_ui(self) -> None:
-        """The Timeline and Statistics docks (hidden until a sequence opens) and the File
-        menu's sequence actions (the toolbar's button: `_sequence_button`)."""
-        from app.export_dialog import SEQUENCE_ONLY, file_menu
+        """The Timeline and Statistics docks (hidden until a sequence opens), the sequence
+        actions and the matcher (the File menu: `_install_sequence_menu`; the toolbar's
+        button: `_sequence_button`)."""
+        from app.export_dialog import SEQUENCE_ONLY
 
         self.sequence = None
         self.sequence_matcher = SequenceMatcher(self)
@@ -72,15 +73,6 @@ class SequenceActions:
         self.open_results_action.triggered.connect(self._ask_results)
         self.save_results_action = QAction("Save sequence results…", self)
         self.save_results_action.triggered.connect(self._ask_save_results)
-        self.export_sequence_action = install_sequence_export_action(self)
-        file = file_menu(self)
-        for action in (
-            self.open_video_action,
-            self.open_folder_action,
-            self.open_results_action,
-            self.save_results_action,
-        ):
-            file.insertAction(self.export_sequence_action, action)
         self._pending_position: int | None = None
         self._done_marks = QTimer(self)
         self._done_marks.setSingleShot(True)
@@ -98,6 +90,21 @@ class SequenceActions:
         matcher.idle.connect(self._on_sequence_idle)
         self.pair_view.trail_options_changed.connect(lambda *_: self._show_trails())
         self.pair_view.track_clicked.connect(self._on_track_click)
+
+    def _install_sequence_menu(self) -> None:
+        """File > Open video…, Open sequence folder…, Open/Save sequence results… and Export
+        sequence view… (after the workspace's entries)."""
+        from app.export_dialog import file_menu
+
+        self.export_sequence_action = install_sequence_export_action(self)
+        file = file_menu(self)
+        for action in (
+            self.open_video_action,
+            self.open_folder_action,
+            self.open_results_action,
+            self.save_results_action,
+        ):
+            file.insertAction(self.export_sequence_action, action)
         self._update_sequence_actions()
 
     def _sequence_button(self) -> QToolButton:
