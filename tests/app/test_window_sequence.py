@@ -170,3 +170,19 @@ def test_command_line_refuses_what_is_no_sequence(tmp_path, capsys):
     folder = write_folder(tmp_path / "seq", count=3)
     assert main([str(folder), "--reference", "7"]) == 2
     assert "--reference 7" in capsys.readouterr().err
+
+
+def test_export_a_view_over_a_range_from_the_command_line(tmp_path, capsys):
+    from core.sequence.video import VideoReader
+
+    folder = write_folder(tmp_path / "seq", count=4)
+    video = tmp_path / "pairs.mp4"
+    argv = [str(folder), "--matcher", "sift", "--export-sequence", str(video)]
+    assert main([*argv, "--export-frames", "0:3", "--export-view", "certainty"]) == 0
+    reader = VideoReader(video)
+    assert len(reader) == 3 and reader.read(2).std() > 1  # a frame per pair, each drawn
+    pngs = tmp_path / "pngs"
+    assert main([str(folder), "--matcher", "sift", "--export-sequence", str(pngs)]) == 0
+    assert len(list(pngs.glob("*.png"))) == 4  # every frame: the last shows no pair
+    assert main([*argv, "--export-view", "nonsense"]) == 2
+    assert "no view named 'nonsense'" in capsys.readouterr().err
