@@ -6,7 +6,7 @@ bounded by the run budget, and shows the current pair through :meth:`AppState.sh
 frames at once, the result when there is one (else when it arrives). The current pair is
 frame t with t + k or with a fixed reference frame (``mode`` "step" or "reference",
 positions in the sequence's order). Frames that cannot be decoded are kept in ``bad`` with
-the reason and skipped by stepping; the rest of the sequence stays usable.
+the reason (the timeline skips them); the rest of the sequence stays usable.
 """
 
 from __future__ import annotations
@@ -151,15 +151,6 @@ class SequenceSession:
         self.state.set_status(self._describe(pair, result is not None))
         return pair
 
-    def step_from(self, position: int, delta: int) -> int:
-        """The position ``delta`` steps from ``position``, skipping bad frames (stays inside
-        the sequence)."""
-        target = max(0, min(position + delta, len(self) - 1))
-        direction = 1 if delta > 0 else -1
-        while target in self.bad and 0 < target < len(self) - 1:
-            target += direction
-        return target
-
     def _image(self, position: int):
         try:
             rgb = self.frames.get(position)
@@ -170,7 +161,7 @@ class SequenceSession:
         return from_array(rgb, frame_name(self.reader, position))
 
     def mark_bad(self, position: int, reason: str) -> None:
-        """Frame ``position`` cannot be decoded (``reason``): marked, skipped by stepping."""
+        """Frame ``position`` cannot be decoded (``reason``): marked (the timeline skips it)."""
         if position not in self.bad:
             self.bad[position] = reason
             self.frame_bad.emit(position, reason)

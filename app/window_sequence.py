@@ -12,7 +12,6 @@ Run (or choosing another matcher) matches the whole sequence again with the curr
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
@@ -402,10 +401,3 @@ class SequenceActions:
             f"Track {track_id}: {len(ids)} frames, {ids[0]} … {ids[-1]} "
             f"(positions {track.positions[0]}..{track.positions[-1]})"
         )
-
-
-def is_sequence_path(path: str) -> bool:
-    """Whether ``path`` (one argument on the command line) names a sequence: a video file or a
-    folder."""
-    candidate = Path(path)
-    return candidate.is_dir() or candidate.suffix.lower() in VIDEO_EXTENSIONS

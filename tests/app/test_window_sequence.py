@@ -9,10 +9,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.cli import main
-from app.state import AppState
-from app.window import MainWindow
 from core.synthetic import make_texture
-from tests.app.test_window import click_pixel
+from tests.app.test_window import click_pixel, make_window
 
 SHIFT = 5  # pixels between consecutive frames
 FRAMES = 6
@@ -33,21 +31,12 @@ def write_folder(folder, count=FRAMES, bad: int | None = None):
     return folder
 
 
-def make_window(qtbot, matcher="sift", settings=None) -> MainWindow:
-    window = MainWindow(AppState(matcher, settings))
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
 def matched(window, count):
     return lambda: len(window.sequence.results) >= count and not window.sequence_matcher.is_running
 
 
 def test_open_folder_matches_every_pair_and_the_probe_follows(qtbot, tmp_path):
-    window = make_window(qtbot)
+    window = make_window(qtbot, "sift")
     assert window.open_sequence(str(write_folder(tmp_path / "seq")))
     session, state = window.sequence, window.state
     assert window.timeline_dock.isVisible() and window.stats_dock.isVisible()
@@ -89,7 +78,7 @@ def test_a_pair_not_matched_yet_shows_its_frames_at_once(qtbot, tmp_path):
 
 
 def test_bad_frame_is_marked_and_skipped(qtbot, tmp_path):
-    window = make_window(qtbot)
+    window = make_window(qtbot, "sift")
     assert window.open_sequence(str(write_folder(tmp_path / "seq", bad=2)))
     qtbot.waitUntil(lambda: not window.sequence_matcher.is_running, timeout=30000)
     session = window.sequence
@@ -106,7 +95,7 @@ def test_bad_frame_is_marked_and_skipped(qtbot, tmp_path):
 
 
 def test_results_saved_and_reopened_without_matching(qtbot, tmp_path):
-    window = make_window(qtbot)
+    window = make_window(qtbot, "sift")
     folder = str(write_folder(tmp_path / "seq"))
     assert window.open_sequence(folder)
     qtbot.waitUntil(matched(window, FRAMES - 1), timeout=30000)
@@ -123,7 +112,7 @@ def test_results_saved_and_reopened_without_matching(qtbot, tmp_path):
 
 
 def test_reference_pairing_and_matcher_change(qtbot, tmp_path):
-    window = make_window(qtbot)
+    window = make_window(qtbot, "sift")
     assert window.open_sequence(str(write_folder(tmp_path / "seq", count=4)))
     window.set_sequence_pairing("reference", 1, 0)
     qtbot.waitUntil(matched(window, 3), timeout=30000)
@@ -138,7 +127,7 @@ def test_reference_pairing_and_matcher_change(qtbot, tmp_path):
 
 
 def test_tracks_of_a_sparse_matcher(qtbot, tmp_path):
-    window = make_window(qtbot)
+    window = make_window(qtbot, "sift")
     assert window.open_sequence(str(write_folder(tmp_path / "seq")))
     qtbot.waitUntil(matched(window, FRAMES - 1), timeout=30000)
     window.request_position(4)
