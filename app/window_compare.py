@@ -41,7 +41,8 @@ class CompareDock:
     def refresh(self) -> None:
         """List the runs on the current pair again and keep (or move on) the choice."""
         state = self.state
-        runs = state.runs.runs_on(state.pair_key) if state.has_pair else []
+        # no run, no hashing of the images (a sequence's scrub shows a new pair every frame)
+        runs = state.runs.runs_on(state.pair_key) if state.has_pair and len(state.runs) else []
         ids = [run.run_id for run in runs]
         first, second = self.chosen
         new = [run_id for run_id in ids if run_id not in self._listed]

@@ -63,5 +63,4 @@ class ScaleActions:
         label = scale_label(maps.scale)
         self.certainty_view.set_data(rgb_a, maps.certainty)
         self.certainty_view.set_title(f"certainty of A ({label})")
-        self.warp_view.set_data(pictures, maps.certainty)
-        self.warp_view.set_scale_maps(maps, rgb_b, label)
+        self.warp_view.set_data(pictures, maps.certainty, maps, rgb_b, label)

@@ -14,11 +14,13 @@ most ``READOUT_HZ`` times a second however fast the mouse moves).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import weakref
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, SignalInstance
@@ -36,17 +38,40 @@ READOUT_HZ = 30
 READOUT_FILL = pg.mkBrush(0, 0, 0, 170)
 
 
+@functools.cache
 def certainty_colormap() -> pg.ColorMap:
-    """The certainty colours of the CLI's figures (viridis) as a pyqtgraph colour map on 0..1."""
+    """The certainty colours of the CLI's figures (viridis) as a pyqtgraph colour map on 0..1
+    (one shared instance: views only read it)."""
     lut = certainty_lut()
     return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut, name="certainty")
 
 
+@functools.cache
 def error_colormap() -> pg.ColorMap:
     """The true-error colours (green -> red) as a pyqtgraph colour map on 0..1 (shown with
     levels 0..``ERROR_SCALE_PX``)."""
     lut = error_lut()
     return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut, name="error")
+
+
+GREY_CACHE_SIZE = 4
+_greys: list[tuple[weakref.ref, np.ndarray]] = []  # the latest first
+
+
+def grey(rgb: np.ndarray | None) -> np.ndarray | None:
+    """(H, W) uint8 grey of an (H, W, 3) uint8 RGB image (None stays None). The last few
+    are remembered by identity (the app never changes an image it shows): a new pair's A is
+    shown in grey by five views, twice each."""
+    if rgb is None:
+        return None
+    for index, (ref, cached) in enumerate(_greys):
+        if ref() is rgb:
+            _greys.insert(0, _greys.pop(index))
+            return cached
+    result = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    _greys.insert(0, (weakref.ref(rgb), result))
+    del _greys[GREY_CACHE_SIZE:]
+    return result
 
 
 COLOUR_BAR_AXIS_WIDTH = 60
@@ -82,13 +107,24 @@ def set_colour_bar_range(
         axis.setLabel(text)
 
 
+class Title(pg.LabelItem):
+    """A panel's title: setting the text it has already does nothing (pyqtgraph lays a label
+    out again on every ``setText``, a millisecond each, and a sequence's scrub sets every
+    title on each frame)."""
+
+    def setText(self, text: str, **options) -> None:
+        if options or text != getattr(self, "text", None):
+            super().setText(text, **options)
+
+
 class ImagePanel:
     """A titled ViewBox (y down, aspect locked) showing one image, with a probe marker."""
 
     def __init__(
         self, canvas: pg.GraphicsLayoutWidget, row: int, col: int, title: str, marker: bool = True
     ):
-        self.title = canvas.addLabel(title, row=row, col=col)
+        self.title = Title(title)
+        canvas.addItem(self.title, row=row, col=col)
         self.view = canvas.addViewBox(row=row + 1, col=col, lockAspect=True, invertY=True)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
@@ -112,7 +148,9 @@ class ImagePanel:
             self.image.clear()
             self.size_hw = None
             return
-        kwargs.setdefault("levels", (0, 255))
+        # uint8 RGB is drawn as it is (levels would rescale every pixel on each paint)
+        rgb8 = image.dtype == np.uint8 and image.ndim == 3
+        kwargs.setdefault("levels", None if rgb8 else (0, 255))
         self.image.setImage(image, autoLevels=False, **kwargs)
         height, width = image.shape[:2]
         self.image.setRect(QRectF(-0.5, -0.5, width, height))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -26,7 +25,7 @@ from core.figures import certainty_lut
 from core.probe import PinnedProbe, ProbeReading
 from core.result import MatchResult
 from core.tokens import patch_cell
-from widgets import ImagePanel, certainty_colormap, set_colour_bar_range
+from widgets import ImagePanel, certainty_colormap, grey, set_colour_bar_range
 
 ANCHOR_OPACITY = 0.8  # alpha of the most likely anchor; the others in proportion
 ANCHOR_PEN = pg.mkPen((255, 255, 255), width=2)
@@ -210,7 +209,7 @@ class AnchorView(QWidget):
         """A and B (H, W, 3) uint8 and the result whose ``anchor_logits_ab`` (``_ba``)
         (h16, w16, R * R) are shown; any may be None. B->A is offered for symmetric runs."""
         for name, rgb in (("a", rgb_a), ("b", rgb_b)):
-            self._grey[name] = None if rgb is None else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            self._grey[name] = grey(rgb)
         self._result = result
         symmetric = has_anchors(result, "ba") and result.warp_ba is not None
         self.direction_box.blockSignals(True)

@@ -3,7 +3,6 @@ of A and B side by side, drawn from a result's intermediates (never by running a
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import (
 from core.probe import PinnedProbe, ProbeReading
 from core.result import MatchResult
 from core.tokens import cosine_similarity, patch_cell, pca_rgb, unit_tokens
-from widgets import ImagePanel, certainty_colormap, emit_clicks, set_colour_bar_range
+from widgets import ImagePanel, certainty_colormap, emit_clicks, grey, set_colour_bar_range
 
 HEATMAP_OPACITY = 0.65
 MODES = ("attention", "similarity", "PCA")
@@ -161,7 +160,7 @@ class AttentionView(QWidget):
         stay for a new result of the same shapes and settings.
         """
         for key, panel, rgb in (("a", self.panel, rgb_a), ("b", self.panel_b, rgb_b)):
-            panel.set_image(None if rgb is None else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+            panel.set_image(grey(rgb))
             self._sizes[key] = None if rgb is None else rgb.shape[:2]
         self._result = result
         inter = {} if result is None else result.intermediates

@@ -14,7 +14,6 @@ the bottom gives both runs' answers at the probe.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -34,6 +33,7 @@ from widgets import (
     ImagePanel,
     certainty_colormap,
     error_colormap,
+    grey,
     set_colour_bar_range,
 )
 
@@ -78,7 +78,7 @@ class _Layer:
     def show(self, title: str, rgb: np.ndarray | None) -> None:
         """Title and grey image (None: empty); clears map and dots."""
         self.panel.title.setText(title)
-        gray = None if rgb is None else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        gray = grey(rgb)
         self.panel.set_image(gray)
         self.heatmap.clear()
         self.points.clear()

@@ -4,7 +4,6 @@ value under the cursor (the nearest dot's for points) is shown in the corner."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
@@ -12,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from core.figures import ERROR_SCALE_PX
 from core.probe import PinnedProbe, ProbeReading
-from widgets import ImagePanel, NearestPoints, certainty_colormap, emit_clicks, error_colormap
+from widgets import ImagePanel, NearestPoints, certainty_colormap, emit_clicks, error_colormap, grey
 
 HEATMAP_OPACITY = 0.65
 POINT_SIZE_PX = 7
@@ -72,7 +71,7 @@ class HeatmapView(QWidget):
 
     def set_data(self, rgb_a: np.ndarray | None, values: np.ndarray | None) -> None:
         """A (H, W, 3) uint8 and its (H, W) map (NaN = none); either may be None."""
-        gray = None if rgb_a is None else cv2.cvtColor(rgb_a, cv2.COLOR_RGB2GRAY)
+        gray = grey(rgb_a)
         self.panel.set_image(gray)
         self.points.clear()
         self._values, self._points = values, None

@@ -3,7 +3,6 @@ keypoint of A its LightGlue assignment scores over B's keypoints (the sparse Anc
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -30,7 +29,14 @@ from core.keypoint_probe import (
 )
 from core.probe import PinnedProbe
 from core.result import MatchResult
-from widgets import ImagePanel, NearestPoints, certainty_colormap, emit_clicks, set_colour_bar_range
+from widgets import (
+    ImagePanel,
+    NearestPoints,
+    certainty_colormap,
+    emit_clicks,
+    grey,
+    set_colour_bar_range,
+)
 
 POINT_SIZE_PX = 6
 """Diameter (screen pixels) of a keypoint's dot."""
@@ -116,7 +122,7 @@ class _Side:
         self.size_hw: tuple[int, int] | None = None
 
     def set_image(self, rgb: np.ndarray | None) -> None:
-        self.panel.set_image(None if rgb is None else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        self.panel.set_image(grey(rgb))
         self.size_hw = None if rgb is None else rgb.shape[:2]
 
     def set_score_map(self, score_map: np.ndarray | None, visible: bool) -> None:

@@ -338,6 +338,7 @@ class PairView(QWidget):
             values=(0, 1), colorMap=certainty_colormap(), interactive=False, label="certainty"
         )
         self.canvas.addItem(self.color_bar, row=1, col=2)
+        self._color_bar_shows: tuple[str, str | None] = ("certainty", None)
         self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("w", width=2))
         self.color_bar.addItem(self.threshold_line)
         self.lines = MatchLines(self.view_a, self.view_b)
@@ -481,14 +482,17 @@ class PairView(QWidget):
             matches, certainty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         self.lines.set_matches(matches, certainty, errors)
         self._nearest = (NearestPoints(matches[:, :2]), NearestPoints(matches[:, 2:]))
-        if errors is None:
-            self.color_bar.setColorMap(certainty_colormap())
-            self.color_bar.setLevels((0.0, 1.0))
-            self.color_bar.getAxis("left").setLabel("certainty")
-        else:
-            self.color_bar.setColorMap(error_colormap())
-            self.color_bar.setLevels((0.0, ERROR_SCALE_PX))
-            self.color_bar.getAxis("left").setLabel(f"{error_name} (px)")
+        bar = ("certainty", None) if errors is None else ("error", error_name)
+        if bar != self._color_bar_shows:  # redrawing the bar costs milliseconds per frame
+            self._color_bar_shows = bar
+            if errors is None:
+                self.color_bar.setColorMap(certainty_colormap())
+                self.color_bar.setLevels((0.0, 1.0))
+                self.color_bar.getAxis("left").setLabel("certainty")
+            else:
+                self.color_bar.setColorMap(error_colormap())
+                self.color_bar.setLevels((0.0, ERROR_SCALE_PX))
+                self.color_bar.getAxis("left").setLabel(f"{error_name} (px)")
         self.threshold_line.setVisible(errors is None)
 
     @property

@@ -31,12 +31,14 @@ class ScaleSelector(QComboBox):
     def set_scales(self, scales: list[str], current: str) -> None:
         """Offer ``scales`` (in this order; [] offers only ``"final"``) with ``current``
         chosen."""
-        blocked = self.blockSignals(True)
-        self.clear()
-        for scale in scales or [FINAL]:
-            self.addItem(scale_label(scale), scale)
-        self.blockSignals(blocked)
-        self.setEnabled(self.count() > 1)
+        offered = scales or [FINAL]
+        if offered != self.scales():  # refilled only when they differ (a scrub: every frame)
+            blocked = self.blockSignals(True)
+            self.clear()
+            for scale in offered:
+                self.addItem(scale_label(scale), scale)
+            self.blockSignals(blocked)
+            self.setEnabled(self.count() > 1)
         self.set_current(current)
 
     def set_current(self, scale: str) -> None:

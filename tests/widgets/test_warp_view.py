@@ -24,8 +24,9 @@ def view(qtbot) -> WarpView:
     qtbot.waitExposed(view)
     rgb_b = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
     maps = scale_maps(scale_result(), "upsample_s4")
-    view.set_data(warp_pictures(rgb_b, maps.warp), maps.certainty)
-    view.set_scale_maps(maps, rgb_b, "upsample pass, scale 4")
+    view.set_data(
+        warp_pictures(rgb_b, maps.warp), maps.certainty, maps, rgb_b, "upsample pass, scale 4"
+    )
     settle()
     return view
 
