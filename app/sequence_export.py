@@ -82,7 +82,7 @@ def export_sequence_view(window, request: SequenceExport, progress=None) -> int:
     widget = views[request.view][1]
     positions = [p for p in range(request.start, request.stop + 1) if p not in session.bad]
     written = 0
-    with open_frame_writer(request.path, request.fps) as writer:
+    with window.out_of_sight.suspended(), open_frame_writer(request.path, request.fps) as writer:
         for index, position in enumerate(positions):
             if progress is not None and progress(index, len(positions)) is False:
                 break

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -41,6 +42,7 @@ from app.window_benchmarks import BenchmarkActions
 from app.window_compare import CompareDock
 from app.window_probes import install_probe_wiring
 from app.window_scales import ScaleActions
+from app.window_seen import OutOfSight
 from app.window_sequence import SequenceActions
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
@@ -120,6 +122,10 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         self.resizeDocks([probe, certainty], [300, 500], Qt.Orientation.Vertical)
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
         self._install_sequence_ui()  # the Timeline and Statistics docks, hidden until needed
+        hideable = (self.anchor_view, self.attention_view, self.keypoint_view, self.matches_table)
+        self.out_of_sight = OutOfSight(
+            [view.parentWidget() for view in hideable], lambda: self.sequence is not None
+        )
         self._build_toolbar()
         self._install_scale_selectors()  # of the Certainty and Warp docks
         self._connect()
@@ -208,7 +214,11 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         state.images_changed.connect(self._on_images_changed)
         state.result_changed.connect(self._on_result_changed)
         state.probe_changed.connect(self._on_probe_changed)
-        state.keypoint_changed.connect(self.keypoint_view.set_keypoint)
+        state.keypoint_changed.connect(
+            lambda keypoint: self.out_of_sight.update(
+                self.keypoint_view, "keypoint", partial(self.keypoint_view.set_keypoint, keypoint)
+            )
+        )
         self.keypoint_view.clicked_a.connect(state.select_keypoint)
         self.matches_table.match_clicked.connect(state.probe_match)
         state.threshold_changed.connect(self._on_threshold_changed)
@@ -324,13 +334,9 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         )
         self.certainty_view.set_data(None if a is None else a.rgb, None)
         self.error_view.set_data(None if a is None else a.rgb, None)
-        self.attention_view.set_data(
-            None if a is None else a.rgb, None if b is None else b.rgb, None
-        )
-        self.anchor_view.set_data(None if a is None else a.rgb, None if b is None else b.rgb, None)
-        self.keypoint_view.set_data(
-            None if a is None else a.rgb, None if b is None else b.rgb, None
-        )
+        rgb_a, rgb_b = None if a is None else a.rgb, None if b is None else b.rgb
+        for view in (self.attention_view, self.anchor_view, self.keypoint_view):
+            self.out_of_sight.update(view, "data", partial(view.set_data, rgb_a, rgb_b, None))
         if state.has_pair and self.sequence is None:
             self.run_match()
 
@@ -338,10 +344,16 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         state = self.state
         self.probe_panel.show_result(result)
         errors, truth = state.truth_errors, state.ground_truth
-        self.matches_table.set_result(
-            result,
-            None if errors is None else errors.matches,
-            "true error" if truth is None else truth.error_name,
+        table = self.matches_table
+        self.out_of_sight.update(
+            table,
+            "data",
+            partial(
+                table.set_result,
+                result,
+                None if errors is None else errors.matches,
+                "true error" if truth is None else truth.error_name,
+            ),
         )
         if result is None:  # new images: `_on_images_changed` shows them
             self.pair_view.set_matches(None, None)
@@ -370,22 +382,16 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
             )
         else:  # at the chosen scale (app.window_scales)
             self._show_scales(result)
-        self.anchor_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
-        self.attention_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
-        self.keypoint_view.set_data(state.image_a.rgb, state.image_b.rgb, result)
+        rgb_a, rgb_b = state.image_a.rgb, state.image_b.rgb
+        for view in (self.anchor_view, self.attention_view, self.keypoint_view):
+            self.out_of_sight.update(view, "data", partial(view.set_data, rgb_a, rgb_b, result))
 
     def _on_probe_changed(self, probe: ProbeReading | None) -> None:
-        views = (
-            self.certainty_view,
-            self.error_view,
-            self.warp_view,
-            self.anchor_view,
-            self.attention_view,
-        )
-        for view in views:
+        for view in (self.certainty_view, self.error_view, self.warp_view):
             view.set_probe(probe)
+        for view in (self.anchor_view, self.attention_view, self.matches_table):
+            self.out_of_sight.update(view, "probe", partial(view.set_probe, probe))
         self.pair_view.set_probe(probe, self.state.probe_truth)
-        self.matches_table.set_probe(probe)
         self.probe_panel.show_probe(probe, self.state.probe_truth)
 
     def _on_threshold_changed(self, threshold: float) -> None:

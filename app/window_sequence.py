@@ -192,6 +192,7 @@ class SequenceActions:
         self.sequence_matcher.stop()
         self.sequence.close()
         self.sequence = None
+        self.out_of_sight.flush()  # the docks out of sight show the state's pair too
         self.timeline.pause()
         self.timeline.set_frames([])
         self.stats_view.clear()

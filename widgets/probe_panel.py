@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -80,6 +81,8 @@ class ProbePanel(QScrollArea):
         form = QFormLayout()
         for name, label in self.fields.items():
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            # a new value never lays the dock area out again (twice per frame of a scrub)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             form.addRow(f"{name}:", label)
         self.message = QLabel()
         self.message.setWordWrap(True)

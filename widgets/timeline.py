@@ -232,6 +232,8 @@ class TimelineWidget(QWidget):
         self.bar.dragged.connect(self._request)
         self.label = QLabel()
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a new frame never lays the dock area out again (a repaint of its docks per frame)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(self._build_transport())

@@ -175,3 +175,71 @@ def test_export_a_view_over_a_range_from_the_command_line(tmp_path, capsys):
     assert len(list(pngs.glob("*.png"))) == 4  # every frame: the last shows no pair
     assert main([*argv, "--export-view", "nonsense"]) == 2
     assert "no view named 'nonsense'" in capsys.readouterr().err
+
+
+def test_docks_out_of_sight_catch_up_when_shown(qtbot, tmp_path):
+    """A scrub updates the docks in sight; a tabbed-away dock shows the current pair once its
+    tab is raised, and every dock does when the sequence closes."""
+    window = make_window(qtbot, "sift")
+    table, seen = window.matches_table, window.out_of_sight
+    window.warp_view.parentWidget().raise_()  # the Matches tab is behind the Warp tab
+    qtbot.waitUntil(lambda: not window.matches_dock.visibleRegion().boundingRect().isValid())
+    assert window.open_sequence(str(write_folder(tmp_path / "seq")))
+    qtbot.waitUntil(matched(window, FRAMES - 1), timeout=30000)
+    window.show_position(2)
+    state = window.state
+    assert state.result is not None and seen.held(table) == ["data", "probe"]
+    assert table._result is not state.result  # not drawn for a frame nobody sees
+    window.matches_dock.raise_()
+    qtbot.waitUntil(lambda: seen.held(table) == [])
+    assert table._result is state.result
+    assert table.model.rowCount() > 0
+    window.warp_view.parentWidget().raise_()
+    qtbot.waitUntil(lambda: not window.matches_dock.visibleRegion().boundingRect().isValid())
+    window.show_position(3)
+    assert seen.held(table) == ["data", "probe"]
+    window.close_sequence()
+    assert seen.held(table) == [] and table._result is state.result
+
+
+def test_corrupt_videos_in_the_window(qtbot, tmp_path):
+    """A file that is no video: one message, the window as it was. A truncated video: the
+    frames before the cut are matched. A frame that cannot be decoded: marked on the
+    timeline and stepped over, every pair without it matched. Nothing hangs."""
+    from tests.core.sequence.videos import corrupt_frame, encode
+
+    window = make_window(qtbot, "dense-flow")
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"not a video at all " * 50)
+    assert not window.open_sequence(str(garbage))
+    assert "garbage.mp4" in window.state.error and "\n" not in window.state.error
+    assert window.sequence is None and not window.timeline_dock.isVisible()
+
+    data = encode(tmp_path / "full.mkv", frames=20, size_hw=(96, 128)).read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 8 // 10])
+    assert window.open_sequence(str(cut))
+    session = window.sequence
+    qtbot.waitUntil(lambda: window.state.status.startswith("Matched"), timeout=30000)
+    length = len(session)
+    assert 4 <= length < 20  # the frames before the cut
+    matched_pairs = {(e.position_a, e.position_b) for e in session.results.entries()}
+    good = [(t, t + 1) for t in range(length - 1) if not {t, t + 1} & set(session.bad)]
+    assert (0, 1) in matched_pairs and matched_pairs == set(good)  # all it can decode
+    window.request_position(length - 1)
+    qtbot.waitUntil(lambda: window._pending_position is None)
+    assert window.state.image_a is not None
+    window.close_sequence()
+
+    broken, _ = corrupt_frame(tmp_path / "full.mkv", 10, tmp_path / "broken.mkv")
+    assert window.open_sequence(str(broken))
+    session = window.sequence
+    qtbot.waitUntil(lambda: window.state.status.startswith("Matched"), timeout=30000)
+    assert 10 in session.bad and window.timeline.bar.bad[10]
+    pairs = {(e.position_a, e.position_b) for e in session.results.entries()}
+    assert {(8, 9), (11, 12)} <= pairs and not {(9, 10), (10, 11)} & pairs
+    window.request_position(9)
+    qtbot.waitUntil(lambda: session.position == 9)
+    qtbot.keyClick(window, Qt.Key.Key_Right)  # over the bad frame
+    qtbot.waitUntil(lambda: session.position == 11)
+    window.close()  # stops the matching; nothing hangs

@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import InputError
 from core.sequence import VideoReader
-from tests.core.sequence.videos import encode, identify
+from tests.core.sequence.videos import corrupt_frame, encode, identify
 
 CODEC = "libx264" if "libx264" in av.codecs_available else "mpeg4"
 
@@ -85,22 +85,7 @@ def test_truncated_video_still_reads_its_first_frames(tmp_path, suffix):
 
 def test_a_corrupt_frame_in_the_middle_fails_alone(tmp_path):
     path = encode(tmp_path / "v.mkv", codec=CODEC)
-    with av.open(str(path)) as container:
-        packets = [
-            (p.pts, p.pos, p.size, p.is_keyframe)
-            for p in container.demux(container.streams.video[0])
-            if p.size
-        ]
-    pts_of = sorted(p[0] for p in packets)
-    victim = next(p for p in packets if p[0] == pts_of[10])
-    keys = sorted(pts_of.index(p[0]) for p in packets if p[3])
-    gop_start = max(k for k in keys if k <= 10)
-    gop_end = min((k for k in keys if k > 10), default=40)
-    data = bytearray(path.read_bytes())
-    _, pos, size, _ = victim  # a Matroska SimpleBlock: 4 bytes of header, then the payload
-    data[pos + 4 : pos + size] = b"\x00" * (size - 4)
-    broken = tmp_path / "broken.mkv"
-    broken.write_bytes(bytes(data))
+    broken, (gop_start, gop_end) = corrupt_frame(path, 10, tmp_path / "broken.mkv")
 
     reader = VideoReader(broken)
     assert len(reader) == 40

@@ -35,3 +35,25 @@ def encode(path, frames=40, size_hw=(48, 64), codec="libx264", gop=10, options=N
         container.mux(packet)
     container.close()
     return path
+
+
+def corrupt_frame(path, index: int, out):
+    """Copy the Matroska video ``path`` to ``out`` with frame ``index``'s payload zeroed (its
+    block header kept, so the file still demuxes); returns ``out`` and the frames of the
+    keyframe interval that holds it, ``(start, end)`` (their decoding depends on it)."""
+    with av.open(str(path)) as container:
+        packets = [
+            (p.pts, p.pos, p.size, p.is_keyframe)
+            for p in container.demux(container.streams.video[0])
+            if p.size
+        ]
+    pts_of = sorted(p[0] for p in packets)
+    victim = next(p for p in packets if p[0] == pts_of[index])
+    keys = sorted(pts_of.index(p[0]) for p in packets if p[3])
+    gop_start = max(k for k in keys if k <= index)
+    gop_end = min((k for k in keys if k > index), default=len(pts_of))
+    data = bytearray(path.read_bytes())
+    _, pos, size, _ = victim  # a Matroska SimpleBlock: 4 bytes of header, then the payload
+    data[pos + 4 : pos + size] = b"\x00" * (size - 4)
+    out.write_bytes(bytes(data))
+    return out, (gop_start, gop_end)
