@@ -123,9 +123,7 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
         self._install_sequence_ui()  # the Timeline and Statistics docks, hidden until needed
         hideable = (self.anchor_view, self.attention_view, self.keypoint_view, self.matches_table)
-        self.out_of_sight = OutOfSight(
-            [view.parentWidget() for view in hideable], lambda: self.sequence is not None
-        )
+        self.out_of_sight = OutOfSight([view.parentWidget() for view in hideable])
         self._build_toolbar()
         self._install_scale_selectors()  # of the Certainty and Warp docks
         self._connect()
@@ -214,11 +212,7 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         state.images_changed.connect(self._on_images_changed)
         state.result_changed.connect(self._on_result_changed)
         state.probe_changed.connect(self._on_probe_changed)
-        state.keypoint_changed.connect(
-            lambda keypoint: self.out_of_sight.update(
-                self.keypoint_view, "keypoint", partial(self.keypoint_view.set_keypoint, keypoint)
-            )
-        )
+        state.keypoint_changed.connect(self._on_keypoint_changed)
         self.keypoint_view.clicked_a.connect(state.select_keypoint)
         self.matches_table.match_clicked.connect(state.probe_match)
         state.threshold_changed.connect(self._on_threshold_changed)
@@ -385,6 +379,10 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         rgb_a, rgb_b = state.image_a.rgb, state.image_b.rgb
         for view in (self.anchor_view, self.attention_view, self.keypoint_view):
             self.out_of_sight.update(view, "data", partial(view.set_data, rgb_a, rgb_b, result))
+
+    def _on_keypoint_changed(self, keypoint) -> None:
+        view = self.keypoint_view
+        self.out_of_sight.update(view, "keypoint", partial(view.set_keypoint, keypoint))
 
     def _on_probe_changed(self, probe: ProbeReading | None) -> None:
         for view in (self.certainty_view, self.error_view, self.warp_view):

@@ -20,11 +20,13 @@ pair's data first, then the keypoint chosen and the probe read from it)."""
 
 
 class OutOfSight:
-    """Holds the updates of ``docks``' views while ``holding()`` is true and the dock is out
-    of sight (Qt's ``visibilityChanged``; a dock never reported hidden counts as seen)."""
+    """Holds the updates of ``docks``' views while ``holding`` (the window sets it while a
+    sequence is open) and the dock is out of sight (Qt's ``visibilityChanged``; a dock never
+    reported hidden counts as seen). It keeps no reference to the window: a cycle through the
+    window would leave it to a garbage collection, which may run in a worker thread."""
 
-    def __init__(self, docks: list[QDockWidget], holding: Callable[[], bool]):
-        self._holding = holding
+    def __init__(self, docks: list[QDockWidget]):
+        self.holding = False
         self._seen = {dock: True for dock in docks}
         self._pending: dict[QDockWidget, dict[str, Callable[[], None]]] = {}
         self._suspended = 0
@@ -35,7 +37,7 @@ class OutOfSight:
         """Run ``call`` (an update of ``view`` of one of `KINDS`) now, or keep it (replacing
         the one of that kind kept before) until ``view``'s dock is shown."""
         dock = view.parentWidget()
-        holding = not self._suspended and self._holding()
+        holding = self.holding and not self._suspended
         if holding and dock in self._seen and not self._seen[dock]:
             self._pending.setdefault(dock, {})[kind] = call
             return

@@ -162,6 +162,7 @@ class SequenceActions:
             return False
         self.close_sequence()
         self.sequence = session = SequenceSession(self.state, opener, reader, saved)
+        self.out_of_sight.holding = True
         session.frame_bad.connect(self._on_session_bad)
         session.pair_added.connect(self._on_pair_added)
         session.results_reset.connect(self._on_results_reset)
@@ -192,6 +193,7 @@ class SequenceActions:
         self.sequence_matcher.stop()
         self.sequence.close()
         self.sequence = None
+        self.out_of_sight.holding = False
         self.out_of_sight.flush()  # the docks out of sight show the state's pair too
         self.timeline.pause()
         self.timeline.set_frames([])
