@@ -1,0 +1,175 @@
+"""VO front-ends: each detects and describes a frame once (`Frontend.detect`) and matches two
+frames' features (`Frontend.match`), never re-detecting per pair.
+
+Keypoints are pixels of the image as recorded (distorted); `Features.ideal` holds them
+undistorted with the camera's K and distortion (what the back-end's geometry uses). Every match
+carries a standard deviation in pixels (``sigma_px``): a detector's scale (ORB's pyramid level,
+SIFT's size) or a learned uncertainty, the weight of its residual in bundle adjustment.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core.errors import MatchscopeError
+from core.sequence.base import Intrinsics
+
+
+@dataclass
+class Features:
+    """One frame's features: (N, 2) float64 ``keypoints`` (pixels of the recorded image),
+    (N, 2) float64 ``ideal`` (undistorted pixels), (N, D) ``descriptors``, (N,) float64
+    ``sigma_px`` (each keypoint's position standard deviation, pixels) and (N, 3) uint8
+    ``colours`` (the image at each keypoint)."""
+
+    keypoints: np.ndarray
+    ideal: np.ndarray
+    descriptors: np.ndarray
+    sigma_px: np.ndarray
+    colours: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+class Frontend(ABC):
+    """Detects (`detect`) and matches (`match`) features for VO."""
+
+    name: str = ""
+
+    def __init__(self, intrinsics: Intrinsics, max_features: int = 2000):
+        self.K = np.asarray(intrinsics.K, np.float64)
+        self.distortion = np.asarray(intrinsics.distortion, np.float64)
+        self.max_features = max_features
+
+    def detect(self, rgb: np.ndarray) -> Features:
+        """Features of an (H, W, 3) uint8 RGB frame."""
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        keypoints, descriptors, sigma = self._detect(grey)
+        keypoints = np.asarray(keypoints, np.float64).reshape(-1, 2)
+        height, width = grey.shape
+        cols = np.clip(np.round(keypoints[:, 0]).astype(int), 0, width - 1)
+        rows = np.clip(np.round(keypoints[:, 1]).astype(int), 0, height - 1)
+        return Features(
+            keypoints, self.undistort(keypoints), descriptors, sigma, rgb[rows, cols].copy()
+        )
+
+    def undistort(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 2) recorded pixels -> (N, 2) ideal pinhole pixels (the same K, no distortion)."""
+        if len(pixels) == 0 or not np.any(self.distortion):
+            return np.asarray(pixels, np.float64).reshape(-1, 2)
+        points = np.asarray(pixels, np.float64).reshape(-1, 1, 2)
+        return cv2.undistortPoints(points, self.K, self.distortion, P=self.K).reshape(-1, 2)
+
+    @abstractmethod
+    def _detect(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N, 2) keypoints, (N, D) descriptors and (N,) sigma_px of an (H, W) uint8 image."""
+
+    @abstractmethod
+    def match(self, a: Features, b: Features) -> np.ndarray:
+        """(M, 2) int indices ``[i_a, i_b]`` of mutual, distinctive matches."""
+
+
+class OrbFrontend(Frontend):
+    """OpenCV's ORB (FAST corners on an 8-level pyramid, rotated BRIEF), matched by Hamming
+    distance: nearest neighbours passing a ratio test, one per keypoint. A keypoint's sigma is
+    its pyramid scale (1.2 per level, as ORB-SLAM weights its observations)."""
+
+    name = "orb"
+    SCALE_FACTOR = 1.2
+    LEVELS = 8
+    MAX_DISTANCE = 64  # Hamming distance of 256-bit descriptors
+    RATIO = 0.8
+
+    def __init__(self, intrinsics: Intrinsics, max_features: int = 1500):
+        super().__init__(intrinsics, max_features)
+        self.orb = cv2.ORB_create(
+            nfeatures=max_features,
+            scaleFactor=self.SCALE_FACTOR,
+            nlevels=self.LEVELS,
+            fastThreshold=12,
+        )
+        self.matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+
+    def _detect(self, grey):
+        keypoints, descriptors = self.orb.detectAndCompute(grey, None)
+        if descriptors is None:
+            return np.zeros((0, 2)), np.zeros((0, 32), np.uint8), np.zeros(0)
+        points = np.array([k.pt for k in keypoints], np.float64)
+        octaves = np.array([k.octave for k in keypoints], np.float64)
+        return points, descriptors, self.SCALE_FACTOR**octaves
+
+    def match(self, a, b):
+        return mutual_ratio_matches(
+            self.matcher, a.descriptors, b.descriptors, self.RATIO, self.MAX_DISTANCE
+        )
+
+
+class SiftFrontend(Frontend):
+    """OpenCV's SIFT; matched by L2 distance with Lowe's ratio test, one per keypoint.
+    A keypoint's sigma grows with its scale (size / 4 px, at least 1)."""
+
+    name = "sift"
+    RATIO = 0.8
+
+    def __init__(self, intrinsics: Intrinsics, max_features: int = 2000):
+        super().__init__(intrinsics, max_features)
+        self.sift = cv2.SIFT_create(nfeatures=max_features)
+        self.matcher = cv2.BFMatcher(cv2.NORM_L2)
+
+    def _detect(self, grey):
+        keypoints, descriptors = self.sift.detectAndCompute(grey, None)
+        if descriptors is None:
+            return np.zeros((0, 2)), np.zeros((0, 128), np.float32), np.zeros(0)
+        points = np.array([k.pt for k in keypoints], np.float64)
+        sizes = np.array([k.size for k in keypoints], np.float64)
+        return points, descriptors, np.maximum(sizes / 4.0, 1.0)
+
+    def match(self, a, b):
+        return mutual_ratio_matches(self.matcher, a.descriptors, b.descriptors, self.RATIO)
+
+
+def mutual_ratio_matches(
+    matcher: cv2.DescriptorMatcher,
+    descriptors_a: np.ndarray,
+    descriptors_b: np.ndarray,
+    ratio: float,
+    max_distance: float | None = None,
+) -> np.ndarray:
+    """(M, 2) indices of matches a -> b that pass the ratio test (best < ``ratio`` x second
+    best) and, when given, ``max_distance``, one per keypoint of b (the closest: a one-to-one
+    assignment without a second, backward search)."""
+    if len(descriptors_a) < 2 or len(descriptors_b) < 2:
+        return np.zeros((0, 2), np.int64)
+    knn = [pair for pair in matcher.knnMatch(descriptors_a, descriptors_b, k=2) if len(pair) == 2]
+    if not knn:
+        return np.zeros((0, 2), np.int64)
+    table = np.array([(m.queryIdx, m.trainIdx, m.distance, n.distance) for m, n in knn], np.float64)
+    keep = table[:, 2] < ratio * table[:, 3]
+    if max_distance is not None:
+        keep &= table[:, 2] <= max_distance
+    table = table[keep]
+    order = np.lexsort((table[:, 2], table[:, 1]))  # by b, then by distance
+    table = table[order]
+    first = np.ones(len(table), bool)
+    first[1:] = table[1:, 1] != table[:-1, 1]
+    return table[first][:, :2].astype(np.int64)
+
+
+FRONTENDS: dict[str, type[Frontend]] = {"orb": OrbFrontend, "sift": SiftFrontend}
+"""The VO front-ends by ``--frontend`` name."""
+
+
+def make_frontend(name: str, intrinsics: Intrinsics, max_features: int | None = None) -> Frontend:
+    """The front-end called ``name`` for a camera; a `MatchscopeError` naming the choices."""
+    if name not in FRONTENDS:
+        raise MatchscopeError(
+            f"--frontend {name}: no such front-end (choose from {', '.join(FRONTENDS)})"
+        )
+    if max_features is None:
+        return FRONTENDS[name](intrinsics)
+    return FRONTENDS[name](intrinsics, max_features)

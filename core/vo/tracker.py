@@ -1,0 +1,332 @@
+"""`VisualOdometry`: a monocular VO that turns frames into camera poses and a sparse map.
+
+Per frame: the front-end's features (detected once), matched to the last frame and the last
+keyframe; the map points those matches carry give 2D-3D matches for PnP (RANSAC from the
+constant-velocity prediction, refined). A keyframe is added when the tracked points fall below
+``KEYFRAME_TRACKED_SHARE`` of the last keyframe's, or ``KEYFRAME_MAX_GAP`` frames after it: new
+points are triangulated with the last keyframe (cheirality, reprojection and parallax tests) and
+a local bundle adjustment (gtsam) refines the last ``WINDOW`` keyframes and their points,
+culling what no longer fits. Until the map exists, each frame is tried against the first one
+for a two-view start (essential matrix, MAGSAC++, parallax check); the frames in between are
+then localised against the new map. A frame that cannot be tracked is lost; the next ones are
+tried against the last keyframes until one localises again (relocalisation).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.vo.backend import (
+    Keyframe,
+    SparseMap,
+    initialise,
+    local_bundle_adjustment,
+    solve_pnp,
+    triangulate,
+)
+from core.vo.frontend import Features, Frontend
+
+KEYFRAME_TRACKED_SHARE = 0.7
+KEYFRAME_MAX_GAP = 8
+WINDOW = 6
+RELOCALISE_KEYFRAMES = 4
+INIT_REFERENCE_MAX_AGE = 40  # frames: a start that never finds parallax picks a new reference
+
+
+@dataclass
+class FrameStats:
+    """One frame's row of ``stats.csv``: whether it was tracked (and is a keyframe), its
+    keypoints, matches to the map (2D-3D), PnP inliers, new map points, the inliers' mean
+    reprojection error (px) and the seconds of each stage."""
+
+    position: int
+    tracked: bool = False
+    keyframe: bool = False
+    keypoints: int = 0
+    matches: int = 0
+    inliers: int = 0
+    new_points: int = 0
+    reprojection_error_px: float = float("nan")
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Frame:
+    position: int
+    features: Features
+    pose: np.ndarray | None = None
+    point_ids: np.ndarray | None = None  # (N,) map point per keypoint, -1 none
+
+
+class VisualOdometry:
+    """Feed frames in order with `process`; ``poses`` holds each tracked frame's camera-to-world
+    pose by position, ``map`` the keyframes and points. ``seed`` seeds every RANSAC."""
+
+    def __init__(self, frontend: Frontend, seed: int = 0):
+        self.frontend = frontend
+        self.K = frontend.K
+        self.seed = seed
+        self.map = SparseMap()
+        self.poses: dict[int, np.ndarray] = {}
+        self.stats: dict[int, FrameStats] = {}
+        self._reference: _Frame | None = None  # the start's first frame
+        self._pending: list[_Frame] = []  # frames seen before the start
+        self._last: _Frame | None = None  # the last tracked frame
+        self._before_last: np.ndarray | None = None  # the pose before it (motion model)
+        self._last_keyframe_inliers = 0
+        self._frames_since_keyframe = 0
+
+    @property
+    def initialised(self) -> bool:
+        return bool(self.map.keyframes)
+
+    def process(self, position: int, rgb: np.ndarray) -> FrameStats:
+        """Track frame ``position`` ((H, W, 3) uint8 RGB); its statistics."""
+        stats = FrameStats(position)
+        start = time.perf_counter()
+        frame = _Frame(position, self.frontend.detect(rgb))
+        stats.keypoints = len(frame.features)
+        stats.seconds["detect"] = time.perf_counter() - start
+        if not self.initialised:
+            self._try_initialise(frame, stats)
+        else:
+            self._track(frame, stats)
+        self.stats[position] = stats
+        return stats
+
+    # the start ---------------------------------------------------------------------------------
+
+    def _try_initialise(self, frame: _Frame, stats: FrameStats) -> None:
+        reference = self._reference
+        if reference is None or frame.position - reference.position > INIT_REFERENCE_MAX_AGE:
+            self._reference, self._pending = frame, []
+            return
+        start = time.perf_counter()
+        matches = self.frontend.match(reference.features, frame.features)
+        stats.seconds["match"] = time.perf_counter() - start
+        start = time.perf_counter()
+        found = initialise(
+            self.K, reference.features.ideal, frame.features.ideal, matches, self.seed
+        )
+        stats.seconds["pose"] = time.perf_counter() - start
+        if found is None:
+            self._pending.append(frame)
+            return
+        start = time.perf_counter()
+        reference.pose, frame.pose = np.eye(4), found.pose_b
+        kf_a = self._add_keyframe(reference)
+        kf_b = self._add_keyframe(frame)
+        features_b = frame.features
+        for (index_a, index_b), point in zip(found.indices, found.points, strict=True):
+            pid = self.map.add_point(
+                point, features_b.colours[index_b], features_b.descriptors[index_b]
+            )
+            self.map.observe(kf_a, int(index_a), pid)
+            self.map.observe(kf_b, int(index_b), pid)
+        reference.point_ids = self.map.keyframes[kf_a].point_ids
+        frame.point_ids = self.map.keyframes[kf_b].point_ids
+        stats.tracked = stats.keyframe = True
+        stats.matches = stats.inliers = stats.new_points = len(found.points)
+        self.poses[reference.position] = reference.pose
+        self.poses[frame.position] = frame.pose
+        self.stats.setdefault(reference.position, FrameStats(reference.position))
+        self.stats[reference.position].tracked = True
+        self.stats[reference.position].keyframe = True
+        self._localise_pending(reference)
+        self._last, self._before_last = frame, reference.pose
+        self._last_keyframe_inliers = len(found.points)
+        self._frames_since_keyframe = 0
+        stats.seconds["map"] = time.perf_counter() - start
+
+    def _localise_pending(self, reference: _Frame) -> None:
+        """Poses, by PnP against the new map, of the frames between the start's two frames."""
+        guess = reference.pose
+        for pending in self._pending:
+            stats = self.stats.get(pending.position) or FrameStats(pending.position)
+            matches = self.frontend.match(reference.features, pending.features)
+            pnp = self._pnp_through(matches, reference.point_ids, pending, guess)
+            if pnp is not None:
+                self.poses[pending.position] = guess = pnp[0]
+                stats.tracked, stats.matches, stats.inliers = True, pnp[1], pnp[2]
+            self.stats[pending.position] = stats
+        self._pending = []
+
+    # tracking ----------------------------------------------------------------------------------
+
+    def _track(self, frame: _Frame, stats: FrameStats) -> None:
+        keyframe = self.map.keyframes[len(self.map.keyframes) - 1]
+        start = time.perf_counter()
+        keyframe_features = _keyframe_features(keyframe)
+        keyframe_matches = self.frontend.match(keyframe_features, frame.features)
+        point_ids = np.full(len(frame.features), -1, np.int64)
+        _carry(point_ids, keyframe_matches, keyframe.point_ids, self.map)
+        if self._last is not None and self._last.position != keyframe.position:
+            last_matches = self.frontend.match(self._last.features, frame.features)
+            _carry(point_ids, last_matches, self._last.point_ids, self.map)
+        stats.seconds["match"] = time.perf_counter() - start
+        start = time.perf_counter()
+        guess = self._predicted_pose()
+        pnp = self._pnp(point_ids, frame, guess)
+        if pnp is None:
+            pnp = self._relocalise(frame, guess)
+            if pnp is not None:
+                point_ids = pnp.point_ids
+        stats.seconds["pose"] = time.perf_counter() - start
+        if pnp is None:
+            stats.matches = int((point_ids >= 0).sum())
+            self._before_last = None  # no motion model across a loss
+            return
+        frame.pose, frame.point_ids = pnp.pose, pnp.point_ids
+        stats.tracked = True
+        stats.matches, stats.inliers = pnp.matches, pnp.inliers
+        stats.reprojection_error_px = pnp.error_px
+        self.poses[frame.position] = frame.pose
+        self._frames_since_keyframe += 1
+        if self._wants_keyframe(pnp.inliers):
+            start = time.perf_counter()
+            stats.new_points = self._insert_keyframe(frame, keyframe, keyframe_matches)
+            stats.keyframe = True
+            self.poses[frame.position] = frame.pose  # adjusted with its keyframe
+            stats.seconds["map"] = time.perf_counter() - start
+        last = self._last
+        self._before_last = None if last is None else self.poses.get(last.position)
+        self._last = frame
+
+    def _predicted_pose(self) -> np.ndarray:
+        """The constant-velocity prediction from the last two tracked poses (the last pose
+        without a second)."""
+        last = self._last.pose
+        if self._before_last is None:
+            return last
+        return last @ (np.linalg.inv(self._before_last) @ last)
+
+    def _pnp(self, point_ids: np.ndarray, frame: _Frame, guess: np.ndarray):
+        """PnP of ``frame`` from its keypoints' map points; a `_Tracked` or None."""
+        have = np.flatnonzero(point_ids >= 0)
+        if len(have) == 0:
+            return None
+        points = self.map.positions(point_ids[have])
+        result = solve_pnp(self.K, points, frame.features.ideal[have], guess, self.seed)
+        if result is None:
+            return None
+        kept = np.full(len(frame.features), -1, np.int64)
+        kept[have[result.inliers]] = point_ids[have[result.inliers]]
+        return _Tracked(result.pose, kept, len(have), int(result.inliers.sum()), result.error_px)
+
+    def _pnp_through(self, matches, reference_ids, frame, guess):
+        """(pose, matches, inliers) of ``frame`` from ``matches`` to a frame whose keypoints
+        see ``reference_ids``; None when PnP fails."""
+        point_ids = np.full(len(frame.features), -1, np.int64)
+        _carry(point_ids, matches, reference_ids, self.map)
+        tracked = self._pnp(point_ids, frame, guess)
+        if tracked is None:
+            return None
+        frame.point_ids = tracked.point_ids
+        return tracked.pose, tracked.matches, tracked.inliers
+
+    def _relocalise(self, frame: _Frame, guess: np.ndarray):
+        """Tracking failed: try the last ``RELOCALISE_KEYFRAMES`` keyframes, newest first."""
+        ids = sorted(self.map.keyframes)[-RELOCALISE_KEYFRAMES:]
+        for kf_id in reversed(ids):
+            keyframe = self.map.keyframes[kf_id]
+            matches = self.frontend.match(_keyframe_features(keyframe), frame.features)
+            point_ids = np.full(len(frame.features), -1, np.int64)
+            _carry(point_ids, matches, keyframe.point_ids, self.map)
+            for start in (guess, keyframe.pose):
+                tracked = self._pnp(point_ids, frame, start)
+                if tracked is not None:
+                    return tracked
+        return None
+
+    # keyframes ---------------------------------------------------------------------------------
+
+    def _wants_keyframe(self, inliers: int) -> bool:
+        return (
+            inliers < KEYFRAME_TRACKED_SHARE * self._last_keyframe_inliers
+            or self._frames_since_keyframe >= KEYFRAME_MAX_GAP
+        )
+
+    def _add_keyframe(self, frame: _Frame) -> int:
+        features = frame.features
+        ids = np.full(len(features), -1, np.int64)
+        return self.map.add_keyframe(
+            Keyframe(
+                frame.position,
+                frame.pose,
+                features.ideal,
+                features.sigma_px,
+                features.descriptors,
+                features.colours,
+                ids,
+            )
+        )
+
+    def _insert_keyframe(self, frame: _Frame, previous: Keyframe, matches: np.ndarray) -> int:
+        """Make ``frame`` a keyframe: it observes its tracked points, new points triangulate
+        with the ``previous`` keyframe from their ``matches``, then the local bundle
+        adjustment. Returns the number of new points."""
+        tracked_ids = frame.point_ids
+        kf_id = self._add_keyframe(frame)
+        for index in np.flatnonzero(tracked_ids >= 0):
+            pid = int(tracked_ids[index])
+            if pid in self.map.points and kf_id not in self.map.points[pid].observations:
+                self.map.observe(kf_id, int(index), pid)
+        keyframe = self.map.keyframes[kf_id]
+        previous_id = kf_id - 1
+        free = (previous.point_ids[matches[:, 0]] < 0) & (keyframe.point_ids[matches[:, 1]] < 0)
+        candidates = matches[free]
+        points, good, _ = triangulate(
+            self.K,
+            previous.pose,
+            keyframe.pose,
+            previous.ideal[candidates[:, 0]],
+            keyframe.ideal[candidates[:, 1]],
+        )
+        for (index_a, index_b), point in zip(candidates[good], points[good], strict=True):
+            pid = self.map.add_point(
+                point, keyframe.colours[index_b], keyframe.descriptors[index_b]
+            )
+            self.map.observe(previous_id, int(index_a), pid)
+            self.map.observe(kf_id, int(index_b), pid)
+        window = sorted(self.map.keyframes)[-WINDOW:]
+        local_bundle_adjustment(self.K, self.map, window)
+        frame.pose = keyframe.pose
+        frame.point_ids = keyframe.point_ids
+        self._last_keyframe_inliers = int((keyframe.point_ids >= 0).sum())
+        self._frames_since_keyframe = 0
+        return int(good.sum())
+
+
+@dataclass
+class _Tracked:
+    pose: np.ndarray
+    point_ids: np.ndarray
+    matches: int
+    inliers: int
+    error_px: float
+
+
+def _keyframe_features(keyframe: Keyframe) -> Features:
+    return Features(
+        keyframe.ideal,
+        keyframe.ideal,
+        keyframe.descriptors,
+        keyframe.sigma_px,
+        keyframe.colours,
+    )
+
+
+def _carry(
+    point_ids: np.ndarray, matches: np.ndarray, source_ids: np.ndarray, sparse_map: SparseMap
+) -> None:
+    """Give each matched keypoint without a point the point its match in the source sees (when
+    that point is still in the map)."""
+    if len(matches) == 0 or source_ids is None:
+        return
+    carried = source_ids[matches[:, 0]]
+    for index, pid in zip(matches[:, 1], carried, strict=True):
+        if pid >= 0 and point_ids[index] < 0 and int(pid) in sparse_map.points:
+            point_ids[index] = pid
