@@ -71,7 +71,14 @@ class Frontend(ABC):
 
     @abstractmethod
     def match(self, a: Features, b: Features) -> np.ndarray:
-        """(M, 2) int indices ``[i_a, i_b]`` of mutual, distinctive matches."""
+        """(M, 2) int indices ``[i_a, i_b]`` of distinctive matches, one per keypoint of b."""
+
+    max_distance: float = 0.0
+    """The largest descriptor distance of a match found by projection (`distances`)."""
+
+    @abstractmethod
+    def distances(self, descriptors_a: np.ndarray, descriptors_b: np.ndarray) -> np.ndarray:
+        """(P,) distances between the rows of two (P, D) descriptor arrays."""
 
 
 class OrbFrontend(Frontend):
@@ -108,6 +115,12 @@ class OrbFrontend(Frontend):
             self.matcher, a.descriptors, b.descriptors, self.RATIO, self.MAX_DISTANCE
         )
 
+    max_distance = MAX_DISTANCE
+
+    def distances(self, descriptors_a, descriptors_b):
+        differing = np.bitwise_xor(descriptors_a, descriptors_b)
+        return np.unpackbits(differing, axis=1).sum(axis=1).astype(np.float64)
+
 
 class SiftFrontend(Frontend):
     """OpenCV's SIFT; matched by L2 distance with Lowe's ratio test, one per keypoint.
@@ -131,6 +144,12 @@ class SiftFrontend(Frontend):
 
     def match(self, a, b):
         return mutual_ratio_matches(self.matcher, a.descriptors, b.descriptors, self.RATIO)
+
+    max_distance = 250.0  # L2 of OpenCV's SIFT descriptors (norm about 512)
+
+    def distances(self, descriptors_a, descriptors_b):
+        difference = descriptors_a.astype(np.float32) - descriptors_b.astype(np.float32)
+        return np.linalg.norm(difference, axis=1).astype(np.float64)
 
 
 def mutual_ratio_matches(

@@ -24,15 +24,17 @@ from core.vo.backend import (
     SparseMap,
     initialise,
     local_bundle_adjustment,
+    project,
     solve_pnp,
     triangulate,
 )
 from core.vo.frontend import Features, Frontend
 
-KEYFRAME_TRACKED_SHARE = 0.7
+KEYFRAME_TRACKED_SHARE = 0.5
 KEYFRAME_MAX_GAP = 8
 WINDOW = 6
 RELOCALISE_KEYFRAMES = 4
+SEARCH_RADIUS_PX = 10.0  # around where the tracked pose projects a local map point
 INIT_REFERENCE_MAX_AGE = 40  # frames: a start that never finds parallax picks a new reference
 
 
@@ -172,8 +174,9 @@ class VisualOdometry:
         pnp = self._pnp(point_ids, frame, guess)
         if pnp is None:
             pnp = self._relocalise(frame, guess)
-            if pnp is not None:
-                point_ids = pnp.point_ids
+        if pnp is not None:  # more of the local map, found where the pose projects it
+            found = self._search_local_map(frame, pnp.pose, pnp.point_ids, SEARCH_RADIUS_PX)
+            pnp = self._pnp(found, frame, pnp.pose) or pnp
         stats.seconds["pose"] = time.perf_counter() - start
         if pnp is None:
             stats.matches = int((point_ids >= 0).sum())
@@ -215,6 +218,60 @@ class VisualOdometry:
         kept = np.full(len(frame.features), -1, np.int64)
         kept[have[result.inliers]] = point_ids[have[result.inliers]]
         return _Tracked(result.pose, kept, len(have), int(result.inliers.sum()), result.error_px)
+
+    def _search_local_map(
+        self, frame: _Frame, pose: np.ndarray, point_ids: np.ndarray, radius: float
+    ) -> np.ndarray:
+        """``point_ids`` with the points of the last ``WINDOW`` keyframes that ``pose``
+        projects within ``radius`` px of a free keypoint whose descriptor is within the
+        front-end's ``max_distance`` (the closest such point per keypoint)."""
+        from scipy.spatial import cKDTree
+
+        point_ids = point_ids.copy()
+        window = sorted(self.map.keyframes)[-WINDOW:]
+        seen = set(point_ids[point_ids >= 0].tolist())
+        local = sorted(
+            {
+                int(pid)
+                for kf_id in window
+                for pid in self.map.keyframes[kf_id].point_ids
+                if pid >= 0 and int(pid) not in seen
+            }
+        )
+        free = np.flatnonzero(point_ids < 0)
+        if not local or len(free) == 0:
+            return point_ids
+        pixels, depth = project(self.K, pose, self.map.positions(np.array(local)))
+        height_width = 2 * np.array([self.K[1, 2], self.K[0, 2]]) + 1
+        inside = (depth > 0) & np.all((pixels >= 0) & (pixels < height_width[::-1]), axis=1)
+        local, pixels = np.array(local)[inside], pixels[inside]
+        if len(local) == 0:
+            return point_ids
+        tree = cKDTree(frame.features.ideal[free])
+        near = tree.query_ball_point(pixels, radius)
+        counts = np.array([len(candidates) for candidates in near])
+        if counts.sum() == 0:
+            return point_ids
+        point_index = np.repeat(np.arange(len(local)), counts)
+        keypoint_index = free[np.concatenate([np.asarray(c, np.int64) for c in near])]
+        descriptors = np.array([self.map.points[int(pid)].descriptor for pid in local])
+        distance = self.frontend.distances(
+            descriptors[point_index], frame.features.descriptors[keypoint_index]
+        )
+        keep = distance <= self.frontend.max_distance
+        point_index, keypoint_index, distance = (
+            point_index[keep],
+            keypoint_index[keep],
+            distance[keep],
+        )
+        order = np.lexsort((distance, keypoint_index))  # the closest point per keypoint
+        point_index, keypoint_index = point_index[order], keypoint_index[order]
+        first = np.ones(len(order), bool)
+        first[1:] = keypoint_index[1:] != keypoint_index[:-1]
+        point_index, keypoint_index = point_index[first], keypoint_index[first]
+        _, once = np.unique(point_index, return_index=True)  # and one keypoint per point
+        point_ids[keypoint_index[once]] = local[point_index[once]]
+        return point_ids
 
     def _pnp_through(self, matches, reference_ids, frame, guess):
         """(pose, matches, inliers) of ``frame`` from ``matches`` to a frame whose keypoints
