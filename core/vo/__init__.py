@@ -1,0 +1,1 @@
+"""Visual odometry: front-ends, back-end, evaluation (no Qt)."""
