@@ -20,6 +20,8 @@ SUBCOMMANDS = {
     "matches.png",
     "match-sequence": "match the frame pairs of a video or sequence folder: stats.csv + "
     "results/A_B.npz",
+    "vo": "monocular visual odometry over a sequence: trajectory_kitti.txt, trajectory_tum.txt, "
+    "stats.csv (+ eval.json with --eval)",
     "extract": "detect and describe images once with a keypoint matcher: features.npz + "
     "keypoints.png each",
     "matchers": "list the matchers and every option they take",
@@ -453,6 +455,12 @@ def _run_match(argv: list[str]) -> int:
     return 2 if failures else 0
 
 
+def _run_vo(argv: list[str]) -> int:
+    from app.cli_vo import run_vo_command
+
+    return run_vo_command(argv)
+
+
 def _run_match_sequence(argv: list[str]) -> int:
     from app.cli_sequence import run_match_sequence
 
@@ -567,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     runners = {
         "match": _run_match,
         "match-sequence": _run_match_sequence,
+        "vo": _run_vo,
         "extract": _run_extract,
         "matchers": _run_matchers,
         "bench": _run_bench,

@@ -18,7 +18,7 @@ from core.geometry import find_essential, recover_pose
 PNP_THRESHOLD_PX = 2.0
 PNP_MIN_INLIERS = 12
 TRIANGULATION_MAX_ERROR_PX = 2.0
-MIN_PARALLAX_DEG = 0.5
+MIN_PARALLAX_DEG = 1.0
 INIT_MIN_INLIERS = 60
 INIT_MIN_PARALLAX_DEG = 1.0
 BA_HUBER_K = 1.345  # in sigmas

@@ -98,7 +98,7 @@ class OrbFrontend(Frontend):
             nfeatures=max_features,
             scaleFactor=self.SCALE_FACTOR,
             nlevels=self.LEVELS,
-            fastThreshold=12,
+            fastThreshold=5,
         )
         self.matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
 

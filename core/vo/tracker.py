@@ -35,6 +35,7 @@ KEYFRAME_MAX_GAP = 8
 WINDOW = 6
 RELOCALISE_KEYFRAMES = 4
 SEARCH_RADIUS_PX = 10.0  # around where the tracked pose projects a local map point
+TRIANGULATE_WITH = 3  # earlier keyframes a new one triangulates with (more parallax)
 INIT_REFERENCE_MAX_AGE = 40  # frames: a start that never finds parallax picks a new reference
 
 
@@ -324,7 +325,8 @@ class VisualOdometry:
     def _insert_keyframe(self, frame: _Frame, previous: Keyframe, matches: np.ndarray) -> int:
         """Make ``frame`` a keyframe: it observes its tracked points, new points triangulate
         with the ``previous`` keyframe from their ``matches``, then the local bundle
-        adjustment. Returns the number of new points."""
+        adjustment. ``matches`` are the ``previous`` keyframe's to ``frame``. Returns the number of
+        new points."""
         tracked_ids = frame.point_ids
         kf_id = self._add_keyframe(frame)
         for index in np.flatnonzero(tracked_ids >= 0):
@@ -332,28 +334,41 @@ class VisualOdometry:
             if pid in self.map.points and kf_id not in self.map.points[pid].observations:
                 self.map.observe(kf_id, int(index), pid)
         keyframe = self.map.keyframes[kf_id]
-        previous_id = kf_id - 1
-        free = (previous.point_ids[matches[:, 0]] < 0) & (keyframe.point_ids[matches[:, 1]] < 0)
-        candidates = matches[free]
-        points, good, _ = triangulate(
-            self.K,
-            previous.pose,
-            keyframe.pose,
-            previous.ideal[candidates[:, 0]],
-            keyframe.ideal[candidates[:, 1]],
-        )
-        for (index_a, index_b), point in zip(candidates[good], points[good], strict=True):
-            pid = self.map.add_point(
-                point, keyframe.colours[index_b], keyframe.descriptors[index_b]
-            )
-            self.map.observe(previous_id, int(index_a), pid)
-            self.map.observe(kf_id, int(index_b), pid)
+        new_points = 0
+        for previous_id in range(kf_id - 1, max(kf_id - 1 - TRIANGULATE_WITH, -1), -1):
+            older = self.map.keyframes[previous_id]
+            if older is not previous:  # the last keyframe's matches are there already
+                matches = self.frontend.match(_keyframe_features(older), frame.features)
+            new_points += self._triangulate(previous_id, kf_id, matches)
         window = sorted(self.map.keyframes)[-WINDOW:]
         local_bundle_adjustment(self.K, self.map, window)
         frame.pose = keyframe.pose
         frame.point_ids = keyframe.point_ids
         self._last_keyframe_inliers = int((keyframe.point_ids >= 0).sum())
         self._frames_since_keyframe = 0
+        return new_points
+
+    def _triangulate(self, older_id: int, kf_id: int, matches: np.ndarray) -> int:
+        """New points from ``matches`` between keyframes ``older_id`` and ``kf_id`` whose
+        keypoints both see no point yet; returns how many passed the tests."""
+        older, keyframe = self.map.keyframes[older_id], self.map.keyframes[kf_id]
+        if len(matches) == 0:
+            return 0
+        free = (older.point_ids[matches[:, 0]] < 0) & (keyframe.point_ids[matches[:, 1]] < 0)
+        candidates = matches[free]
+        points, good, _ = triangulate(
+            self.K,
+            older.pose,
+            keyframe.pose,
+            older.ideal[candidates[:, 0]],
+            keyframe.ideal[candidates[:, 1]],
+        )
+        for (index_a, index_b), point in zip(candidates[good], points[good], strict=True):
+            pid = self.map.add_point(
+                point, keyframe.colours[index_b], keyframe.descriptors[index_b]
+            )
+            self.map.observe(older_id, int(index_a), pid)
+            self.map.observe(kf_id, int(index_b), pid)
         return int(good.sum())
 
 

@@ -1,0 +1,72 @@
+"""``matchscope vo``: monocular visual odometry over a sequence, headless (the work is
+:mod:`core.vo.run`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from app.cli import _check_out, _Parser
+
+
+def _parser() -> _Parser:
+    from core.vo.frontend import FRONTENDS
+
+    parser = _Parser(
+        prog="matchscope vo",
+        description="Track a sequence (a video, a folder of images, or a KITTI, TUM RGB-D or "
+        "EuRoC folder) into camera poses and a sparse map: DIR/trajectory_kitti.txt (a pose per "
+        "input frame), DIR/trajectory_tum.txt (the tracked frames) and DIR/stats.csv (a row per "
+        "frame); with --eval, DIR/eval.json (ATE after Sim(3) alignment, RPE, KITTI drift) and "
+        "DIR/trajectories.png.",
+    )
+    parser.add_argument("sequence", metavar="SEQUENCE", help="a video file or a sequence folder")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--frontend", default="orb", choices=sorted(FRONTENDS), help="features (default orb)"
+    )
+    parser.add_argument("--eval", action="store_true", help="evaluate against the ground truth")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every RANSAC (default 0)")
+    parser.add_argument("--frames", metavar="A:B", help="only the positions A..B-1")
+    parser.add_argument("--camera", metavar="NAME", help="a dataset's camera folder (image_1 ...)")
+    parser.add_argument("--intrinsics", metavar="FILE", help="camera intrinsics (YAML/JSON)")
+    return parser
+
+
+def run_vo_command(argv: list[str]) -> int:
+    """Parse ``argv``, run, write the folder and print a summary line."""
+    from tqdm import tqdm
+
+    from core.errors import MatchscopeError
+    from core.sequence import open_sequence
+    from core.vo.run import run_vo, write_outputs
+
+    args = _parser().parse_args(argv)
+    out = Path(args.out)
+    _check_out(out)
+    reader = open_sequence(args.sequence, args.camera, args.intrinsics, args.frames)
+    if args.eval and reader.poses is None:
+        raise MatchscopeError(f"{args.sequence}: --eval needs ground-truth poses (none found)")
+    try:
+        run = run_vo(
+            reader,
+            args.frontend,
+            args.seed,
+            progress=lambda items: tqdm(items, desc="vo", unit="frame", file=sys.stderr),
+        )
+        figures = write_outputs(out, reader, run, args.eval)
+    finally:
+        reader.close()
+    line = (
+        f"{int(run.tracked.sum())} of {len(run.tracked)} frames tracked, "
+        f"{len(run.odometry.map.points)} map points, {len(run.tracked) / run.seconds:.1f} frames/s"
+    )
+    if figures is not None:
+        line += f"; ATE {figures['ate_rmse_m']:.3f} m ({figures['ate_percent']:.2f} % of the path)"
+    print(f"{line} -> {out}")
+    if run.skipped:
+        names = ", ".join(str(p) for p in sorted(run.skipped))
+        print(
+            f"matchscope vo: frames that could not be decoded (skipped): {names}", file=sys.stderr
+        )
+    return 0

@@ -1,0 +1,140 @@
+"""A VO run over a whole sequence and its output folder (no Qt).
+
+`run_vo` tracks every frame in order with `core.vo.tracker.VisualOdometry`; `write_outputs`
+writes ``trajectory_kitti.txt`` (one camera-to-world pose per input frame, in input order; a
+frame not tracked repeats the last pose, the identity before the first), ``trajectory_tum.txt``
+(the tracked frames, timestamps from the sequence or else the frame index), ``stats.csv`` (a row
+per frame) and, with ``evaluate``, ``eval.json`` and ``trajectories.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import InputError, MatchscopeError
+from core.sequence.base import SequenceReader
+from core.vo.evaluation import (
+    align_sim3,
+    evaluate,
+    plot_trajectories,
+    write_kitti_trajectory,
+    write_tum_trajectory,
+)
+from core.vo.frontend import make_frontend
+from core.vo.tracker import FrameStats, VisualOdometry
+
+STAGES = ("detect", "match", "pose", "map")
+STATS_COLUMNS = (
+    "position",
+    "frame_id",
+    "tracked",
+    "keyframe",
+    "keypoints",
+    "matches",
+    "inliers",
+    "new_points",
+    "reprojection_error_px",
+    *(f"seconds_{stage}" for stage in STAGES),
+)
+
+
+@dataclass
+class VoRun:
+    """A finished run: (N, 4, 4) ``poses`` per input frame (untracked frames repeat the last
+    pose), (N,) ``tracked``, the frames' `FrameStats`, the frames that could not be decoded
+    {position: reason}, the tracker (its map) and the wall-clock ``seconds``."""
+
+    poses: np.ndarray
+    tracked: np.ndarray
+    stats: list[FrameStats]
+    skipped: dict[int, str]
+    odometry: VisualOdometry
+    seconds: float
+
+
+def run_vo(
+    reader: SequenceReader,
+    frontend: str,
+    seed: int = 0,
+    progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+) -> VoRun:
+    """Track every frame of ``reader`` with the front-end named ``frontend``."""
+    if reader.intrinsics is None:
+        raise MatchscopeError(
+            f"{reader.name}: VO needs the camera's intrinsics (give --intrinsics FILE)"
+        )
+    odometry = VisualOdometry(make_frontend(frontend, reader.intrinsics), seed)
+    positions: Iterable[int] = range(len(reader))
+    if progress is not None:
+        positions = progress(positions)
+    skipped: dict[int, str] = {}
+    start = time.perf_counter()
+    for position in positions:
+        try:
+            rgb = reader.read(position)
+        except InputError as exc:
+            skipped[position] = str(exc)
+            continue
+        odometry.process(position, rgb)
+    seconds = time.perf_counter() - start
+    poses, tracked, last = np.zeros((len(reader), 4, 4)), np.zeros(len(reader), bool), np.eye(4)
+    for position in range(len(reader)):
+        if position in odometry.poses:
+            last, tracked[position] = odometry.poses[position], True
+        poses[position] = last
+    stats = [odometry.stats.get(p, FrameStats(p)) for p in range(len(reader))]
+    return VoRun(poses, tracked, stats, skipped, odometry, seconds)
+
+
+def write_outputs(out: Path, reader: SequenceReader, run: VoRun, with_eval: bool) -> dict | None:
+    """The output folder (module docstring); the evaluation's figures with ``with_eval``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_kitti_trajectory(out / "trajectory_kitti.txt", run.poses)
+    timestamps = np.array(
+        [
+            frame.timestamp if frame.timestamp is not None else float(frame.position)
+            for frame in reader.frames
+        ]
+    )
+    write_tum_trajectory(
+        out / "trajectory_tum.txt", timestamps[run.tracked], run.poses[run.tracked]
+    )
+    with open(out / "stats.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(STATS_COLUMNS)
+        for stats, frame in zip(run.stats, reader.frames, strict=True):
+            writer.writerow(
+                [
+                    stats.position,
+                    frame.frame_id,
+                    int(stats.tracked),
+                    int(stats.keyframe),
+                    stats.keypoints,
+                    stats.matches,
+                    stats.inliers,
+                    stats.new_points,
+                    f"{stats.reprojection_error_px:.4f}",
+                    *(f"{stats.seconds.get(stage, 0.0):.5f}" for stage in STAGES),
+                ]
+            )
+    if not with_eval:
+        return None
+    if reader.poses is None:
+        raise MatchscopeError(f"{reader.name}: --eval needs ground-truth poses")
+    figures = evaluate(run.poses, reader.poses, None, run.tracked, run.seconds)
+    (out / "eval.json").write_text(json.dumps(figures, indent=1) + "\n")
+    known = np.all(np.isfinite(reader.poses), axis=(1, 2))
+    plot_trajectories(
+        out / "trajectories.png",
+        align_sim3(run.poses, reader.poses),
+        reader.poses[known],
+        f"{reader.name}: {run.odometry.frontend.name}",
+    )
+    return figures
