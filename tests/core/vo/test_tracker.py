@@ -1,0 +1,235 @@
+"""The VO's geometry on exact data, and the whole tracker on the synthetic room sequence
+(turns and speed changes), with tracking loss and recovery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import MatchscopeError
+from core.sequence.base import Intrinsics, SequenceReader
+from core.vo.backend import (
+    Keyframe,
+    SparseMap,
+    initialise,
+    local_bundle_adjustment,
+    project,
+    solve_pnp,
+    triangulate,
+)
+from core.vo.evaluation import evaluate
+from core.vo.frontend import make_frontend
+from core.vo.run import run_vo
+from core.vo.synthetic import SyntheticSequence
+
+K = np.array([[300.0, 0.0, 160.0], [0.0, 300.0, 120.0], [0.0, 0.0, 1.0]])
+FRAMES = 90
+SIZE_HW = (240, 320)
+
+
+def rotation(yaw_deg: float) -> np.ndarray:
+    c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def camera(yaw_deg: float, centre) -> np.ndarray:
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = rotation(yaw_deg), centre
+    return pose
+
+
+def scene_points(count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.column_stack(
+        [rng.uniform(-3, 3, count), rng.uniform(-2, 2, count), rng.uniform(4, 10, count)]
+    )
+
+
+def test_triangulate_keeps_points_in_front_with_parallax():
+    pose_a, pose_b = np.eye(4), camera(-2.0, (0.5, 0.0, 0.0))
+    points = scene_points(50)
+    pixels_a, _ = project(K, pose_a, points)
+    pixels_b, _ = project(K, pose_b, points)
+    found, good, parallax = triangulate(K, pose_a, pose_b, pixels_a, pixels_b, 0.5)
+    assert good.all() and np.abs(found - points).max() < 1e-6
+    assert (parallax > 0.5).all()
+    behind = points * [1, 1, -1]  # mirrored behind both cameras: the same rays are impossible
+    pixels_a, _ = project(K, pose_a, behind)
+    pixels_b, _ = project(K, pose_b, behind)
+    assert not triangulate(K, pose_a, pose_b, pixels_a, pixels_b)[1].any()
+    # no baseline: no parallax, nothing kept
+    pixels_b, _ = project(K, pose_a, points)
+    assert not triangulate(K, pose_a, pose_a, pixels_a, pixels_b)[1].any()
+
+
+def test_pnp_finds_the_pose_among_outliers():
+    truth = camera(7.0, (0.3, -0.1, 0.8))
+    points = scene_points(200, seed=1)
+    pixels, _ = project(K, truth, points)
+    pixels[:40] += np.random.default_rng(2).uniform(20, 60, (40, 2))  # wrong matches
+    result = solve_pnp(K, points, pixels, np.eye(4), seed=0)
+    assert result is not None
+    assert np.abs(result.pose - truth).max() < 1e-6
+    assert not result.inliers[:40].any() and result.inliers[40:].all()
+    assert solve_pnp(K, points[:5], pixels[:5], np.eye(4), seed=0) is None  # too few
+
+
+def test_two_view_start_recovers_the_motion_up_to_scale():
+    truth_b = camera(-3.0, (0.6, 0.05, 0.2))
+    points = scene_points(300, seed=3)
+    pixels_a, _ = project(K, np.eye(4), points)
+    pixels_b, _ = project(K, truth_b, points)
+    matches = np.column_stack([np.arange(300), np.arange(300)])
+    start = initialise(K, pixels_a, pixels_b, matches, seed=0)
+    assert start is not None and len(start.indices) > 250
+    direction = truth_b[:3, 3] / np.linalg.norm(truth_b[:3, 3])
+    assert np.linalg.norm(start.pose_b[:3, 3]) == pytest.approx(1.0)
+    assert np.dot(start.pose_b[:3, 3], direction) > 0.9999
+    assert np.abs(start.pose_b[:3, :3] - truth_b[:3, :3]).max() < 1e-4
+    scale = np.linalg.norm(truth_b[:3, 3])
+    np.testing.assert_allclose(start.points * scale, points[start.indices[:, 0]], atol=1e-3)
+    no_motion = initialise(K, pixels_a, pixels_a, matches, seed=0)  # no parallax: no start
+    assert no_motion is None
+
+
+def test_local_bundle_adjustment_pulls_noisy_poses_and_points_back():
+    poses = [camera(-2.0 * i, (0.4 * i, 0.0, 0.1 * i)) for i in range(4)]
+    points = scene_points(150, seed=4)
+    sparse_map = SparseMap()
+    rng = np.random.default_rng(5)
+    for index, pose in enumerate(poses):
+        pixels, _ = project(K, pose, points)
+        noisy = pose.copy()
+        if index >= 2:  # the two oldest are the fixed gauge
+            noisy[:3, 3] += rng.normal(0, 0.02, 3)
+        sparse_map.add_keyframe(
+            Keyframe(
+                index,
+                noisy,
+                pixels,
+                np.ones(150),
+                np.zeros((150, 32), np.uint8),
+                np.zeros((150, 3), np.uint8),
+                np.full(150, -1),
+            )
+        )
+    for j, point in enumerate(points):
+        pid = sparse_map.add_point(point + rng.normal(0, 0.05, 3), np.zeros(3), None)
+        for kf_id in range(4):
+            sparse_map.observe(kf_id, j, pid)
+    error = local_bundle_adjustment(K, sparse_map, [0, 1, 2, 3])
+    assert error < 1e-3
+    for index in (2, 3):
+        assert np.abs(sparse_map.keyframes[index].pose[:3, 3] - poses[index][:3, 3]).max() < 1e-3
+    positions, _, counts = sparse_map.arrays()
+    assert np.abs(positions - points).max() < 1e-2 and (counts == 4).all()
+
+
+@pytest.fixture(scope="module")
+def room():
+    """90 frames of the synthetic room (turns, speed changes), read once."""
+    sequence = SyntheticSequence(FRAMES, SIZE_HW)
+    return sequence, [sequence.read(i) for i in range(FRAMES)]
+
+
+class Frames(SequenceReader):
+    """Given frames with a sequence's camera and poses; ``black`` positions read black."""
+
+    def __init__(self, sequence, frames, black=()):
+        self.name, self.frames = sequence.name, sequence.frames
+        self.intrinsics, self.poses = sequence.intrinsics, sequence.poses
+        self._images, self._black = frames, set(black)
+
+    def read(self, position):
+        image = self._images[position]
+        return np.zeros_like(image) if position in self._black else image
+
+
+def test_orb_tracks_the_room_through_turns_and_speed_changes(room):
+    sequence, frames = room
+    run = run_vo(Frames(sequence, frames), "orb")
+    assert run.tracked.all()
+    figures = evaluate(run.poses, sequence.poses, None, run.tracked, run.seconds)
+    assert figures["ate_percent"] < 2.0, figures
+    positions, colours, counts = run.odometry.map.arrays()
+    assert len(positions) > 500 and (counts >= 2).all() and colours.dtype == np.uint8
+    short = Frames(sequence, frames)
+    short.frames = sequence.frames[:30]
+    again = run_vo(short, "orb")
+    np.testing.assert_array_equal(again.poses, run.poses[:30])  # seeded: a run repeats exactly
+
+
+def test_black_frames_are_lost_then_tracking_recovers(room):
+    sequence, frames = room
+    black = range(40, 44)
+    run = run_vo(Frames(sequence, frames, black), "orb")
+    assert not run.tracked[40:44].any() and run.tracked[:40].all()
+    assert run.tracked[44:].mean() > 0.9  # relocalised against the last keyframes
+    np.testing.assert_array_equal(run.poses[43], run.poses[39])  # a lost frame repeats the last
+
+
+def test_unknown_frontend_and_missing_intrinsics(room):
+    sequence, frames = room
+    with pytest.raises(MatchscopeError, match="--frontend nope"):
+        make_frontend("nope", sequence.intrinsics)
+    reader = Frames(sequence, frames)
+    reader.intrinsics = None
+    with pytest.raises(MatchscopeError, match="intrinsics"):
+        run_vo(reader, "orb")
+
+
+def test_sift_frontend_describes_and_matches_a_shifted_frame(room):
+    _, frames = room
+    frontend = make_frontend("sift", Intrinsics(K, SIZE_HW))
+    a = frontend.detect(frames[0])
+    shifted = np.roll(frames[0], 7, axis=1)
+    b = frontend.detect(shifted)
+    matches = frontend.match(a, b)
+    assert len(matches) > 20 and a.descriptors.shape[1] == 128
+    moved = b.keypoints[matches[:, 1]] - a.keypoints[matches[:, 0]]
+    assert np.median(moved[:, 0]) == pytest.approx(7, abs=0.5)
+    assert a.sigma_px.min() >= 1.0 and a.colours.shape == (len(a), 3)
+    assert len(np.unique(matches[:, 1])) == len(matches)  # one match per keypoint of b
+
+
+def test_vo_command_writes_the_run_and_its_evaluation(room, tmp_path, capsys):
+    import json
+
+    from app.cli import main
+    from core.vo.evaluation import EVAL_KEYS, read_kitti_trajectory
+    from core.vo.run import STATS_COLUMNS
+    from core.vo.synthetic import write_kitti_layout
+
+    sequence, frames = room
+    reader = Frames(sequence, frames)
+    reader.frames = sequence.frames[:40]
+    folder = write_kitti_layout(tmp_path / "room", reader)
+    out = tmp_path / "out"
+    assert main(["vo", str(folder), "--frontend", "orb", "--out", str(out), "--eval"]) == 0
+    assert "40 of 40 frames tracked" in capsys.readouterr().out
+    poses = read_kitti_trajectory(out / "trajectory_kitti.txt")
+    assert poses.shape == (40, 4, 4)
+    tum = np.loadtxt(out / "trajectory_tum.txt")
+    assert tum.shape == (40, 8) and tum[1, 0] == pytest.approx(0.1)  # the sequence's times
+    rows = (out / "stats.csv").read_text().splitlines()
+    assert rows[0].split(",") == list(STATS_COLUMNS) and len(rows) == 41
+    figures = json.loads((out / "eval.json").read_text())
+    assert set(EVAL_KEYS) <= set(figures) and figures["tracked_frames"] == 40
+    assert figures["t_rel_percent"] is None  # a path far shorter than 100 m
+    assert (out / "trajectories.png").read_bytes()[:4] == b"\x89PNG"
+    # a plain image folder: no ground truth (--eval is refused before any work, in one line)
+    # and no intrinsics unless given
+    images, o2 = str(folder / "image_0"), str(tmp_path / "o2")
+    assert main(["vo", images, "--out", o2]) == 2
+    assert "intrinsics" in capsys.readouterr().err
+    calibration = tmp_path / "camera.yaml"
+    fx, cx, cy = (
+        sequence.intrinsics.K[0, 0],
+        sequence.intrinsics.K[0, 2],
+        sequence.intrinsics.K[1, 2],
+    )
+    calibration.write_text(f"fx: {fx}\nfy: {fx}\ncx: {cx}\ncy: {cy}\n")
+    assert main(["vo", images, "--intrinsics", str(calibration), "--out", o2, "--eval"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--eval needs ground-truth poses" in error and "\n" not in error
+    assert main(["vo", images, "--intrinsics", str(calibration), "--out", o2]) == 0
