@@ -27,7 +27,7 @@ SUBCOMMANDS = {
     "matchers": "list the matchers and every option they take",
     "bench": "benchmarks: roma-speed (our RoMa against romatch), pairs (accuracy against "
     "ground truth), cancel (seconds from Cancel to stop), ui (the window's probe, dock and "
-    "start-up times)",
+    "start-up times), vo (our VO against an essential-matrix chain)",
 }
 
 
@@ -295,6 +295,17 @@ def _bench_parser() -> argparse.ArgumentParser:
         "of a long 1241 x 376 sequence walked pair by pair.",
     )
     bench_ui.add_arguments(ui)
+    from core.bench import vo
+
+    odometry = benchmarks.add_parser(
+        "vo",
+        help="our VO against a frame-to-frame essential-matrix chain: ATE, RPE, frames/s",
+        description="Run our VO (each --frontend) and, in the same run, a frame-to-frame "
+        "essential-matrix chain with unit-length steps and no map on a sequence with ground "
+        "truth (or --synthetic N frames of the synthetic room, with turns and speed changes), "
+        "and print ATE after Sim(3) alignment, RPE and frames per second of each.",
+    )
+    vo.add_arguments(odometry)
 
     from core.bench import roma_memory
 
@@ -535,6 +546,10 @@ def _run_bench(argv: list[str]) -> int:
         from app import bench_ui
 
         bench_ui.run(args)
+    elif args.benchmark == "vo":
+        from core.bench import vo
+
+        vo.run(args)
     elif args.benchmark == "roma-memory":
         from core.bench import roma_memory
 

@@ -85,9 +85,10 @@ def run_vo(
         odometry.process(position, rgb)
     seconds = time.perf_counter() - start
     poses, tracked, last = np.zeros((len(reader), 4, 4)), np.zeros(len(reader), bool), np.eye(4)
+    trajectory = odometry.trajectory()
     for position in range(len(reader)):
-        if position in odometry.poses:
-            last, tracked[position] = odometry.poses[position], True
+        if position in trajectory:
+            last, tracked[position] = trajectory[position], True
         poses[position] = last
     stats = [odometry.stats.get(p, FrameStats(p)) for p in range(len(reader))]
     return VoRun(poses, tracked, stats, skipped, odometry, seconds)

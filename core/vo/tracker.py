@@ -73,7 +73,8 @@ class VisualOdometry:
         self.K = frontend.K
         self.seed = seed
         self.map = SparseMap()
-        self.poses: dict[int, np.ndarray] = {}
+        self.poses: dict[int, np.ndarray] = {}  # as tracked (the motion model's)
+        self._anchors: dict[int, tuple[int, np.ndarray]] = {}  # keyframe id, pose in it
         self.stats: dict[int, FrameStats] = {}
         self._reference: _Frame | None = None  # the start's first frame
         self._pending: list[_Frame] = []  # frames seen before the start
@@ -85,6 +86,15 @@ class VisualOdometry:
     @property
     def initialised(self) -> bool:
         return bool(self.map.keyframes)
+
+    def trajectory(self) -> dict[int, np.ndarray]:
+        """Every tracked frame's pose by position, after the bundle adjustments so far: a
+        frame keeps its pose relative to the keyframe it was tracked against, so it moves with
+        that keyframe's adjustments."""
+        return {
+            position: self.map.keyframes[kf_id].pose @ relative
+            for position, (kf_id, relative) in self._anchors.items()
+        }
 
     def process(self, position: int, rgb: np.ndarray) -> FrameStats:
         """Track frame ``position`` ((H, W, 3) uint8 RGB); its statistics."""
@@ -135,6 +145,8 @@ class VisualOdometry:
         stats.matches = stats.inliers = stats.new_points = len(found.points)
         self.poses[reference.position] = reference.pose
         self.poses[frame.position] = frame.pose
+        self._anchors[reference.position] = (kf_a, np.eye(4))
+        self._anchors[frame.position] = (kf_b, np.eye(4))
         self.stats.setdefault(reference.position, FrameStats(reference.position))
         self.stats[reference.position].tracked = True
         self.stats[reference.position].keyframe = True
@@ -153,6 +165,7 @@ class VisualOdometry:
             pnp = self._pnp_through(matches, reference.point_ids, pending, guess)
             if pnp is not None:
                 self.poses[pending.position] = guess = pnp[0]
+                self._anchors[pending.position] = (0, pnp[0])  # keyframe 0 is the identity
                 stats.tracked, stats.matches, stats.inliers = True, pnp[1], pnp[2]
             self.stats[pending.position] = stats
         self._pending = []
@@ -188,12 +201,15 @@ class VisualOdometry:
         stats.matches, stats.inliers = pnp.matches, pnp.inliers
         stats.reprojection_error_px = pnp.error_px
         self.poses[frame.position] = frame.pose
+        kf_id = len(self.map.keyframes) - 1
+        self._anchors[frame.position] = (kf_id, np.linalg.inv(keyframe.pose) @ frame.pose)
         self._frames_since_keyframe += 1
         if self._wants_keyframe(pnp.inliers):
             start = time.perf_counter()
             stats.new_points = self._insert_keyframe(frame, keyframe, keyframe_matches)
             stats.keyframe = True
             self.poses[frame.position] = frame.pose  # adjusted with its keyframe
+            self._anchors[frame.position] = (len(self.map.keyframes) - 1, np.eye(4))
             stats.seconds["map"] = time.perf_counter() - start
         last = self._last
         self._before_last = None if last is None else self.poses.get(last.position)

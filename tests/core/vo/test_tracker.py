@@ -233,3 +233,20 @@ def test_vo_command_writes_the_run_and_its_evaluation(room, tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert "--eval needs ground-truth poses" in error and "\n" not in error
     assert main(["vo", images, "--intrinsics", str(calibration), "--out", o2]) == 0
+
+
+def test_bench_vo_beats_the_chain_on_the_room(room, capsys):
+    from core.bench.vo import measure_vo, print_report
+
+    sequence, frames = room
+    figures = measure_vo(Frames(sequence, frames), ["orb"], seed=0)
+    ours, chain = figures["ours"]["orb"], figures["chain"]
+    assert chain["frames"] == ours["frames"] == FRAMES
+    assert ours["ate_rmse_m"] * 2 < chain["ate_rmse_m"]  # unit steps cannot follow the speed
+    print_report({**figures, "source": "room", "machine": {"cpu": "x", "cpu_count": 2,
+                  "load_before": 0.1, "load_average": 0.2}})  # fmt: skip
+    assert "times lower than the chain's" in capsys.readouterr().out
+    reader = Frames(sequence, frames)
+    reader.poses = None
+    with pytest.raises(MatchscopeError, match="ground-truth poses"):
+        measure_vo(reader, ["orb"], seed=0)
