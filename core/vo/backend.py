@@ -28,8 +28,8 @@ CULL_ERROR_PX = 4.0
 @dataclass
 class Keyframe:
     """A keyframe: its sequence ``position``, ``pose`` (camera-to-world), its features'
-    (N, 2) ideal pixels, (N,) sigma_px, descriptors and colours, and (N,) ``point_ids`` (the
-    map point each keypoint observes, -1 none)."""
+    (N, 2) ideal pixels, (N,) sigma_px, descriptors and colours, (N,) ``point_ids`` (the
+    map point each keypoint observes, -1 none) and ``native`` (a trained front-end's own)."""
 
     position: int
     pose: np.ndarray
@@ -38,6 +38,7 @@ class Keyframe:
     descriptors: np.ndarray
     colours: np.ndarray
     point_ids: np.ndarray
+    native: object = None  # a trained front-end's features (what its matcher takes)
 
 
 @dataclass

@@ -24,13 +24,15 @@ class Features:
     """One frame's features: (N, 2) float64 ``keypoints`` (pixels of the recorded image),
     (N, 2) float64 ``ideal`` (undistorted pixels), (N, D) ``descriptors``, (N,) float64
     ``sigma_px`` (each keypoint's position standard deviation, pixels) and (N, 3) uint8
-    ``colours`` (the image at each keypoint)."""
+    ``colours`` (the image at each keypoint). ``native``: what a trained matcher's
+    ``match_features`` takes (its own `core.matchers.keypoints.Features`), None for OpenCV's."""
 
     keypoints: np.ndarray
     ideal: np.ndarray
     descriptors: np.ndarray
     sigma_px: np.ndarray
     colours: np.ndarray
+    native: object = None
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -179,7 +181,75 @@ def mutual_ratio_matches(
     return table[first][:, :2].astype(np.int64)
 
 
-FRONTENDS: dict[str, type[Frontend]] = {"orb": OrbFrontend, "sift": SiftFrontend}
+class TrainedFrontend(Frontend):
+    """A shipped keypoint matcher (``matcher_name``) as a front-end: its ``extract`` detects
+    and describes a frame once (at the frame's own size), its ``match_features`` matches two
+    (mutual nearest neighbours for XFeat, LightGlue's assignment for the glue matchers). The
+    descriptors are unit vectors: a match found by projection is within an L2 distance of
+    ``max_distance`` (a cosine of at least 0.75). A keypoint's sigma is 1 px."""
+
+    matcher_name = ""
+    max_distance = 0.7
+
+    def __init__(self, intrinsics: Intrinsics, max_features: int = 2048):
+        from core.matchers import create_matcher
+
+        super().__init__(intrinsics, max_features)
+        self.name = self.matcher_name
+        self.matcher = create_matcher(
+            self.matcher_name, {"max_keypoints": max_features, "resize": 0, "device": "cpu"}
+        )
+
+    def detect(self, rgb: np.ndarray) -> Features:
+        native = self.matcher.extract(rgb)
+        keypoints = np.asarray(native.keypoints, np.float64).reshape(-1, 2)
+        descriptors = native.descriptors
+        if hasattr(descriptors, "detach"):  # a torch tensor on the model's device
+            descriptors = descriptors.detach().float().cpu().numpy()
+        height, width = rgb.shape[:2]
+        cols = np.clip(np.round(keypoints[:, 0]).astype(int), 0, width - 1)
+        rows = np.clip(np.round(keypoints[:, 1]).astype(int), 0, height - 1)
+        return Features(
+            keypoints,
+            self.undistort(keypoints),
+            np.asarray(descriptors, np.float32),
+            np.ones(len(keypoints)),
+            rgb[rows, cols].copy(),
+            native,
+        )
+
+    def _detect(self, grey):
+        raise NotImplementedError  # detect() runs the matcher on the colour frame
+
+    def match(self, a, b):
+        if a.native is None or b.native is None or len(a) == 0 or len(b) == 0:
+            return np.zeros((0, 2), np.int64)
+        result = self.matcher.match_features(a.native, b.native)
+        return np.asarray(result.match_indices, np.int64).reshape(-1, 2)
+
+    def distances(self, descriptors_a, descriptors_b):
+        return np.linalg.norm(descriptors_a - descriptors_b, axis=1).astype(np.float64)
+
+
+class XFeatFrontend(TrainedFrontend):
+    name = matcher_name = "xfeat"
+
+
+class XFeatLighterGlueFrontend(TrainedFrontend):
+    name = matcher_name = "xfeat-lighterglue"
+
+
+class AlikedLightGlueFrontend(TrainedFrontend):
+    name = matcher_name = "aliked-lightglue"
+
+
+FRONTENDS: dict[str, type[Frontend]] = {
+    "orb": OrbFrontend,
+    "sift": SiftFrontend,
+    "xfeat": XFeatFrontend,
+    "xfeat-lighterglue": XFeatLighterGlueFrontend,
+    "aliked-lightglue": AlikedLightGlueFrontend,
+}
 """The VO front-ends by ``--frontend`` name."""
 
 

@@ -335,6 +335,7 @@ class VisualOdometry:
                 features.descriptors,
                 features.colours,
                 ids,
+                features.native,
             )
         )
 
@@ -404,6 +405,7 @@ def _keyframe_features(keyframe: Keyframe) -> Features:
         keyframe.descriptors,
         keyframe.sigma_px,
         keyframe.colours,
+        keyframe.native,
     )
 
 

@@ -250,3 +250,28 @@ def test_bench_vo_beats_the_chain_on_the_room(room, capsys):
     reader.poses = None
     with pytest.raises(MatchscopeError, match="ground-truth poses"):
         measure_vo(reader, ["orb"], seed=0)
+
+
+@pytest.mark.parametrize("name", ["xfeat", "xfeat-lighterglue", "aliked-lightglue"])
+def test_trained_frontends_detect_once_and_match(room, name):
+    """The shipped matchers as front-ends: unit descriptors kept as arrays for the map, the
+    matcher's own features for its matching, matches consistent with the room's motion."""
+    sequence, frames = room
+    frontend = make_frontend(name, sequence.intrinsics, 512)
+    a, b = frontend.detect(frames[0]), frontend.detect(frames[1])
+    assert 0 < len(a) <= 512 and a.native is not None
+    np.testing.assert_allclose(np.linalg.norm(a.descriptors, axis=1), 1.0, atol=1e-3)
+    matches = frontend.match(a, b)
+    assert len(matches) > 30 and len(np.unique(matches[:, 1])) == len(matches)
+    moved = np.linalg.norm(b.keypoints[matches[:, 1]] - a.keypoints[matches[:, 0]], axis=1)
+    assert np.median(moved) < 10  # consecutive frames: small displacements
+    same = frontend.distances(a.descriptors[matches[:, 0]], b.descriptors[matches[:, 1]])
+    assert np.median(same) < frontend.max_distance
+
+
+def test_xfeat_tracks_the_start_of_the_room(room):
+    sequence, frames = room
+    reader = Frames(sequence, frames)
+    reader.frames = sequence.frames[:30]
+    run = run_vo(reader, "xfeat")
+    assert run.tracked.mean() > 0.9 and len(run.odometry.map.points) > 200
