@@ -46,7 +46,6 @@ And the sequences' figures, without the window (:func:`measure_sequences`):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -421,9 +420,7 @@ def measure_sequences(
 
 def run(args: argparse.Namespace) -> dict:
     """``matchscope bench ui``: measure, write ``--json``, print; the summary."""
-    json_path = Path(args.json) if args.json else None
-    if json_path is not None and not json_path.parent.is_dir():
-        raise MatchscopeError(f"--json {json_path}: no folder {json_path.parent}")
+    json_path = measure.json_output(args.json)
     if args.probes < 1 or args.raises < 1:
         raise MatchscopeError("--probes and --raises must be at least 1")
     if args.scrub_frames == 1 or args.scrub_frames < 0:
@@ -463,8 +460,7 @@ def run(args: argparse.Namespace) -> dict:
         },
         "machine": measure.machine_info(load_before=load_before, load_after=measure.load_average()),
     }
-    if json_path is not None:
-        json_path.write_text(json.dumps(summary, indent=2) + "\n")
+    measure.write_json(json_path, summary)
     print_report(summary)
     return summary
 

@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
 def add_sequence_options(parser: argparse.ArgumentParser) -> None:
     """--step / --reference, --frames, --camera and --intrinsics (match-sequence's and the
     window's)."""
+    from core.sequence.select import add_source_arguments
+
     pairs = parser.add_mutually_exclusive_group()
     pairs.add_argument(
         "--step", type=int, default=1, metavar="K", help="pairs t, t+K of positions (default 1)"
@@ -40,9 +42,7 @@ def add_sequence_options(parser: argparse.ArgumentParser) -> None:
     pairs.add_argument(
         "--reference", type=int, metavar="N", help="pairs t, N with the fixed position N"
     )
-    parser.add_argument("--frames", metavar="A:B", help="only the positions A..B-1")
-    parser.add_argument("--camera", metavar="NAME", help="a dataset's camera folder (image_1 ...)")
-    parser.add_argument("--intrinsics", metavar="FILE", help="camera intrinsics (YAML/JSON)")
+    add_source_arguments(parser)
 
 
 def write_run_info(out: Path, matcher: str, settings: dict) -> None:

@@ -10,6 +10,7 @@ from app.cli import _check_out, _Parser
 
 
 def _parser() -> _Parser:
+    from core.sequence.select import add_source_arguments
     from core.vo.frontend import FRONTENDS
 
     parser = _Parser(
@@ -27,9 +28,7 @@ def _parser() -> _Parser:
     )
     parser.add_argument("--eval", action="store_true", help="evaluate against the ground truth")
     parser.add_argument("--seed", type=int, default=0, help="seed of every RANSAC (default 0)")
-    parser.add_argument("--frames", metavar="A:B", help="only the positions A..B-1")
-    parser.add_argument("--camera", metavar="NAME", help="a dataset's camera folder (image_1 ...)")
-    parser.add_argument("--intrinsics", metavar="FILE", help="camera intrinsics (YAML/JSON)")
+    add_source_arguments(parser)
     return parser
 
 

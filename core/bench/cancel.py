@@ -30,16 +30,14 @@ Method
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from core.bench.measure import load_average, machine_info
+from core.bench.measure import json_output, load_average, machine_info, write_json
 from core.errors import Cancelled, MatchscopeError
 from core.run import ABANDON_AFTER_S, Job, RunControl, run_match
 
@@ -316,14 +314,8 @@ def print_report(summary: dict) -> None:
 def run(args: argparse.Namespace) -> dict:
     """``matchscope bench cancel``: measure, write ``--json``, print; the summary."""
     settings = settings_from_args(args)
-    json_path = Path(args.json) if args.json else None
-    if json_path is not None and not json_path.parent.is_dir():
-        raise MatchscopeError(f"--json {json_path}: no folder {json_path.parent}")
+    json_path = json_output(args.json)
     summary = measure(settings)
-    if json_path is not None:
-        try:
-            json_path.write_text(json.dumps(summary, indent=2) + "\n")
-        except OSError as exc:
-            raise MatchscopeError(f"--json {json_path}: cannot write ({exc.strerror})") from None
+    write_json(json_path, summary)
     print_report(summary)
     return summary

@@ -1,6 +1,7 @@
 """What every benchmark measures besides its own figures: this process's memory, the machine,
-and its load (``bench roma-speed``, ``bench pairs``, ``bench cancel`` and ``bench ui`` share
-them; :func:`machine_info` is the ``machine`` entry of their JSON).
+and its load (``bench roma-speed``, ``bench pairs``, ``bench cancel``, ``bench ui`` and
+``bench vo`` share them; :func:`machine_info` is the ``machine`` entry of their JSON, which
+:func:`json_output` and :func:`write_json` check and write).
 
 Peak memory (:class:`PeakMemory`) counts the resident weights as well as the activations: on
 Linux the kernel's high-water mark of the resident set (``VmHWM``) reset by writing 5 to
@@ -14,11 +15,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import json
 import os
 import platform
 import sys
 import threading
 from pathlib import Path
+
+from core.errors import MatchscopeError
 
 MB = 2**20
 SAMPLING_INTERVAL_S = 0.002
@@ -175,3 +179,23 @@ def machine_info(**extra) -> dict:
         "platform": platform.platform(),
         **extra,
     }
+
+
+def json_output(path: str | None) -> Path | None:
+    """``--json PATH`` checked before any work: its folder must exist (None: no JSON)."""
+    if not path:
+        return None
+    json_path = Path(path)
+    if not json_path.parent.is_dir():
+        raise MatchscopeError(f"--json {json_path}: no folder {json_path.parent}")
+    return json_path
+
+
+def write_json(json_path: Path | None, summary: dict, indent: int = 2) -> None:
+    """Write a benchmark's ``summary`` to ``json_path`` (nothing for None); one line on failure."""
+    if json_path is None:
+        return
+    try:
+        json_path.write_text(json.dumps(summary, indent=indent) + "\n")
+    except OSError as exc:
+        raise MatchscopeError(f"--json {json_path}: cannot write ({exc.strerror})") from None

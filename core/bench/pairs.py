@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import shlex
 import sys
@@ -60,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bench import metrics
+from core.bench import measure, metrics
 from core.bench.datasets import (
     HOMOGRAPHY,
     POSE,
@@ -594,11 +593,7 @@ def run(args: argparse.Namespace, command: str = "") -> dict:
         results = benchmark(plan.dataset, plan.pairs, plan.matchers, plan.protocol, bars)
     finally:
         bars.close()
-    if json_path is not None:
-        try:
-            json_path.write_text(json.dumps(results, indent=1) + "\n")
-        except OSError as exc:
-            raise MatchscopeError(f"--json {json_path}: cannot write ({exc.strerror})") from None
+    measure.write_json(json_path, results, indent=1)
     report.print_results(results)
     command = command or shlex.join(["matchscope", "bench", "pairs", "--dataset", args.dataset])
     if report_dir is not None:

@@ -829,15 +829,9 @@ def run(args: argparse.Namespace) -> dict:
             f"romatch runs {REFERENCE_BACKBONE} only: --backbone {settings.backbone} needs "
             "--only ours"
         )
-    json_path = Path(args.json) if args.json else None
-    if json_path is not None and not json_path.parent.is_dir():
-        raise MatchscopeError(f"--json {json_path}: no folder {json_path.parent}")
+    json_path = measure.json_output(args.json)
     summary = run_benchmark(settings, only=args.only)
-    if json_path is not None:
-        try:
-            json_path.write_text(json.dumps(summary, indent=2) + "\n")
-        except OSError as exc:
-            raise MatchscopeError(f"--json {json_path}: cannot write ({exc.strerror})") from None
+    measure.write_json(json_path, summary)
     print_report(summary)
     return summary
 

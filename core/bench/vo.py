@@ -15,9 +15,7 @@ changes: the motion a unit-step chain cannot follow) instead of ``--sequence``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -26,6 +24,7 @@ from core.bench import measure
 from core.errors import MatchscopeError
 from core.geometry import find_essential, recover_pose
 from core.sequence.base import SequenceReader
+from core.sequence.select import add_source_arguments
 from core.vo.backend import pose_from_rt
 from core.vo.evaluation import evaluate
 from core.vo.frontend import FRONTENDS, OrbFrontend
@@ -46,9 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=sorted(FRONTENDS),
         help="a front-end of ours (repeat for several; default orb)",
     )
-    parser.add_argument("--frames", metavar="A:B", help="only the positions A..B-1")
-    parser.add_argument("--camera", metavar="NAME", help="a dataset's camera folder")
-    parser.add_argument("--intrinsics", metavar="FILE", help="camera intrinsics (YAML/JSON)")
+    add_source_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of every RANSAC (default 0)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
 
@@ -99,9 +96,7 @@ def run(args: argparse.Namespace) -> dict:
     """``matchscope bench vo``: measure, write ``--json``, print; the summary."""
     from core.sequence import open_sequence
 
-    json_path = Path(args.json) if args.json else None
-    if json_path is not None and not json_path.parent.is_dir():
-        raise MatchscopeError(f"--json {json_path}: no folder {json_path.parent}")
+    json_path = measure.json_output(args.json)
     if args.synthetic is not None:
         from core.vo.synthetic import SyntheticSequence
 
@@ -123,11 +118,7 @@ def run(args: argparse.Namespace) -> dict:
         "source": source,
         "machine": measure.machine_info(load_before=load_before),
     }
-    if json_path is not None:
-        try:
-            json_path.write_text(json.dumps(summary, indent=2) + "\n")
-        except OSError as exc:
-            raise MatchscopeError(f"--json {json_path}: cannot write ({exc.strerror})") from None
+    measure.write_json(json_path, summary)
     print_report(summary)
     return summary
 

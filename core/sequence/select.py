@@ -1,13 +1,23 @@
-"""``--frames A:B``: a range of positions, and a reader restricted to it (no Qt)."""
+"""``--frames A:B``: a range of positions, and a reader restricted to it (no Qt); the options
+that every command reading a sequence takes."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 
 import numpy as np
 
 from core.errors import MatchscopeError
 from core.sequence.base import SequenceReader
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--frames``, ``--camera`` and ``--intrinsics``: what `core.sequence.open_sequence`
+    takes besides the path (match-sequence, vo, bench vo and the window)."""
+    parser.add_argument("--frames", metavar="A:B", help="only the positions A..B-1")
+    parser.add_argument("--camera", metavar="NAME", help="a dataset's camera folder (image_1 ...)")
+    parser.add_argument("--intrinsics", metavar="FILE", help="camera intrinsics (YAML/JSON)")
 
 
 def parse_frame_range(text: str) -> slice:

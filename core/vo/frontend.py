@@ -48,17 +48,18 @@ class Frontend(ABC):
         self.distortion = np.asarray(intrinsics.distortion, np.float64)
         self.max_features = max_features
 
+    @abstractmethod
     def detect(self, rgb: np.ndarray) -> Features:
         """Features of an (H, W, 3) uint8 RGB frame."""
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        keypoints, descriptors, sigma = self._detect(grey)
+
+    def _features(self, rgb, keypoints, descriptors, sigma, native=None) -> Features:
+        """`Features` of (N, 2) keypoints of ``rgb``: undistorted, with their colours."""
         keypoints = np.asarray(keypoints, np.float64).reshape(-1, 2)
-        height, width = grey.shape
+        height, width = rgb.shape[:2]
         cols = np.clip(np.round(keypoints[:, 0]).astype(int), 0, width - 1)
         rows = np.clip(np.round(keypoints[:, 1]).astype(int), 0, height - 1)
-        return Features(
-            keypoints, self.undistort(keypoints), descriptors, sigma, rgb[rows, cols].copy()
-        )
+        colours = rgb[rows, cols].copy()
+        return Features(keypoints, self.undistort(keypoints), descriptors, sigma, colours, native)
 
     def undistort(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 2) recorded pixels -> (N, 2) ideal pinhole pixels (the same K, no distortion)."""
@@ -66,10 +67,6 @@ class Frontend(ABC):
             return np.asarray(pixels, np.float64).reshape(-1, 2)
         points = np.asarray(pixels, np.float64).reshape(-1, 1, 2)
         return cv2.undistortPoints(points, self.K, self.distortion, P=self.K).reshape(-1, 2)
-
-    @abstractmethod
-    def _detect(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(N, 2) keypoints, (N, D) descriptors and (N,) sigma_px of an (H, W) uint8 image."""
 
     @abstractmethod
     def match(self, a: Features, b: Features) -> np.ndarray:
@@ -83,20 +80,49 @@ class Frontend(ABC):
         """(P,) distances between the rows of two (P, D) descriptor arrays."""
 
 
-class OrbFrontend(Frontend):
+class OpenCvFrontend(Frontend):
+    """A detector and descriptor of OpenCV's (``self.detector``), matched by brute force
+    (``self.matcher``) with a ratio test, one match per keypoint of b. ``DESCRIPTOR`` is the
+    (width, dtype) of a descriptor; `_sigma` each keypoint's position standard deviation."""
+
+    RATIO = 0.8
+    MAX_DISTANCE: float | None = None  # of a match by descriptor (None: the ratio test only)
+    DESCRIPTOR: tuple[int, type] = (0, np.uint8)
+
+    def detect(self, rgb):
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        keypoints, descriptors = self.detector.detectAndCompute(grey, None)
+        if descriptors is None:
+            width, dtype = self.DESCRIPTOR
+            return self._features(rgb, np.zeros((0, 2)), np.zeros((0, width), dtype), np.zeros(0))
+        points = np.array([k.pt for k in keypoints], np.float64)
+        return self._features(rgb, points, descriptors, self._sigma(keypoints))
+
+    @abstractmethod
+    def _sigma(self, keypoints) -> np.ndarray:
+        """(N,) position standard deviation (px) of OpenCV's keypoints."""
+
+    def match(self, a, b):
+        return ratio_matches(
+            self.matcher, a.descriptors, b.descriptors, self.RATIO, self.MAX_DISTANCE
+        )
+
+
+class OrbFrontend(OpenCvFrontend):
     """OpenCV's ORB (FAST corners on an 8-level pyramid, rotated BRIEF), matched by Hamming
-    distance: nearest neighbours passing a ratio test, one per keypoint. A keypoint's sigma is
-    its pyramid scale (1.2 per level, as ORB-SLAM weights its observations)."""
+    distance. A keypoint's sigma is its pyramid scale (1.2 per level, as ORB-SLAM weights its
+    observations)."""
 
     name = "orb"
     SCALE_FACTOR = 1.2
     LEVELS = 8
     MAX_DISTANCE = 64  # Hamming distance of 256-bit descriptors
-    RATIO = 0.8
+    DESCRIPTOR = (32, np.uint8)
+    max_distance = MAX_DISTANCE
 
     def __init__(self, intrinsics: Intrinsics, max_features: int = 1500):
         super().__init__(intrinsics, max_features)
-        self.orb = cv2.ORB_create(
+        self.detector = cv2.ORB_create(
             nfeatures=max_features,
             scaleFactor=self.SCALE_FACTOR,
             nlevels=self.LEVELS,
@@ -104,57 +130,36 @@ class OrbFrontend(Frontend):
         )
         self.matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
 
-    def _detect(self, grey):
-        keypoints, descriptors = self.orb.detectAndCompute(grey, None)
-        if descriptors is None:
-            return np.zeros((0, 2)), np.zeros((0, 32), np.uint8), np.zeros(0)
-        points = np.array([k.pt for k in keypoints], np.float64)
-        octaves = np.array([k.octave for k in keypoints], np.float64)
-        return points, descriptors, self.SCALE_FACTOR**octaves
-
-    def match(self, a, b):
-        return mutual_ratio_matches(
-            self.matcher, a.descriptors, b.descriptors, self.RATIO, self.MAX_DISTANCE
-        )
-
-    max_distance = MAX_DISTANCE
+    def _sigma(self, keypoints):
+        return self.SCALE_FACTOR ** np.array([k.octave for k in keypoints], np.float64)
 
     def distances(self, descriptors_a, descriptors_b):
         differing = np.bitwise_xor(descriptors_a, descriptors_b)
         return np.unpackbits(differing, axis=1).sum(axis=1).astype(np.float64)
 
 
-class SiftFrontend(Frontend):
-    """OpenCV's SIFT; matched by L2 distance with Lowe's ratio test, one per keypoint.
-    A keypoint's sigma grows with its scale (size / 4 px, at least 1)."""
+class SiftFrontend(OpenCvFrontend):
+    """OpenCV's SIFT, matched by L2 distance (Lowe's ratio test). A keypoint's sigma grows with
+    its scale (size / 4 px, at least 1)."""
 
     name = "sift"
-    RATIO = 0.8
+    DESCRIPTOR = (128, np.float32)
+    max_distance = 250.0  # L2 of OpenCV's SIFT descriptors (norm about 512)
 
     def __init__(self, intrinsics: Intrinsics, max_features: int = 2000):
         super().__init__(intrinsics, max_features)
-        self.sift = cv2.SIFT_create(nfeatures=max_features)
+        self.detector = cv2.SIFT_create(nfeatures=max_features)
         self.matcher = cv2.BFMatcher(cv2.NORM_L2)
 
-    def _detect(self, grey):
-        keypoints, descriptors = self.sift.detectAndCompute(grey, None)
-        if descriptors is None:
-            return np.zeros((0, 2)), np.zeros((0, 128), np.float32), np.zeros(0)
-        points = np.array([k.pt for k in keypoints], np.float64)
-        sizes = np.array([k.size for k in keypoints], np.float64)
-        return points, descriptors, np.maximum(sizes / 4.0, 1.0)
-
-    def match(self, a, b):
-        return mutual_ratio_matches(self.matcher, a.descriptors, b.descriptors, self.RATIO)
-
-    max_distance = 250.0  # L2 of OpenCV's SIFT descriptors (norm about 512)
+    def _sigma(self, keypoints):
+        return np.maximum(np.array([k.size for k in keypoints], np.float64) / 4.0, 1.0)
 
     def distances(self, descriptors_a, descriptors_b):
         difference = descriptors_a.astype(np.float32) - descriptors_b.astype(np.float32)
         return np.linalg.norm(difference, axis=1).astype(np.float64)
 
 
-def mutual_ratio_matches(
+def ratio_matches(
     matcher: cv2.DescriptorMatcher,
     descriptors_a: np.ndarray,
     descriptors_b: np.ndarray,
@@ -202,24 +207,12 @@ class TrainedFrontend(Frontend):
 
     def detect(self, rgb: np.ndarray) -> Features:
         native = self.matcher.extract(rgb)
-        keypoints = np.asarray(native.keypoints, np.float64).reshape(-1, 2)
         descriptors = native.descriptors
         if hasattr(descriptors, "detach"):  # a torch tensor on the model's device
             descriptors = descriptors.detach().float().cpu().numpy()
-        height, width = rgb.shape[:2]
-        cols = np.clip(np.round(keypoints[:, 0]).astype(int), 0, width - 1)
-        rows = np.clip(np.round(keypoints[:, 1]).astype(int), 0, height - 1)
-        return Features(
-            keypoints,
-            self.undistort(keypoints),
-            np.asarray(descriptors, np.float32),
-            np.ones(len(keypoints)),
-            rgb[rows, cols].copy(),
-            native,
-        )
-
-    def _detect(self, grey):
-        raise NotImplementedError  # detect() runs the matcher on the colour frame
+        descriptors = np.asarray(descriptors, np.float32)
+        count = len(native.keypoints)
+        return self._features(rgb, native.keypoints, descriptors, np.ones(count), native)
 
     def match(self, a, b):
         if a.native is None or b.native is None or len(a) == 0 or len(b) == 0:
