@@ -4,7 +4,8 @@
 writes ``trajectory_kitti.txt`` (one camera-to-world pose per input frame, in input order; a
 frame not tracked repeats the last pose, the identity before the first), ``trajectory_tum.txt``
 (the tracked frames, timestamps from the sequence or else the frame index), ``stats.csv`` (a row
-per frame) and, with ``evaluate``, ``eval.json`` and ``trajectories.png``.
+per frame), ``scene.npz`` (`core.vo.scene`: what the window shows) and, with ``evaluate``,
+``eval.json`` and ``trajectories.png``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from core.vo.evaluation import (
     write_tum_trajectory,
 )
 from core.vo.frontend import make_frontend
+from core.vo.scene import SCENE_FILE, save_scene, scene_from_run
 from core.vo.tracker import FrameStats, VisualOdometry
 
 STAGES = ("detect", "match", "pose", "map")
@@ -57,6 +59,7 @@ class VoRun:
     skipped: dict[int, str]
     odometry: VisualOdometry
     seconds: float
+    image_size: tuple[int, int] = (0, 0)  # (width, height) of the frames
 
 
 def run_vo(
@@ -75,6 +78,7 @@ def run_vo(
     if progress is not None:
         positions = progress(positions)
     skipped: dict[int, str] = {}
+    image_size = (0, 0)
     start = time.perf_counter()
     for position in positions:
         try:
@@ -82,6 +86,7 @@ def run_vo(
         except InputError as exc:
             skipped[position] = str(exc)
             continue
+        image_size = (rgb.shape[1], rgb.shape[0])
         odometry.process(position, rgb)
     seconds = time.perf_counter() - start
     poses, tracked, last = np.zeros((len(reader), 4, 4)), np.zeros(len(reader), bool), np.eye(4)
@@ -91,7 +96,7 @@ def run_vo(
             last, tracked[position] = trajectory[position], True
         poses[position] = last
     stats = [odometry.stats.get(p, FrameStats(p)) for p in range(len(reader))]
-    return VoRun(poses, tracked, stats, skipped, odometry, seconds)
+    return VoRun(poses, tracked, stats, skipped, odometry, seconds, image_size)
 
 
 def write_outputs(out: Path, reader: SequenceReader, run: VoRun, with_eval: bool) -> dict | None:
@@ -107,6 +112,7 @@ def write_outputs(out: Path, reader: SequenceReader, run: VoRun, with_eval: bool
     write_tum_trajectory(
         out / "trajectory_tum.txt", timestamps[run.tracked], run.poses[run.tracked]
     )
+    save_scene(out / SCENE_FILE, scene_from_run(run, reader))
     with open(out / "stats.csv", "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(STATS_COLUMNS)

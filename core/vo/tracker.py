@@ -29,6 +29,7 @@ from core.vo.backend import (
     triangulate,
 )
 from core.vo.frontend import Features, Frontend
+from core.vo.scene import KEYPOINT_INLIER, KEYPOINT_OUTLIER
 
 KEYFRAME_TRACKED_SHARE = 0.5
 KEYFRAME_MAX_GAP = 8
@@ -76,6 +77,8 @@ class VisualOdometry:
         self.poses: dict[int, np.ndarray] = {}  # as tracked (the motion model's)
         self._anchors: dict[int, tuple[int, np.ndarray]] = {}  # keyframe id, pose in it
         self.stats: dict[int, FrameStats] = {}
+        self.keypoint_status: dict[int, np.ndarray] = {}  # (N,) int8 KEYPOINT_* per frame
+        self.keypoints: dict[int, np.ndarray] = {}  # (N, 2) float32 recorded pixels per frame
         self._reference: _Frame | None = None  # the start's first frame
         self._pending: list[_Frame] = []  # frames seen before the start
         self._last: _Frame | None = None  # the last tracked frame
@@ -102,6 +105,8 @@ class VisualOdometry:
         start = time.perf_counter()
         frame = _Frame(position, self.frontend.detect(rgb))
         stats.keypoints = len(frame.features)
+        self.keypoints[position] = frame.features.keypoints.astype(np.float32)
+        self.keypoint_status[position] = np.zeros(len(frame.features), np.int8)
         stats.seconds["detect"] = time.perf_counter() - start
         if not self.initialised:
             self._try_initialise(frame, stats)
@@ -141,6 +146,8 @@ class VisualOdometry:
             self.map.observe(kf_b, int(index_b), pid)
         reference.point_ids = self.map.keyframes[kf_a].point_ids
         frame.point_ids = self.map.keyframes[kf_b].point_ids
+        self._mark(reference.position, None, reference.point_ids)
+        self._mark(frame.position, None, frame.point_ids)
         stats.tracked = stats.keyframe = True
         stats.matches = stats.inliers = stats.new_points = len(found.points)
         self.poses[reference.position] = reference.pose
@@ -164,6 +171,7 @@ class VisualOdometry:
             matches = self.frontend.match(reference.features, pending.features)
             pnp = self._pnp_through(matches, reference.point_ids, pending, guess)
             if pnp is not None:
+                self._mark(pending.position, None, pending.point_ids)
                 self.poses[pending.position] = guess = pnp[0]
                 self._anchors[pending.position] = (0, pnp[0])  # keyframe 0 is the identity
                 stats.tracked, stats.matches, stats.inliers = True, pnp[1], pnp[2]
@@ -194,9 +202,11 @@ class VisualOdometry:
         stats.seconds["pose"] = time.perf_counter() - start
         if pnp is None:
             stats.matches = int((point_ids >= 0).sum())
+            self._mark(frame.position, point_ids, None)
             self._before_last = None  # no motion model across a loss
             return
         frame.pose, frame.point_ids = pnp.pose, pnp.point_ids
+        self._mark(frame.position, np.maximum(point_ids, found), pnp.point_ids)
         stats.tracked = True
         stats.matches, stats.inliers = pnp.matches, pnp.inliers
         stats.reprojection_error_px = pnp.error_px
@@ -214,6 +224,15 @@ class VisualOdometry:
         last = self._last
         self._before_last = None if last is None else self.poses.get(last.position)
         self._last = frame
+
+    def _mark(self, position: int, candidates, inliers) -> None:
+        """Frame ``position``'s keypoint statuses: those with a (N,) ``candidates`` map point
+        are outliers unless (N,) ``inliers`` keeps theirs (either may be None)."""
+        status = self.keypoint_status[position]
+        if candidates is not None:
+            status[candidates >= 0] = KEYPOINT_OUTLIER
+        if inliers is not None:
+            status[inliers >= 0] = KEYPOINT_INLIER
 
     def _predicted_pose(self) -> np.ndarray:
         """The constant-velocity prediction from the last two tracked poses (the last pose
