@@ -306,20 +306,26 @@ def cull_points(K: np.ndarray, sparse_map: SparseMap, point_ids: set[int]) -> fl
     """Drop the observations of ``point_ids`` that reproject more than ``CULL_ERROR_PX`` away
     or behind their camera, and the points left with fewer than two; returns the mean
     reprojection error (px) of the observations kept."""
-    errors = []
+    by_keyframe: dict[int, list[tuple[int, int]]] = {}  # keyframe: [(point, keypoint)]
     for pid in point_ids:
         point = sparse_map.points.get(pid)
-        if point is None:
-            continue
-        for kf_id, index in list(point.observations.items()):
-            keyframe = sparse_map.keyframes[kf_id]
-            pixel, depth = project(K, keyframe.pose, point.position[None])
-            error = float(np.linalg.norm(pixel[0] - keyframe.ideal[index]))
-            if depth[0] <= 0 or not error < CULL_ERROR_PX:
-                del point.observations[kf_id]
-                keyframe.point_ids[index] = -1
-            else:
-                errors.append(error)
-        if len(point.observations) < 2:
+        if point is not None:
+            for kf_id, index in point.observations.items():
+                by_keyframe.setdefault(kf_id, []).append((pid, index))
+    errors = []
+    for kf_id, seen in by_keyframe.items():
+        keyframe = sparse_map.keyframes[kf_id]
+        pids, indices = np.array(seen, np.int64).T
+        pixels, depth = project(K, keyframe.pose, sparse_map.positions(pids))
+        error = np.linalg.norm(pixels - keyframe.ideal[indices], axis=1)
+        bad = (depth <= 0) | ~(error < CULL_ERROR_PX)
+        errors.append(error[~bad])
+        for pid, index in zip(pids[bad], indices[bad], strict=True):
+            del sparse_map.points[int(pid)].observations[kf_id]
+            keyframe.point_ids[index] = -1
+    for pid in point_ids:
+        point = sparse_map.points.get(pid)
+        if point is not None and len(point.observations) < 2:
             sparse_map.remove_point(pid)
-    return float(np.mean(errors)) if errors else float("nan")
+    kept = np.concatenate(errors) if errors else np.zeros(0)
+    return float(kept.mean()) if len(kept) else float("nan")

@@ -85,7 +85,7 @@ class OpenCvFrontend(Frontend):
     (``self.matcher``) with a ratio test, one match per keypoint of b. ``DESCRIPTOR`` is the
     (width, dtype) of a descriptor; `_sigma` each keypoint's position standard deviation."""
 
-    RATIO = 0.8
+    RATIO = 0.7
     MAX_DISTANCE: float | None = None  # of a match by descriptor (None: the ratio test only)
     DESCRIPTOR: tuple[int, type] = (0, np.uint8)
 
