@@ -58,7 +58,7 @@ def network_size(size_hw: tuple[int, int], patch: int, max_size: int = 0) -> tup
     ``max_size`` (0: unscaled), each side rounded to the nearest multiple (at least one patch)."""
     height, width = size_hw
     scale = max_size / max(height, width) if max_size else 1.0
-    return tuple(max(patch, int(round(side * scale / patch)) * patch) for side in (height, width))
+    return tuple(max(patch, round(side * scale / patch) * patch) for side in (height, width))
 
 
 def gradient_keypoints(

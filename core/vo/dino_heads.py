@@ -34,7 +34,9 @@ from core.models.checkpoint import check_state_dict, read_checkpoint
 def _conf(default: dict, conf: dict | None) -> dict:
     unknown = sorted(set(conf or {}) - set(default))
     if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(unknown)}; options are {', '.join(default)}")
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)}; options are {', '.join(default)}"
+        )
     return {**default, **(conf or {})}
 
 
@@ -88,7 +90,7 @@ class KeypointHead(nn.Module):
         """The ``top_k`` most salient cells of each image: (B, K, 2) input pixels (inside their
         cells), (B, K) their flat cell indices and (B, K) their logits, by decreasing logit."""
         out = self(tokens)
-        batch, h, w = out["logits"].shape
+        _, h, w = out["logits"].shape
         logits = out["logits"].flatten(1)
         k = min(top_k, h * w)
         scores, cells = logits.topk(k, dim=1)  # sorted, decreasing
@@ -172,9 +174,7 @@ class DinoHeads(nn.Module):
         self.descriptor = DescriptorHead(token_dim, fine_dim)
         self.uncertainty = UncertaintyHead(token_dim, fine_dim)
 
-    def describe(
-        self, images: Tensor, tokens: Tensor, keypoints: Tensor
-    ) -> dict[str, Tensor]:
+    def describe(self, images: Tensor, tokens: Tensor, keypoints: Tensor) -> dict[str, Tensor]:
         """images (B, 3, H, W), tokens (B, C, h, w), keypoints (B, N, 2) input pixels ->
         ``descriptors`` (B, N, 192) unit vectors and ``sigma`` (B, N) input pixels."""
         cells = token_cells(keypoints, self.patch_size, tuple(tokens.shape[-2:]))
