@@ -189,3 +189,16 @@ def test_heads_checkpoints_load_strictly_with_clear_errors(vit, room, tmp_path):
     message = str(error.value)
     assert "1 missing: descriptor.proj.weight" in message
     assert "1 unexpected: descriptor.projection.weight" in message and "bad.pth" in message
+
+
+def test_vo_command_passes_set_options_to_the_frontend(room, tmp_path, capsys):
+    from app.cli import main
+    from core.vo.synthetic import write_kitti_layout
+
+    sequence, _ = room
+    folder = write_kitti_layout(tmp_path / "room", sequence)
+    out = str(tmp_path / "out")
+    assert main(["vo", str(folder), "--frontend", "dino", "--set", "nope=1", "--out", out]) == 2
+    assert "dino: unknown option(s) nope" in capsys.readouterr().err
+    assert main(["vo", str(folder), "--frontend", "orb", "--set", "ratio=1", "--out", out]) == 2
+    assert "takes no options" in capsys.readouterr().err
