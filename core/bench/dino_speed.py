@@ -2,6 +2,7 @@
 a ViT of seeded random weights (the speed does not depend on the weights; nothing is loaded):
 
     python -m core.bench.dino_speed [--frames 10] [--size 480x640] [--backbone dinov2_vits14]
+                                    [--max-size N]
 
 Frames of the synthetic room (:mod:`core.vo.synthetic`); one frame is detected first to warm
 up; then each frame is detected and matched to the previous one, for both modes (the gradient
@@ -24,8 +25,11 @@ from core.vo.synthetic import SyntheticSequence
 MODES = (("gradient", "raw"), ("learned", "refined"))
 
 
-def measure(frames: int, size_hw: tuple[int, int], backbone: str) -> dict[str, dict[str, float]]:
-    """``{"selector/descriptor": {"detect_s", "match_s", "fps", "keypoints"}}``, per frame."""
+def measure(
+    frames: int, size_hw: tuple[int, int], backbone: str, max_size: int = 0
+) -> dict[str, dict[str, float]]:
+    """``{"selector/descriptor": {"detect_s", "match_s", "fps", "keypoints"}}``, per frame;
+    ``max_size``: the front-end's option of that name (0: the frame's size)."""
     sequence = SyntheticSequence(frames + 1, size_hw)
     images = [sequence.read(i) for i in range(frames + 1)]
     vit = build_backbone(backbone, device="meta")
@@ -33,7 +37,11 @@ def measure(frames: int, size_hw: tuple[int, int], backbone: str) -> dict[str, d
     results = {}
     for selector, descriptor in MODES:
         frontend = DinoFrontend(
-            sequence.intrinsics, backbone_model=vit, selector=selector, descriptor=descriptor
+            sequence.intrinsics,
+            backbone_model=vit,
+            selector=selector,
+            descriptor=descriptor,
+            max_size=max_size,
         )
         previous = frontend.detect(images[0])  # warm-up
         detect = match = 0.0
@@ -59,11 +67,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--size", default="480x640", help="H x W of the frames")
     parser.add_argument("--backbone", default="dinov2_vits14")
+    parser.add_argument("--max-size", type=int, default=0, help="the network input's longer side")
     args = parser.parse_args(argv)
     height, width = (int(side) for side in args.size.split("x"))
-    results = measure(args.frames, (height, width), args.backbone)
-    print(f"dino front-end, {args.backbone} (random weights), {width} x {height}, "
-          f"{args.frames} frames, {torch.get_num_threads()} torch threads")  # fmt: skip
+    results = measure(args.frames, (height, width), args.backbone, args.max_size)
+    print(
+        f"dino front-end, {args.backbone} (random weights), {width} x {height} "
+        f"(max_size {args.max_size}), {args.frames} frames, {torch.get_num_threads()} torch threads"
+    )
     for mode, row in results.items():
         print(
             f"{mode:18} detect {row['detect_s']:.3f} s  match {row['match_s'] * 1e3:.1f} ms  "

@@ -202,3 +202,16 @@ def test_vo_command_passes_set_options_to_the_frontend(room, tmp_path, capsys):
     assert "dino: unknown option(s) nope" in capsys.readouterr().err
     assert main(["vo", str(folder), "--frontend", "orb", "--set", "ratio=1", "--out", out]) == 2
     assert "takes no options" in capsys.readouterr().err
+
+
+def test_dinov3_backbone_uses_patch_16_cells(room):
+    sequence, frames = room
+    vit = build_backbone("dinov3_vits16")  # torch's default initialisation: fast, random
+    frontend = DinoFrontend(sequence.intrinsics, 512, backbone_model=vit, descriptor="refined")
+    image, grey, scale = frontend.network_input(frames[0])
+    assert image.shape == (1, 3, 224, 320) and grey.shape == (224, 320)
+    np.testing.assert_array_equal(scale, 1.0)
+    features = frontend.detect(frames[0])
+    cells = np.floor((features.keypoints + 0.5) / 16).astype(int)
+    assert len(np.unique(cells[:, 1] * 20 + cells[:, 0])) == len(features) > 0
+    assert features.descriptors.shape == (len(features), 192)
