@@ -235,9 +235,12 @@ class DinoFrontend(Frontend):
             tokens = self.backbone(image)["patch_tokens"]  # (1, C, h, w)
             if self.conf["selector"] == "gradient":
                 points, _ = gradient_keypoints(
-                    grey, self.patch, self.max_features, self.conf["nms_radius"],
-                    self.conf["min_gradient"],
-                )  # fmt: skip
+                    grey,
+                    self.patch,
+                    top_k=self.max_features,
+                    nms_radius=self.conf["nms_radius"],
+                    min_gradient=self.conf["min_gradient"],
+                )
                 keypoints = torch.from_numpy(points).float()[None]
             else:
                 keypoints = self.heads.keypoints.select(tokens, self.max_features)[0]
@@ -259,9 +262,13 @@ class DinoFrontend(Frontend):
 
     def match(self, a: Features, b: Features) -> np.ndarray:
         return mutual_matches(
-            a.descriptors, b.descriptors, a.sigma_px, b.sigma_px,
-            self.conf["ratio"], self.conf["max_sigma"],
-        )  # fmt: skip
+            a.descriptors,
+            b.descriptors,
+            a.sigma_px,
+            b.sigma_px,
+            ratio=self.conf["ratio"],
+            max_sigma=self.conf["max_sigma"],
+        )
 
     def distances(self, descriptors_a: np.ndarray, descriptors_b: np.ndarray) -> np.ndarray:
         return np.linalg.norm(descriptors_a - descriptors_b, axis=1).astype(np.float64)
