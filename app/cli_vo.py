@@ -26,10 +26,31 @@ def _parser() -> _Parser:
     parser.add_argument(
         "--frontend", default="orb", choices=sorted(FRONTENDS), help="features (default orb)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a front-end option, repeatable (dino: backbone, dino_weights, heads, selector, "
+        "descriptor, max_size, ...; see core/vo/dino.py)",
+    )
     parser.add_argument("--eval", action="store_true", help="evaluate against the ground truth")
     parser.add_argument("--seed", type=int, default=0, help="seed of every RANSAC (default 0)")
     add_source_arguments(parser)
     return parser
+
+
+def _options(settings: list[str]) -> dict[str, str]:
+    """``["key=value", ...]`` -> ``{key: value}`` (the front-end types the values)."""
+    from core.errors import MatchscopeError
+
+    options = {}
+    for text in settings:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise MatchscopeError(f"--set expects KEY=VALUE, got {text!r}")
+        options[key.strip().replace("-", "_")] = value
+    return options
 
 
 def run_vo_command(argv: list[str]) -> int:
@@ -52,6 +73,7 @@ def run_vo_command(argv: list[str]) -> int:
             args.frontend,
             args.seed,
             progress=lambda items: tqdm(items, desc="vo", unit="frame", file=sys.stderr),
+            options=_options(args.set),
         )
         figures = write_outputs(out, reader, run, args.eval)
     finally:

@@ -10,6 +10,7 @@ SIFT's size) or a learned uncertainty, the weight of its residual in bundle adju
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -236,22 +237,42 @@ class AlikedLightGlueFrontend(TrainedFrontend):
     name = matcher_name = "aliked-lightglue"
 
 
-FRONTENDS: dict[str, type[Frontend]] = {
+def dino_frontend(intrinsics: Intrinsics, max_features: int = 512, **options) -> Frontend:
+    """The ``dino`` front-end (`core.vo.dino.DinoFrontend`), imported (with torch) when made."""
+    from core.vo.dino import DinoFrontend
+
+    return DinoFrontend(intrinsics, max_features, **options)
+
+
+FRONTENDS: dict[str, Callable[..., Frontend]] = {
     "orb": OrbFrontend,
     "sift": SiftFrontend,
     "xfeat": XFeatFrontend,
     "xfeat-lighterglue": XFeatLighterGlueFrontend,
     "aliked-lightglue": AlikedLightGlueFrontend,
+    "dino": dino_frontend,
 }
 """The VO front-ends by ``--frontend`` name."""
 
+OPTION_FRONTENDS = ("dino",)
+"""The front-ends that take options (``--set KEY=VALUE``)."""
 
-def make_frontend(name: str, intrinsics: Intrinsics, max_features: int | None = None) -> Frontend:
-    """The front-end called ``name`` for a camera; a `MatchscopeError` naming the choices."""
+
+def make_frontend(
+    name: str,
+    intrinsics: Intrinsics,
+    max_features: int | None = None,
+    options: dict[str, object] | None = None,
+) -> Frontend:
+    """The front-end called ``name`` for a camera, with ``options`` (only those of
+    `OPTION_FRONTENDS` take any); a `MatchscopeError` naming the choices."""
     if name not in FRONTENDS:
         raise MatchscopeError(
             f"--frontend {name}: no such front-end (choose from {', '.join(FRONTENDS)})"
         )
+    options = options or {}
+    if options and name not in OPTION_FRONTENDS:
+        raise MatchscopeError(f"--set: the {name} front-end takes no options")
     if max_features is None:
-        return FRONTENDS[name](intrinsics)
-    return FRONTENDS[name](intrinsics, max_features)
+        return FRONTENDS[name](intrinsics, **options)
+    return FRONTENDS[name](intrinsics, max_features, **options)

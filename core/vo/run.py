@@ -28,7 +28,7 @@ from core.vo.evaluation import (
     write_kitti_trajectory,
     write_tum_trajectory,
 )
-from core.vo.frontend import make_frontend
+from core.vo.frontend import Frontend, make_frontend
 from core.vo.scene import SCENE_FILE, save_scene, scene_from_run
 from core.vo.tracker import FrameStats, VisualOdometry
 
@@ -64,16 +64,20 @@ class VoRun:
 
 def run_vo(
     reader: SequenceReader,
-    frontend: str,
+    frontend: str | Frontend,
     seed: int = 0,
     progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+    options: dict[str, object] | None = None,
 ) -> VoRun:
-    """Track every frame of ``reader`` with the front-end named ``frontend``."""
+    """Track every frame of ``reader`` with the front-end named ``frontend`` (made with
+    ``options``) or with a front-end already made."""
     if reader.intrinsics is None:
         raise MatchscopeError(
             f"{reader.name}: VO needs the camera's intrinsics (give --intrinsics FILE)"
         )
-    odometry = VisualOdometry(make_frontend(frontend, reader.intrinsics), seed)
+    if not isinstance(frontend, Frontend):
+        frontend = make_frontend(frontend, reader.intrinsics, options=options)
+    odometry = VisualOdometry(frontend, seed)
     positions: Iterable[int] = range(len(reader))
     if progress is not None:
         positions = progress(positions)
