@@ -35,6 +35,11 @@ def _parser() -> _Parser:
         "descriptor, max_size, ...; see core/vo/dino.py)",
     )
     parser.add_argument("--eval", action="store_true", help="evaluate against the ground truth")
+    parser.add_argument(
+        "--stereo",
+        action="store_true",
+        help="start the map from a KITTI stereo pair (image_1 beside image_0): metric scale",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every RANSAC (default 0)")
     add_source_arguments(parser)
     return parser
@@ -74,6 +79,7 @@ def run_vo_command(argv: list[str]) -> int:
             args.seed,
             progress=lambda items: tqdm(items, desc="vo", unit="frame", file=sys.stderr),
             options=_options(args.set),
+            stereo=args.stereo,
         )
         figures = write_outputs(out, reader, run, args.eval)
     finally:

@@ -29,7 +29,8 @@ CULL_ERROR_PX = 4.0
 class Keyframe:
     """A keyframe: its sequence ``position``, ``pose`` (camera-to-world), its features'
     (N, 2) ideal pixels, (N,) sigma_px, descriptors and colours, (N,) ``point_ids`` (the
-    map point each keypoint observes, -1 none) and ``native`` (a trained front-end's own)."""
+    map point each keypoint observes, -1 none), ``native`` (a trained front-end's own) and
+    ``partner``: the right camera of a stereo start (same position, not a tracked frame)."""
 
     position: int
     pose: np.ndarray
@@ -39,6 +40,7 @@ class Keyframe:
     colours: np.ndarray
     point_ids: np.ndarray
     native: object = None  # a trained front-end's features (what its matcher takes)
+    partner: bool = False  # a stereo start's right camera (not a frame of the sequence)
 
 
 @dataclass

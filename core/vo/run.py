@@ -30,6 +30,7 @@ from core.vo.evaluation import (
 )
 from core.vo.frontend import Frontend, make_frontend
 from core.vo.scene import SCENE_FILE, save_scene, scene_from_run
+from core.vo.stereo import stereo_partner
 from core.vo.tracker import FrameStats, VisualOdometry
 
 STAGES = ("detect", "match", "pose", "map")
@@ -68,16 +69,19 @@ def run_vo(
     seed: int = 0,
     progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
     options: dict[str, object] | None = None,
+    stereo: bool = False,
 ) -> VoRun:
     """Track every frame of ``reader`` with the front-end named ``frontend`` (made with
-    ``options``) or with a front-end already made."""
+    ``options``) or with a front-end already made; ``stereo``: start from a stereo pair
+    (`core.vo.stereo`, metric scale)."""
     if reader.intrinsics is None:
         raise MatchscopeError(
             f"{reader.name}: VO needs the camera's intrinsics (give --intrinsics FILE)"
         )
     if not isinstance(frontend, Frontend):
         frontend = make_frontend(frontend, reader.intrinsics, options=options)
-    odometry = VisualOdometry(frontend, seed)
+    partner = stereo_partner(reader) if stereo else None
+    odometry = VisualOdometry(frontend, seed, partner)
     positions: Iterable[int] = range(len(reader))
     if progress is not None:
         positions = progress(positions)
@@ -91,7 +95,10 @@ def run_vo(
             skipped[position] = str(exc)
             continue
         image_size = (rgb.shape[1], rgb.shape[0])
-        odometry.process(position, rgb)
+        right = None
+        if partner is not None and not odometry.initialised:
+            right = partner.read(reader.frames[position])
+        odometry.process(position, rgb, right)
     seconds = time.perf_counter() - start
     poses, tracked, last = np.zeros((len(reader), 4, 4)), np.zeros(len(reader), bool), np.eye(4)
     trajectory = odometry.trajectory()

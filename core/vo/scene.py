@@ -110,7 +110,8 @@ def scene_from_run(run, reader) -> VoScene:
     point_ids = np.array(sorted(odometry.map.points), np.int64)
     index_of = {int(pid): index for index, pid in enumerate(point_ids)}
     observations, pixels, sigmas = [], [], []
-    for keyframe in odometry.map.keyframes.values():
+    frames = [kf for kf in odometry.map.keyframes.values() if not kf.partner]
+    for keyframe in frames:  # a stereo start's right camera is no frame of the sequence
         for keypoint, pid in enumerate(keyframe.point_ids):
             if pid >= 0 and int(pid) in index_of:
                 observations.append((index_of[int(pid)], keyframe.position))
@@ -123,7 +124,7 @@ def scene_from_run(run, reader) -> VoScene:
     points = odometry.map.positions(point_ids)
     colours = np.array([odometry.map.points[int(p)].colour for p in point_ids], np.uint8)
     keyframe = np.zeros(count, bool)
-    keyframe[[kf.position for kf in odometry.map.keyframes.values()]] = True
+    keyframe[[kf.position for kf in frames]] = True
     truth = error = None
     if reader.poses is not None:
         known = np.all(np.isfinite(reader.poses), axis=(1, 2)) & run.tracked

@@ -8,7 +8,10 @@ points are triangulated with the last keyframe (cheirality, reprojection and par
 a local bundle adjustment (gtsam) refines the last ``WINDOW`` keyframes and their points,
 culling what no longer fits. Until the map exists, each frame is tried against the first one
 for a two-view start (essential matrix, MAGSAC++, parallax check); the frames in between are
-then localised against the new map. A frame that cannot be tracked is lost; the next ones are
+then localised against the new map. With a stereo partner (`core.vo.stereo`) the map starts
+instead from the first frame whose right image triangulates enough points with the metric
+baseline (the frames before it are localised then). A frame that cannot be tracked is lost;
+the next ones are
 tried against the last keyframes until one localises again (relocalisation).
 """
 
@@ -30,6 +33,7 @@ from core.vo.backend import (
 )
 from core.vo.frontend import Features, Frontend
 from core.vo.scene import KEYPOINT_INLIER, KEYPOINT_OUTLIER
+from core.vo.stereo import StereoPartner
 
 KEYFRAME_TRACKED_SHARE = 0.5
 KEYFRAME_MAX_GAP = 8
@@ -37,6 +41,8 @@ WINDOW = 6
 RELOCALISE_KEYFRAMES = 4
 SEARCH_RADIUS_PX = 10.0  # around where the tracked pose projects a local map point
 TRIANGULATE_WITH = 3  # earlier keyframes a new one triangulates with (more parallax)
+STEREO_MIN_PARALLAX_DEG = 0.25  # KITTI's 0.54 m baseline: points up to about 120 m
+STEREO_MIN_POINTS = 60
 INIT_REFERENCE_MAX_AGE = 40  # frames: a start that never finds parallax picks a new reference
 
 
@@ -69,8 +75,9 @@ class VisualOdometry:
     """Feed frames in order with `process`; ``poses`` holds each tracked frame's camera-to-world
     pose by position, ``map`` the keyframes and points. ``seed`` seeds every RANSAC."""
 
-    def __init__(self, frontend: Frontend, seed: int = 0):
+    def __init__(self, frontend: Frontend, seed: int = 0, stereo: StereoPartner | None = None):
         self.frontend = frontend
+        self.stereo = stereo
         self.K = frontend.K
         self.seed = seed
         self.map = SparseMap()
@@ -99,8 +106,11 @@ class VisualOdometry:
             for position, (kf_id, relative) in self._anchors.items()
         }
 
-    def process(self, position: int, rgb: np.ndarray) -> FrameStats:
-        """Track frame ``position`` ((H, W, 3) uint8 RGB); its statistics."""
+    def process(
+        self, position: int, rgb: np.ndarray, right: np.ndarray | None = None
+    ) -> FrameStats:
+        """Track frame ``position`` ((H, W, 3) uint8 RGB; ``right``: its stereo partner's
+        image, which starts the map when it has not started); its statistics."""
         stats = FrameStats(position)
         start = time.perf_counter()
         frame = _Frame(position, self.frontend.detect(rgb))
@@ -108,7 +118,12 @@ class VisualOdometry:
         self.keypoints[position] = frame.features.keypoints.astype(np.float32)
         self.keypoint_status[position] = np.zeros(len(frame.features), np.int8)
         stats.seconds["detect"] = time.perf_counter() - start
-        if not self.initialised:
+        if not self.initialised and self.stereo is not None:
+            if right is not None:
+                self._try_stereo_start(frame, right, stats)
+            if not self.initialised:  # localised once a stereo pair starts the map
+                self._pending = [*self._pending, frame][-INIT_REFERENCE_MAX_AGE:]
+        elif not self.initialised:
             self._try_initialise(frame, stats)
         else:
             self._track(frame, stats)
@@ -157,14 +172,56 @@ class VisualOdometry:
         self.stats.setdefault(reference.position, FrameStats(reference.position))
         self.stats[reference.position].tracked = True
         self.stats[reference.position].keyframe = True
-        self._localise_pending(reference)
+        self._localise_pending(reference, kf_a)
         self._last, self._before_last = frame, reference.pose
         self._last_keyframe_inliers = len(found.points)
         self._frames_since_keyframe = 0
         stats.seconds["map"] = time.perf_counter() - start
 
-    def _localise_pending(self, reference: _Frame) -> None:
-        """Poses, by PnP against the new map, of the frames between the start's two frames."""
+    def _try_stereo_start(self, frame: _Frame, right: np.ndarray, stats: FrameStats) -> None:
+        """Start the map from ``frame`` and its stereo partner's image: the matches that
+        triangulate with the metric baseline (`STEREO_MIN_PARALLAX_DEG`) become the first
+        points, seen by the frame (the first keyframe, at the identity) and by the partner (a
+        keyframe held fixed with it by the first bundle adjustments: the scale's gauge)."""
+        start = time.perf_counter()
+        features = self.frontend.detect(right)
+        matches = self.frontend.match(frame.features, features)
+        relative = self.stereo.relative
+        points, good, _ = triangulate(
+            self.K,
+            np.eye(4),
+            relative,
+            frame.features.ideal[matches[:, 0]],
+            features.ideal[matches[:, 1]],
+            STEREO_MIN_PARALLAX_DEG,
+        )
+        if good.sum() < STEREO_MIN_POINTS:
+            return
+        partner = _Frame(frame.position, features, relative)
+        kf_right = self._add_keyframe(partner, is_partner=True)
+        frame.pose = np.eye(4)
+        kf_left = self._add_keyframe(frame)
+        for (index_l, index_r), point in zip(matches[good], points[good], strict=True):
+            pid = self.map.add_point(
+                point, frame.features.colours[index_l], frame.features.descriptors[index_l]
+            )
+            self.map.observe(kf_left, int(index_l), pid)
+            self.map.observe(kf_right, int(index_r), pid)
+        frame.point_ids = self.map.keyframes[kf_left].point_ids
+        self._mark(frame.position, None, frame.point_ids)
+        stats.tracked = stats.keyframe = True
+        stats.matches = stats.inliers = stats.new_points = int(good.sum())
+        self.poses[frame.position] = frame.pose
+        self._anchors[frame.position] = (kf_left, np.eye(4))
+        self._localise_pending(frame, kf_left)
+        self._last, self._before_last = frame, None
+        self._last_keyframe_inliers = int(good.sum())
+        self._frames_since_keyframe = 0
+        stats.seconds["map"] = time.perf_counter() - start
+
+    def _localise_pending(self, reference: _Frame, kf_id: int) -> None:
+        """Poses, by PnP against the new map, of the frames seen before the start (``reference``
+        is keyframe ``kf_id``, at the identity)."""
         guess = reference.pose
         for pending in self._pending:
             stats = self.stats.get(pending.position) or FrameStats(pending.position)
@@ -173,7 +230,7 @@ class VisualOdometry:
             if pnp is not None:
                 self._mark(pending.position, None, pending.point_ids)
                 self.poses[pending.position] = guess = pnp[0]
-                self._anchors[pending.position] = (0, pnp[0])  # keyframe 0 is the identity
+                self._anchors[pending.position] = (kf_id, pnp[0])
                 stats.tracked, stats.matches, stats.inliers = True, pnp[1], pnp[2]
             self.stats[pending.position] = stats
         self._pending = []
@@ -342,7 +399,7 @@ class VisualOdometry:
             or self._frames_since_keyframe >= KEYFRAME_MAX_GAP
         )
 
-    def _add_keyframe(self, frame: _Frame) -> int:
+    def _add_keyframe(self, frame: _Frame, is_partner: bool = False) -> int:
         features = frame.features
         ids = np.full(len(features), -1, np.int64)
         return self.map.add_keyframe(
@@ -355,6 +412,7 @@ class VisualOdometry:
                 features.colours,
                 ids,
                 features.native,
+                is_partner,
             )
         )
 
