@@ -120,6 +120,7 @@ def render_scene_png(
     """Render ``scene`` (a `VoScene`, or a run folder / ``scene.npz``) into the PNG ``path``,
     ``width`` x ``height`` px, in a child process; a `MatchscopeError` with the child's last
     message when it fails (no renderer, a crash) or takes over ``timeout_s`` seconds."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="matchscope-figure-") as folder:
         if isinstance(scene, VoScene):
             source = Path(folder) / "scene.npz"

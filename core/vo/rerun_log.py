@@ -46,6 +46,7 @@ def log_scene(
     import rerun as rr
 
     recording = rr.RecordingStream("matchscope_vo", recording_id=f"{scene.name}:{scene.frontend}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     recording.save(str(path))
     width, height = scene.image_size
     scale = min(1.0, image_width / width) if frames is not None and width > 0 else 1.0
