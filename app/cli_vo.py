@@ -20,8 +20,8 @@ def _parser() -> _Parser:
         "EuRoC folder) into camera poses and a sparse map: DIR/trajectory_kitti.txt (a pose per "
         "input frame), DIR/trajectory_tum.txt (the tracked frames), DIR/stats.csv (a row per "
         "frame), DIR/scene.npz (what the window shows) and DIR/map.ply (the map points, their "
-        "colours and observation counts); with --eval, DIR/eval.json (ATE after Sim(3) alignment, RPE, KITTI drift) and "
-        "DIR/trajectories.png.",
+        "colours and observation counts); with --eval, DIR/eval.json (ATE after Sim(3) "
+        "alignment, RPE, KITTI drift) and DIR/trajectories.png.",
     )
     parser.add_argument("sequence", metavar="SEQUENCE", help="a video file or a sequence folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")

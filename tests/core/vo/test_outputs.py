@@ -99,7 +99,7 @@ def test_the_3d_figure_renders_offscreen_or_fails_in_one_line(run_scene, tmp_pat
     assert blue.sum() > 50 and orange.sum() > 20
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a scene")
-    with pytest.raises(MatchscopeError, match="could not be rendered.*not a readable VO scene"):
+    with pytest.raises(MatchscopeError, match=r"could not be rendered.*not a readable VO scene"):
         render_scene_png(broken, tmp_path / "no.png", 64, 48)
     assert not (tmp_path / "no.png").exists()
 
@@ -160,7 +160,9 @@ def test_the_rerun_recording_holds_the_run(run_scene, tmp_path):
         if chunk.entity_path == "/world/camera/image/keypoints":
             batch = chunk.to_record_batch()
             for frame, colours in zip(
-                batch.column("frame").to_pylist(), batch.column("Points2D:colors").to_pylist()
+                batch.column("frame").to_pylist(),
+                batch.column("Points2D:colors").to_pylist(),
+                strict=True,
             ):  # each keypoint in its status's colour (RGBA packed as 0xRRGGBBAA)
                 status = scene.frame_keypoints(frame)[1]
                 assert len(colours) == len(status)
