@@ -31,13 +31,15 @@ from core.vo.scene import VoScene, load_scene, save_scene
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RENDER_TIMEOUT_S = 180.0
+FIELD_OF_VIEW_DEG = 50.0  # vertical
 
 
 def view_camera(geometry: SceneGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An oblique bird's-eye camera on the whole scene: (3,) the point looked at (the centre
     of the trajectory and of the central 90 % of the map points), (3,) the eye, above (along
-    ``geometry.up``) and behind (against the cameras' mean viewing direction) at twice the
-    scene's radius, and (3,) its up vector (the direction of travel, as seen from above)."""
+    ``geometry.up``) and behind (against the direction of travel), far enough for the
+    scene's bounding sphere to fit the field of view, and (3,) its up vector (the direction of
+    travel, as seen from above)."""
     parts = [geometry.trajectory]
     if len(geometry.points) >= 10:
         low, high = np.percentile(geometry.points, [5, 95], axis=0)
@@ -56,8 +58,9 @@ def view_camera(geometry: SceneGeometry) -> tuple[np.ndarray, np.ndarray, np.nda
     if np.linalg.norm(forward) < 1e-9:  # travel along "up": any horizontal direction
         forward = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 0.0, 1.0])
     forward /= np.linalg.norm(forward)
-    direction = 0.8 * up - 0.6 * forward
-    eye = centre + 2.0 * radius * direction / np.linalg.norm(direction)
+    direction = 0.9 * up - 0.45 * forward
+    distance = 1.05 * radius / np.sin(np.radians(FIELD_OF_VIEW_DEG) / 2)
+    eye = centre + distance * direction / np.linalg.norm(direction)
     view_up = forward - direction * (forward @ direction) / (direction @ direction)
     return centre, eye, view_up / np.linalg.norm(view_up)
 
@@ -104,7 +107,7 @@ def render_in_process(scene: VoScene, path: Path, width: int, height: int) -> No
         material = {"map": points, "frusta": lines}.get(name, path_lines)
         renderer.scene.add_geometry(name, item, material)
     centre, eye, up = view_camera(geometry)
-    renderer.setup_camera(50.0, centre, eye, up)
+    renderer.setup_camera(FIELD_OF_VIEW_DEG, centre, eye, up)
     image = np.asarray(renderer.render_to_image())[..., :3].copy()
     title = f"{scene.name}: {scene.frontend}"
     Image.fromarray(_legend(image, geometry, title)).save(path)

@@ -65,12 +65,12 @@ def frustum_lines(
 
 
 def scene_geometry(scene: VoScene, frustum_depth: float | None = None) -> SceneGeometry:
-    """The geometry of ``scene``; ``frustum_depth`` defaults to 4 % of the trajectory's
+    """The geometry of ``scene``; ``frustum_depth`` defaults to 2.5 % of the trajectory's
     extent (the diagonal of its bounding box; 0.1 for a standing camera)."""
     trajectory = scene.poses[scene.tracked][:, :3, 3]
     if frustum_depth is None:
         extent = float(np.ptp(trajectory, axis=0).max()) if len(trajectory) else 0.0
-        frustum_depth = 0.04 * extent if extent > 0 else 0.1
+        frustum_depth = 0.025 * extent if extent > 0 else 0.1
     truth = None
     if scene.truth is not None:
         centres = scene.truth[:, :3, 3]
