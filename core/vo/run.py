@@ -4,8 +4,9 @@
 writes ``trajectory_kitti.txt`` (one camera-to-world pose per input frame, in input order; a
 frame not tracked repeats the last pose, the identity before the first), ``trajectory_tum.txt``
 (the tracked frames, timestamps from the sequence or else the frame index), ``stats.csv`` (a row
-per frame), ``scene.npz`` (`core.vo.scene`: what the window shows) and, with ``evaluate``,
-``eval.json`` and ``trajectories.png``.
+per frame), ``scene.npz`` (`core.vo.scene`: what the window shows), ``map.ply`` (the map points,
+`core.vo.geometry3d.write_map_ply`), with ``evaluate`` ``eval.json`` and ``trajectories.png``,
+and on request a Rerun recording (`core.vo.rerun_log`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from core.vo.evaluation import (
     write_tum_trajectory,
 )
 from core.vo.frontend import Frontend, make_frontend
+from core.vo.geometry3d import MAP_FILE, write_map_ply
 from core.vo.scene import SCENE_FILE, save_scene, scene_from_run
 from core.vo.stereo import stereo_partner
 from core.vo.tracker import FrameStats, VisualOdometry
@@ -110,8 +112,17 @@ def run_vo(
     return VoRun(poses, tracked, stats, skipped, odometry, seconds, image_size)
 
 
-def write_outputs(out: Path, reader: SequenceReader, run: VoRun, with_eval: bool) -> dict | None:
-    """The output folder (module docstring); the evaluation's figures with ``with_eval``."""
+def write_outputs(
+    out: Path,
+    reader: SequenceReader,
+    run: VoRun,
+    with_eval: bool,
+    rerun: Path | None = None,
+    rerun_image_width: int = 480,
+) -> dict | None:
+    """The output folder (module docstring); the evaluation's figures with ``with_eval``. With
+    ``rerun``, the run as a Rerun recording there, with the frames at most
+    ``rerun_image_width`` px wide (0: no images; ``reader`` must still be open)."""
     out.mkdir(parents=True, exist_ok=True)
     write_kitti_trajectory(out / "trajectory_kitti.txt", run.poses)
     timestamps = np.array(
@@ -123,7 +134,14 @@ def write_outputs(out: Path, reader: SequenceReader, run: VoRun, with_eval: bool
     write_tum_trajectory(
         out / "trajectory_tum.txt", timestamps[run.tracked], run.poses[run.tracked]
     )
-    save_scene(out / SCENE_FILE, scene_from_run(run, reader))
+    scene = scene_from_run(run, reader)
+    save_scene(out / SCENE_FILE, scene)
+    write_map_ply(out / MAP_FILE, scene)
+    if rerun is not None:
+        from core.vo.rerun_log import log_scene
+
+        frames = reader.read if rerun_image_width > 0 else None
+        log_scene(scene, rerun, frames, rerun_image_width)
     with open(out / "stats.csv", "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(STATS_COLUMNS)

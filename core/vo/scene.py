@@ -190,12 +190,12 @@ def load_scene(path: Path) -> VoScene:
     if path.is_dir():
         path = path / SCENE_FILE
     if not path.is_file():
-        raise InputError(f"{path}: no VO scene here (run `matchscope vo ... --out DIR` first)")
+        raise InputError(path, "no VO scene here (run `matchscope vo ... --out DIR` first)")
     try:
         with np.load(path, allow_pickle=False) as data:
             values = {key: data[key] for key in data.files}
     except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable VO scene ({exc})") from exc
+        raise InputError(path, f"not a readable VO scene ({exc})") from exc
     stats = {key[6:]: values.pop(key) for key in list(values) if key.startswith("stats_")}
     missing = [
         item.name
@@ -203,7 +203,7 @@ def load_scene(path: Path) -> VoScene:
         if item.name not in values and item.name not in ("stats", "truth", "pose_error_m")
     ]
     if missing:
-        raise InputError(f"{path}: not a VO scene (missing {', '.join(missing)})")
+        raise InputError(path, f"not a VO scene (missing {', '.join(missing)})")
     values["name"], values["frontend"] = str(values["name"]), str(values["frontend"])
     values["image_size"] = tuple(int(v) for v in values["image_size"])
     return VoScene(stats=stats, **values)
