@@ -44,6 +44,9 @@ CURRENT_SCALE = 1.8
 POINT_SIZE_PX, HIGHLIGHT_SIZE_PX, CURRENT_CENTRE_PX = 4.0, 13.0, 9.0
 PICK_RADIUS_PX = 8.0
 """A click picks the nearest camera or map point projected within this many pixels."""
+FIT_ZOOM = 0.65
+"""`set_scene` fits the bounding box, then moves the camera closer by this factor (vispy's fit
+leaves the box at about half the view)."""
 DRAG_PX = 4.0
 """A press and release farther apart than this is a drag (it turns the camera), not a click."""
 
@@ -116,7 +119,7 @@ class TrajectoryView(QWidget):
             box.toggled.connect(lambda on, name=layer: self.set_layer_visible(name, on))
             self.layer_boxes[layer] = box
             bar.addWidget(box)
-        bar.addWidget(QLabel("Colour points by"))
+        bar.addWidget(QLabel("Points by"))
         self.colour_combo = QComboBox()
         self.colour_combo.addItems(self.COLOUR_MODES)
         self.colour_combo.currentTextChanged.connect(self.set_colour_mode)
@@ -124,15 +127,19 @@ class TrajectoryView(QWidget):
         self.follow_box = QCheckBox("Follow camera")
         self.follow_box.toggled.connect(self.set_follow)
         bar.addWidget(self.follow_box)
+        bar.addStretch(1)
+        legends = QHBoxLayout()
+        legends.setContentsMargins(4, 0, 4, 2)
         self.points_bar, self.points_legend = QLabel(), QLabel()
         self.truth_bar, self.truth_legend = QLabel(), QLabel()
         for widget in (self.points_bar, self.points_legend, self.truth_bar, self.truth_legend):
-            bar.addWidget(widget)
-        bar.addStretch(1)
+            legends.addWidget(widget)
+        legends.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(bar)
+        layout.addLayout(legends)
         layout.addWidget(self.canvas.native, 1)
         self.canvas.native.setMinimumSize(200, 150)
         self._update_legends()
@@ -366,7 +373,9 @@ class TrajectoryView(QWidget):
         low, high = corners.min(axis=0), corners.max(axis=0)
         pad = 0.05 * max(float((high - low).max()), 1e-6)
         low, high = low - pad, high + pad
-        self.view.camera.set_range(x=(low[0], high[0]), y=(low[1], high[1]), z=(low[2], high[2]))
+        camera = self.view.camera
+        camera.set_range(x=(low[0], high[0]), y=(low[1], high[1]), z=(low[2], high[2]))
+        camera.scale_factor *= FIT_ZOOM
 
     def _update_legends(self) -> None:
         shown = self._colour_mode != "image" and self._layer_visible["points"]

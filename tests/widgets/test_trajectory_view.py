@@ -222,3 +222,27 @@ def test_update_scene_keeps_the_camera_and_set_scene_refits(view):
     assert len(view._trajectory._pos) == len(full)  # the new frames are drawn
     view.set_scene(full)
     assert tuple(camera.center) != (1.0, 2.0, 3.0)
+
+
+def test_screen_positions_are_where_the_canvas_draws(view):
+    """The projection used for picking matches the rendered picture: the current camera's
+    red centre is drawn at `screen_position_of_frame`, the highlighted point's ring around
+    `screen_position_of_point`."""
+    for layer in view.LAYERS:
+        view.set_layer_visible(layer, False)
+    view.set_current(12)
+    image = view.canvas.render(alpha=False).astype(int)
+    x, y = map(round, view.screen_position_of_frame(12))
+    red = (image[..., 0] > 200) & (image[..., 1] < 120)
+    assert red[y - 2 : y + 3, x - 2 : x + 3].all()
+    assert red.sum() < 0.05 * red.size  # only the highlight is drawn
+    view.set_current(None)
+    view.set_layer_visible("points", True)
+    index = free_point(view)
+    view.set_colour_mode("depth")
+    view.set_highlighted_point(index)
+    image = view.canvas.render(alpha=False).astype(int)
+    x, y = map(round, view.screen_position_of_point(index))
+    white = (image > 200).all(axis=2)
+    ring = white[y - 9 : y + 10, x - 9 : x + 10]
+    assert ring[:, :9].any() and ring[:, 10:].any() and ring[:9].any() and ring[10:].any()
