@@ -13,7 +13,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from vispy import scene as vscene
-from vispy.color import Colormap
 
 from core.vo.scene import VoScene
 from widgets.trajectory_visuals import (
@@ -312,8 +311,8 @@ class TrajectoryView(QWidget):
         else:
             values = point_values(scene, self._colour_mode, self._current_centre_position())
             self.point_limits = finite_range(values)
-            cmap = COLOUR_MAPS[self._colour_mode]
-            self.point_colours = map_colours(values, cmap, self.point_limits)
+            table = COLOUR_MAPS[self._colour_mode]
+            self.point_colours = map_colours(values, table, self.point_limits)
         self._points.set_data(
             scene.points.astype(np.float32),
             face_color=self.point_colours,
@@ -450,9 +449,9 @@ class TrajectoryView(QWidget):
         return None, None
 
 
-def _gradient_pixmap(cmap: Colormap, width: int = 80, height: int = 12) -> QPixmap:
-    """A horizontal colour bar of ``cmap``, low on the left."""
-    rgba = (cmap.map(np.linspace(0.0, 1.0, width)[:, None]) * 255).astype(np.uint8)
+def _gradient_pixmap(table: np.ndarray, width: int = 80, height: int = 12) -> QPixmap:
+    """A horizontal colour bar of the colour ``table`` (LUT_SIZE, 4), low on the left."""
+    rgba = (table[np.linspace(0, len(table) - 1, width).round().astype(int)] * 255).astype(np.uint8)
     rows = np.ascontiguousarray(np.repeat(rgba[None, :, :3], height, axis=0))
     image = QImage(rows.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
     return QPixmap.fromImage(image)

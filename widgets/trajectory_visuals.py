@@ -11,13 +11,23 @@ FRUSTUM_VERTICES = 16
 """Line-segment vertices per frustum: 4 rays from the centre and the 4 edges of the image."""
 NO_VALUE_RGBA = (0.55, 0.55, 0.55, 1.0)
 """The colour of a point or pose whose value is unknown (NaN)."""
+LUT_SIZE = 256
+
+
+def colour_table(cmap: Colormap) -> np.ndarray:
+    """(LUT_SIZE, 4) float32 RGBA of ``cmap`` from low to high (indexing it is much faster
+    than ``Colormap.map``: 0.3 against 7 ms for 20000 values)."""
+    return cmap.map(np.linspace(0.0, 1.0, LUT_SIZE)[:, None]).astype(np.float32)
+
+
+_GOOD_TO_BAD = Colormap([(0.2, 0.75, 0.3), (0.95, 0.85, 0.2), (0.9, 0.2, 0.2)])
 COLOUR_MAPS = {
-    "depth": get_colormap("viridis"),
-    "observations": get_colormap("viridis"),
-    "uncertainty": Colormap([(0.2, 0.75, 0.3), (0.95, 0.85, 0.2), (0.9, 0.2, 0.2)]),
-    "truth": Colormap([(0.2, 0.75, 0.3), (0.95, 0.85, 0.2), (0.9, 0.2, 0.2)]),
+    "depth": colour_table(get_colormap("viridis")),
+    "observations": colour_table(get_colormap("viridis")),
+    "uncertainty": colour_table(_GOOD_TO_BAD),
+    "truth": colour_table(_GOOD_TO_BAD),
 }
-"""The colour map of each colour mode (and of the ground truth's error): low to high."""
+"""The colour table of each colour mode (and of the ground truth's error): low to high."""
 UNITS = {"depth": "", "uncertainty": "px", "observations": "keyframes", "truth": "m"}
 
 
@@ -65,17 +75,18 @@ def finite_range(values: np.ndarray) -> tuple[float, float] | None:
 
 
 def map_colours(
-    values: np.ndarray, cmap: Colormap, limits: tuple[float, float] | None
+    values: np.ndarray, table: np.ndarray, limits: tuple[float, float] | None
 ) -> np.ndarray:
-    """(N, 4) float32 RGBA of the (N,) ``values`` through ``cmap`` over ``limits`` (clipped);
-    NaN values (or no limits) get :data:`NO_VALUE_RGBA`."""
+    """(N, 4) float32 RGBA of the (N,) ``values`` through the colour ``table`` (a
+    `colour_table`) over ``limits`` (clipped); NaN values (or no limits) get
+    :data:`NO_VALUE_RGBA`."""
     colours = np.tile(np.asarray(NO_VALUE_RGBA, np.float32), (len(values), 1))
     known = np.isfinite(values)
     if limits is None or not known.any():
         return colours
     low, high = limits
     scaled = (values[known] - low) / (high - low) if high > low else np.zeros(known.sum())
-    colours[known] = cmap.map(np.clip(scaled, 0.0, 1.0)[:, None])
+    colours[known] = table[np.round(np.clip(scaled, 0.0, 1.0) * (LUT_SIZE - 1)).astype(int)]
     return colours
 
 

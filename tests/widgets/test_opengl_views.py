@@ -10,19 +10,18 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from tests.widgets.opengl import CHILD_FLAG, OPENGL_MODULES
+from tests.widgets.opengl import OPENGL_MODULES, has_opengl
 
 pytestmark = pytest.mark.xvfb
 
 
-@pytest.mark.skipif(os.environ.get(CHILD_FLAG) == "1", reason="already the OpenGL subprocess")
+@pytest.mark.skipif(has_opengl, reason="this process has OpenGL: the modules run in it")
 def test_opengl_views_under_xvfb(tmp_path):
     if shutil.which("xvfb-run") is None:
         pytest.skip("xvfb-run not installed (Debian package xvfb; `make test` installs it)")
     env = {
         **os.environ,
         "QT_QPA_PLATFORM": "xcb",
-        CHILD_FLAG: "1",
         "XDG_RUNTIME_DIR": str(tmp_path),
     }
     env.pop("DISPLAY", None)

@@ -8,9 +8,11 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
 from core.vo.scene import VoScene
-from tests.widgets.opengl import needs_opengl
+from tests.widgets.opengl import SKIP_REASON, has_opengl
 
-pytestmark = [pytest.mark.xvfb, needs_opengl]
+pytestmark = pytest.mark.xvfb
+if not has_opengl:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
 CANVAS_SIZE = (640, 480)
 
