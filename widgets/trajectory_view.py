@@ -81,7 +81,7 @@ class TrajectoryView(QWidget):
         """The value range of the points' colour map (None in ``image`` mode or no values)."""
         self._truth_limits: tuple[float, float] | None = None
 
-        self.canvas = vscene.SceneCanvas(keys=None, bgcolor=BACKGROUND, show=False)
+        self.canvas = vscene.SceneCanvas(app="pyside6", keys=None, bgcolor=BACKGROUND, show=False)
         self.view = self.canvas.central_widget.add_view()
         self.view.camera = vscene.TurntableCamera(fov=45.0, up="-y", elevation=25.0)
         parent_node = self.view.scene
@@ -282,15 +282,13 @@ class TrajectoryView(QWidget):
             )
             self._frusta.set_data(segments, connect="segments")
         self._set_node(self._frusta, len(keyframes) > 0, "frusta")
-        has_truth = bool(
-            scene.truth is not None and np.isfinite(scene.truth[:, :3, 3]).all(1).sum() > 1
-        )
-        self._truth_limits = None
-        if has_truth:
-            vertices, segments, colours, self._truth_limits = truth_line(
-                scene.truth, scene.pose_error_m
-            )
-            self._truth.set_data(vertices, color=colours, connect=segments)
+        has_truth, self._truth_limits = False, None
+        if scene.truth is not None:
+            vertices, segments, colours, limits = truth_line(scene.truth, scene.pose_error_m)
+            has_truth = len(segments) > 0  # two consecutive known poses at least
+            if has_truth:
+                self._truth.set_data(vertices, color=colours, connect=segments)
+                self._truth_limits = limits
         self._set_node(self._truth, has_truth, "truth")
         self.layer_boxes["truth"].setEnabled(has_truth)
         self._colour_points()

@@ -48,7 +48,7 @@ def circle_scene(frames: int = 30, points: int = 200, seed: int = 0) -> VoScene:
     observed = np.flatnonzero(keyframes)
     observations = np.array(
         [(p, k) for p in range(points) for k in observed[: 2 + p % 5]], np.int64
-    )
+    ).reshape(-1, 2)
     return VoScene(
         name="circle", frontend="test",
         K=np.array([[300.0, 0, 320], [0, 300, 240], [0, 0, 1]]), image_size=(640, 480),
@@ -248,3 +248,22 @@ def test_screen_positions_are_where_the_canvas_draws(view):
     white = (image > 200).all(axis=2)
     ring = white[y - 9 : y + 10, x - 9 : x + 10]
     assert ring[:, :9].any() and ring[:, 10:].any() and ring[:9].any() and ring[10:].any()
+
+
+def test_no_scene_and_tiny_scenes_draw_nothing_to_pick(view, qtbot):
+    emitted = []
+    view.frame_clicked.connect(emitted.append)
+    view.point_clicked.connect(emitted.append)
+    pixel = view.screen_position_of_frame(12)
+    view.set_scene(None)
+    assert view.screen_position_of_frame(0) is None
+    assert not any(node.visible for node in view._has_data)
+    click(qtbot, view.canvas_widget, pixel)
+    one = grown(circle_scene(points=0), 1)  # one frame, no points, no truth to draw
+    view.set_scene(one)
+    view.set_current(0)
+    view.set_colour_mode("depth")
+    assert not view._points.visible and not view._truth.visible
+    assert not view.layer_boxes["truth"].isEnabled()
+    view.canvas.render()  # draws without errors
+    assert emitted == []
