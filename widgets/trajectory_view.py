@@ -43,6 +43,9 @@ CURRENT_SCALE = 1.8
 POINT_SIZE_PX, HIGHLIGHT_SIZE_PX, CURRENT_CENTRE_PX = 4.0, 13.0, 9.0
 PICK_RADIUS_PX = 8.0
 """A click picks the nearest camera or map point projected within this many pixels."""
+VIEW_ELEVATION_DEG = 55.0
+"""The view camera starts this far above the horizontal plane of the run's first camera (VO
+paths mostly lie in it, the world's y pointing down)."""
 FIT_ZOOM = 0.65
 """`set_scene` fits the bounding box, then moves the camera closer by this factor (vispy's fit
 leaves the box at about half the view)."""
@@ -83,7 +86,7 @@ class TrajectoryView(QWidget):
 
         self.canvas = vscene.SceneCanvas(app="pyside6", keys=None, bgcolor=BACKGROUND, show=False)
         self.view = self.canvas.central_widget.add_view()
-        self.view.camera = vscene.TurntableCamera(fov=45.0, up="-y", elevation=25.0)
+        self.view.camera = vscene.TurntableCamera(fov=45.0, up="-y", elevation=VIEW_ELEVATION_DEG)
         parent_node = self.view.scene
         self._truth = vscene.visuals.Line(parent=parent_node, width=2.0, method="gl")
         self._trajectory = vscene.visuals.Line(parent=parent_node, width=2.0, method="gl")
