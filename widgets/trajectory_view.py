@@ -14,6 +14,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from vispy import scene as vscene
 
+from core.errors import MatchscopeError
 from core.vo.scene import VoScene
 from widgets.trajectory_visuals import (
     COLOUR_MAPS,
@@ -78,6 +79,9 @@ class TrajectoryView(QWidget):
         self._layer_visible = dict.fromkeys(self.LAYERS, True)
         self._frustum_depth = 1.0
         self._press_pos: tuple[float, float] | None = None
+        """Where the mouse button went down (canvas pixels); None when it is up."""
+        self._dragged = False
+        """Whether the mouse moved more than `DRAG_PX` from there since."""
         self.point_colours = np.zeros((0, 4), np.float32)
         """(P, 4) float32 RGBA the map points are drawn with (the current colour mode)."""
         self.point_limits: tuple[float, float] | None = None
@@ -110,6 +114,7 @@ class TrajectoryView(QWidget):
         for node in self._has_data:
             node.visible = False
         self.canvas.events.mouse_press.connect(self._on_mouse_press)
+        self.canvas.events.mouse_move.connect(self._on_mouse_move)
         self.canvas.events.mouse_release.connect(self._on_mouse_release)
 
         self.layer_boxes: dict[str, QCheckBox] = {}
@@ -237,7 +242,10 @@ class TrajectoryView(QWidget):
         self.canvas.update()
 
     def export_png(self, path: str | os.PathLike) -> None:
-        """Write the canvas as rendered (its size, without the toolbar) to ``path`` (PNG)."""
+        """Write the canvas as rendered (its size, without the toolbar) to ``path`` (PNG); a
+        `MatchscopeError` when there is no OpenGL (e.g. Qt's offscreen platform)."""
+        if not self.canvas.native.isValid():
+            raise MatchscopeError("the 3D view has no OpenGL context: nothing to export")
         image = np.ascontiguousarray(self.canvas.render(alpha=False))
         height, width = image.shape[:2]
         qimage = QImage(image.data, width, height, 3 * width, QImage.Format.Format_RGB888)
@@ -409,15 +417,24 @@ class TrajectoryView(QWidget):
         return None if not np.isfinite(x + y) else (float(x), float(y))
 
     def _on_mouse_press(self, event) -> None:
-        self._press_pos = (float(event.pos[0]), float(event.pos[1]))
+        self._press_pos, self._dragged = (float(event.pos[0]), float(event.pos[1])), False
+
+    def _moved_from_press(self, event) -> bool:
+        x, y = self._press_pos
+        return bool(np.hypot(event.pos[0] - x, event.pos[1] - y) > DRAG_PX)
+
+    def _on_mouse_move(self, event) -> None:
+        if self._press_pos is not None and self._moved_from_press(event):
+            self._dragged = True
 
     def _on_mouse_release(self, event) -> None:
-        press, self._press_pos = self._press_pos, None
-        if press is None or event.button != 1 or self._scene is None:
+        if self._press_pos is None:
+            return
+        dragged = self._dragged or self._moved_from_press(event)
+        self._press_pos = None
+        if dragged or event.button != 1 or self._scene is None:
             return
         click = (float(event.pos[0]), float(event.pos[1]))
-        if np.hypot(click[0] - press[0], click[1] - press[1]) > DRAG_PX:
-            return
         frame, point = self.pick(click)
         if frame is not None:
             self.frame_clicked.emit(frame)

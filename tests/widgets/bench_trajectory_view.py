@@ -10,7 +10,9 @@ import time
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
-from tests.widgets.test_trajectory_view import CANVAS_SIZE, circle_scene
+from tests.widgets.vo_scenes import circle_scene
+
+CANVAS_SIZE = (640, 480)
 
 
 def milliseconds(function, repeats: int) -> float:
