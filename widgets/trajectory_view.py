@@ -14,7 +14,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from vispy import scene as vscene
 
-from core.errors import MatchscopeError
+from core.errors import InputError, MatchscopeError
 from core.vo.scene import VoScene
 from widgets.trajectory_visuals import (
     COLOUR_MAPS,
@@ -55,13 +55,15 @@ DRAG_PX = 4.0
 
 
 class TrajectoryView(QWidget):
-    """The 3D view of a VO run, with a toolbar row: a check box per layer, the points'
-    colour mode, "Follow camera" (the view's centre moves with the current frame) and the
-    legends (the points' colour range; the ground truth's error range in metres).
+    """The 3D view of a VO run under two rows: a check box per layer, the points' colour
+    mode and "Follow camera" (the view's centre moves with the current frame); then the
+    legends (the points' colour range, the ground truth's error range in metres).
 
-    frame_clicked(position): a camera was clicked (its frustum's centre, or a path vertex
-    when the path is shown); point_clicked(index): a map point (index into ``scene.points``).
-    A camera within reach wins over a map point. Drags turn, zoom and move the camera.
+    frame_clicked(position): a camera was clicked (its frustum's centre, the current
+    camera, or a path vertex when the path is shown); point_clicked(index): a map point
+    (index into ``scene.points``). A camera within `PICK_RADIUS_PX` wins over a map point.
+    Drags turn the camera (shift: move it; right button or wheel: zoom) and never pick.
+    `pick` is the click's logic; `screen_position_of_frame` / `_of_point` say where to click.
     """
 
     frame_clicked = Signal(int)
@@ -184,9 +186,9 @@ class TrajectoryView(QWidget):
         self.canvas.update()
 
     def set_current(self, position: int | None) -> None:
-        """Highlight frame ``position``'s camera (a bigger frustum in another colour); with
-        follow on, the view's centre moves to it. Redraws only the highlight (and, in depth
-        mode, the points' colours, which are distances to this camera)."""
+        """Highlight frame ``position``'s camera (a bigger frustum in another colour; None:
+        none); with follow on, the view's centre moves to it. Redraws only the highlight
+        (and, in depth mode, the points' colours, which are distances to this camera)."""
         self._current = position
         self._draw_current()
         if self._colour_mode == "depth":
@@ -250,7 +252,7 @@ class TrajectoryView(QWidget):
         height, width = image.shape[:2]
         qimage = QImage(image.data, width, height, 3 * width, QImage.Format.Format_RGB888)
         if not qimage.save(os.fspath(path), "PNG"):
-            raise OSError(f"{path}: could not write the PNG")
+            raise InputError(path, "could not write the PNG")
 
     def screen_position_of_frame(self, position: int) -> tuple[float, float] | None:
         """Frame ``position``'s camera centre in `canvas_widget` pixels (None: behind the
