@@ -113,6 +113,7 @@ def run_vo_command(argv: list[str]) -> int:
     from core.errors import MatchscopeError
     from core.sequence import open_sequence
     from core.vo.run import run_vo, write_outputs
+    from core.vo.scene import sequence_source
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -135,6 +136,7 @@ def run_vo_command(argv: list[str]) -> int:
             options=_options(args.set),
             stereo=args.stereo,
         )
+        run.source = sequence_source(args.sequence, args.camera, args.intrinsics, args.frames)
         figures = write_outputs(out, reader, run, args.eval, rerun, args.rerun_image_width)
     finally:
         reader.close()

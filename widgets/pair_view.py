@@ -3,7 +3,8 @@ for a pair with ground truth, by each match's true error; the truth at the probe
 true position or its epipolar line in B) is drawn in green. Pinned probes are dots in their
 colours in A and B; hovering shows the pixel, and the nearest match's other end and certainty,
 in the panel's corner. In a sequence, the tracks' recent paths can be drawn over A
-(:mod:`widgets.trails`)."""
+(:mod:`widgets.trails`), and a visual odometry run's keypoints of each frame coloured by inlier or
+outlier (:mod:`widgets.vo_keypoints`)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from widgets import (
     error_colormap,
 )
 from widgets.trails import TRAIL_COLOURINGS, TrailItems
+from widgets.vo_keypoints import VoKeypointItems
 
 if TYPE_CHECKING:  # the widgets do not import the sequence readers
     from core.sequence.tracks import Trails
@@ -345,6 +347,9 @@ class PairView(QWidget):
         self.canvas.scene().addItem(self.lines)
         self.trails = TrailItems()
         self.view_a.addItem(self.trails, ignoreBounds=True)
+        self.vo_keypoints = (VoKeypointItems(), VoKeypointItems())  # over A, over B
+        self.view_a.addItem(self.vo_keypoints[0], ignoreBounds=True)
+        self.view_b.addItem(self.vo_keypoints[1], ignoreBounds=True)
 
         self.link_box = QCheckBox("Link views")
         self.link_box.setToolTip("Show the same pixel range of A and B")
@@ -430,6 +435,15 @@ class PairView(QWidget):
         """Draw one track's whole path through its (K, 2) pixels of A's image (thick, yellow,
         a dot at each observation); None: none."""
         self.trails.highlight(points)
+
+    def set_vo_keypoints(self, side: int, keypoints, status) -> None:
+        """A VO run's (K, 2) keypoints of the frame shown in A (``side`` 0) or B (1) with
+        their (K,) statuses (`core.vo.scene.KEYPOINT_*`); None clears them."""
+        self.vo_keypoints[side].set_keypoints(keypoints, status)
+
+    def set_vo_keypoints_visible(self, visible: bool) -> None:
+        for items in self.vo_keypoints:
+            items.setVisible(visible)
 
     def _emit_trail_options(self) -> None:
         self.trail_options_changed.emit(self.trail_length, self.trail_colour_by)

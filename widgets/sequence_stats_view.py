@@ -1,7 +1,9 @@
 """`SequenceStatsView`: a sequence's per-pair statistics (:class:`core.sequence.matching.PairStats`)
 as plots stacked over one x axis, the position of each pair's frame A in the sequence: matches
-and inliers, inlier ratio, mean certainty, seconds and, with ground truth, the pose error. A
-click asks for the nearest pair's frame; the rows export as ``stats.csv``."""
+and inliers, inlier ratio, mean certainty, seconds and, with ground truth, the pose error; with a
+visual odometry run (`core.vo.scene.VoScene`), its per-frame series below them: 2D-3D matches
+and PnP inliers, reprojection error and, with ground truth, the pose error. A click asks for
+the nearest pair's (or VO frame's) position; the rows export as ``stats.csv``."""
 
 from __future__ import annotations
 
@@ -33,6 +35,12 @@ PLOTS = (
 )
 """Each plot, top to bottom: its axis label, its curves (fields) and its fixed y range (None:
 fit to the visible pairs)."""
+VO_PLOTS = (
+    ("VO 2D-3D", ("vo_matches", "vo_inliers"), None),
+    ("VO reproj. px", ("vo_reprojection_error_px",), None),
+    ("VO pose error m", ("vo_pose_error_m",), None),
+)
+"""The VO run's plots, below the pairs' (fields: a scene's stats columns, prefixed ``vo_``)."""
 COLOURS = {
     "matches": (100, 160, 255),
     "inliers": (255, 170, 60),
@@ -40,6 +48,10 @@ COLOURS = {
     "mean_certainty": (190, 130, 255),
     "seconds": (200, 200, 200),
     "pose_error_deg": (255, 90, 90),
+    "vo_matches": (100, 160, 255),
+    "vo_inliers": (40, 230, 90),
+    "vo_reprojection_error_px": (255, 170, 60),
+    "vo_pose_error_m": (255, 90, 90),
 }
 SYMBOL_SIZE_PX = 5
 CURSOR_PEN = pg.mkPen((255, 220, 0), width=1.5, style=Qt.PenStyle.DashLine)
@@ -65,43 +77,19 @@ class SequenceStatsView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.canvas = pg.GraphicsLayoutWidget()
-        self.plots: list[pg.PlotItem] = []
+        self.plots: list[pg.PlotItem] = []  # the pairs'
+        self.vo_plots: list[pg.PlotItem] = []  # the VO run's, below
         self.lines: dict[str, pg.PlotCurveItem] = {}  # by field: every row, sorted
         self.points: dict[str, pg.ScatterPlotItem] = {}  # by field: the finite values
-        self.cursors: list[pg.InfiniteLine] = []
+        self.vo_lines: dict[str, pg.PlotCurveItem] = {}  # by field: every frame of the run
+        self.cursors: list[pg.InfiniteLine] = []  # the pairs' plots'
+        self.vo_cursors: list[pg.InfiniteLine] = []
         for row, (label, fields, y_range) in enumerate(PLOTS):
-            plot = self.canvas.addPlot(row=row, col=0)
-            plot.setLabel("left", label)
-            plot.setMouseEnabled(x=True, y=False)
-            plot.showGrid(x=True, y=True, alpha=0.2)
-            if self.plots:
-                plot.setXLink(self.plots[0])
-            if y_range is None:
-                plot.setAutoVisible(y=True)  # fit y to the pairs in view when zoomed in x
-            else:
-                plot.setYRange(*y_range, padding=0.05)
-            legend = plot.addLegend(offset=(-10, 5)) if len(fields) > 1 else None
-            for field in fields:
-                colour = COLOURS[field]
-                # a NaN (no certainty, no pose) breaks the line
-                line = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), connect="finite")
-                points = pg.ScatterPlotItem(size=SYMBOL_SIZE_PX, pen=None, brush=colour)
-                for item in (line, points):
-                    plot.addItem(item)
-                if legend is not None:
-                    legend.addItem(line, field)
-                self.lines[field], self.points[field] = line, points
-            for name in ("left", "bottom"):  # their grid spans the plot: cached, a cursor
-                axis = plot.getAxis(name)  # move repaints it from a pixmap (15 ms less)
-                axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            cursor = pg.InfiniteLine(angle=90, movable=False, pen=CURSOR_PEN)
-            cursor.hide()
-            plot.addItem(cursor, ignoreBounds=True)
-            self.plots.append(plot)
-            self.cursors.append(cursor)
+            self.plots.append(self._add_plot(row, label, fields, y_range, True))
+        for row, (label, fields, y_range) in enumerate(VO_PLOTS, len(PLOTS)):
+            self.vo_plots.append(self._add_plot(row, label, fields, y_range, False))
         self.pose_plot = self.plots[-1]
-        for plot in self.plots[-2:]:
-            plot.setLabel("bottom", X_LABEL)
+        self._vo_positions = np.zeros(0, np.int64)  # (N,) the VO run's frames; none: no run
         self.summary = QLabel()
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_button = QPushButton("Export CSV…")
@@ -129,6 +117,43 @@ class SequenceStatsView(QWidget):
         self._redraw_timer.setInterval(0)
         self._redraw_timer.timeout.connect(self._redraw)
         self._redraw()
+
+    def _add_plot(self, row, label, fields, y_range, pairs: bool) -> pg.PlotItem:
+        """A plot of ``fields`` (the pairs' with ``pairs``, else the VO run's) at ``row``."""
+        plot = self.canvas.addPlot(row=row, col=0)
+        plot.setLabel("left", label)
+        plot.setLabel("bottom", X_LABEL)  # shown on the lowest plot only (`_label_lowest`)
+        plot.setMouseEnabled(x=True, y=False)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        if self.plots:
+            plot.setXLink(self.plots[0])
+        if y_range is None:
+            plot.setAutoVisible(y=True)  # fit y to the pairs in view when zoomed in x
+        else:
+            plot.setYRange(*y_range, padding=0.05)
+        legend = plot.addLegend(offset=(-10, 5)) if len(fields) > 1 else None
+        for field in fields:
+            colour = COLOURS[field]
+            # a NaN (no certainty, no pose) breaks the line
+            line = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), connect="finite")
+            plot.addItem(line)
+            if pairs:
+                points = pg.ScatterPlotItem(size=SYMBOL_SIZE_PX, pen=None, brush=colour)
+                plot.addItem(points)
+                self.lines[field], self.points[field] = line, points
+            else:
+                self.vo_lines[field] = line
+            if legend is not None:
+                legend.addItem(line, field)
+        for name in ("left", "bottom"):  # their grid spans the plot: cached, a cursor
+            axis = plot.getAxis(name)  # move repaints it from a pixmap (15 ms less)
+            axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        cursor = pg.InfiniteLine(angle=90, movable=False, pen=CURSOR_PEN)
+        cursor.hide()
+        plot.addItem(cursor, ignoreBounds=True)
+        (self.cursors if pairs else self.vo_cursors).append(cursor)
+        plot.setVisible(pairs)
+        return plot
 
     # inputs -------------------------------------------------------------------------------------
 
@@ -168,9 +193,38 @@ class SequenceStatsView(QWidget):
         """No rows (the empty state); the cursor stays where it is."""
         self.set_rows([])
 
+    def set_vo_scene(self, scene) -> None:
+        """Plot a VO run's per-frame series (a `core.vo.scene.VoScene`; None: no VO plots)."""
+        if scene is None:
+            self._vo_positions = np.zeros(0, np.int64)
+            for line in self.vo_lines.values():
+                line.setData([], [])
+        else:
+            self._vo_positions = np.arange(len(scene), dtype=np.int64)
+            stats = scene.stats
+            columns = {
+                "vo_matches": stats.get("matches"),
+                "vo_inliers": stats.get("inliers"),
+                "vo_reprojection_error_px": stats.get("reprojection_error_px"),
+                "vo_pose_error_m": scene.pose_error_m,
+            }
+            for field, line in self.vo_lines.items():
+                values = columns[field]
+                values = None if values is None else np.asarray(values, np.float64)
+                if values is None or not np.isfinite(values).any():
+                    line.setData([], [])
+                else:
+                    line.setData(self._vo_positions, values)
+        self._redraw()
+
+    def vo_series(self, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """What the VO plot draws of ``field`` (one of `VO_PLOTS`' fields): (x, y) arrays."""
+        x, y = self.vo_lines[field].getData()
+        return (np.zeros(0), np.zeros(0)) if x is None else (x, y)
+
     def set_cursor(self, position: int) -> None:
         """Mark ``position`` with the vertical line of every plot."""
-        for cursor in self.cursors:
+        for cursor in (*self.cursors, *self.vo_cursors):
             cursor.setPos(position)
             cursor.show()
 
@@ -218,11 +272,18 @@ class SequenceStatsView(QWidget):
             if finite.any():
                 self.points[field].addPoints(x=self._positions[added][finite], y=new[finite])
         with_pose = self._with_pose()
-        self.pose_plot.setVisible(with_pose)
-        self.plots[-2].getAxis("bottom").showLabel(not with_pose)  # the label of the lowest
         count = len(self._positions)
-        self.empty_label.setVisible(count == 0)
-        self.canvas.setVisible(count > 0)
+        with_vo = len(self._vo_positions) > 0
+        for plot in self.plots:
+            plot.setVisible(count > 0 and (plot is not self.pose_plot or with_pose))
+        for plot, (_, fields, _) in zip(self.vo_plots, VO_PLOTS, strict=True):
+            drawn = any(len(self.vo_series(field)[0]) for field in fields)
+            plot.setVisible(with_vo and drawn)
+        shown = [plot for plot in (*self.plots, *self.vo_plots) if plot.isVisible()]
+        for plot in (*self.plots, *self.vo_plots):
+            plot.getAxis("bottom").showLabel(bool(shown) and plot is shown[-1])
+        self.empty_label.setVisible(not shown)
+        self.canvas.setVisible(bool(shown))
         self.export_button.setEnabled(count > 0)
         self.summary.setText(self._summary(with_pose) if count else "")
 
@@ -239,17 +300,19 @@ class SequenceStatsView(QWidget):
         return text
 
     def _on_click(self, event) -> None:
-        if event.button() != Qt.MouseButton.LeftButton or not len(self._positions):
+        if event.button() != Qt.MouseButton.LeftButton:
             return
-        for plot in self.plots:
+        if not len(self._positions) and not len(self._vo_positions):
+            return
+        for plot in (*self.plots, *self.vo_plots):
             if plot.isVisible() and plot.vb.sceneBoundingRect().contains(event.scenePos()):
                 x = plot.vb.mapSceneToView(event.scenePos()).x()
                 self.frame_clicked.emit(self._nearest_position(x))
                 return
 
     def _nearest_position(self, x: float) -> int:
-        """The position of a row nearest to ``x`` (the lower one on a tie)."""
-        positions = self._positions
+        """The position of a row (or a VO frame) nearest to ``x`` (the lower one on a tie)."""
+        positions = np.union1d(self._positions, self._vo_positions)
         index = int(np.searchsorted(positions, x))
         candidates = positions[max(index - 1, 0) : index + 1]
         return int(candidates[np.argmin(np.abs(candidates - x))])

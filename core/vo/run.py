@@ -31,7 +31,7 @@ from core.vo.evaluation import (
 )
 from core.vo.frontend import Frontend, make_frontend
 from core.vo.geometry3d import MAP_FILE, write_map_ply
-from core.vo.scene import SCENE_FILE, save_scene, scene_from_run
+from core.vo.scene import SCENE_FILE, frame_poses, save_scene, scene_from_run
 from core.vo.stereo import stereo_partner
 from core.vo.tracker import FrameStats, VisualOdometry
 
@@ -54,7 +54,8 @@ STATS_COLUMNS = (
 class VoRun:
     """A finished run: (N, 4, 4) ``poses`` per input frame (untracked frames repeat the last
     pose), (N,) ``tracked``, the frames' `FrameStats`, the frames that could not be decoded
-    {position: reason}, the tracker (its map) and the wall-clock ``seconds``."""
+    {position: reason}, the tracker (its map), the wall-clock ``seconds``, the frames' size and
+    the scene's ``source`` (`core.vo.scene.sequence_source`)."""
 
     poses: np.ndarray
     tracked: np.ndarray
@@ -63,6 +64,7 @@ class VoRun:
     odometry: VisualOdometry
     seconds: float
     image_size: tuple[int, int] = (0, 0)  # (width, height) of the frames
+    source: str = ""
 
 
 def run_vo(
@@ -102,14 +104,22 @@ def run_vo(
             right = partner.read(reader.frames[position])
         odometry.process(position, rgb, right)
     seconds = time.perf_counter() - start
-    poses, tracked, last = np.zeros((len(reader), 4, 4)), np.zeros(len(reader), bool), np.eye(4)
-    trajectory = odometry.trajectory()
-    for position in range(len(reader)):
-        if position in trajectory:
-            last, tracked[position] = trajectory[position], True
-        poses[position] = last
-    stats = [odometry.stats.get(p, FrameStats(p)) for p in range(len(reader))]
-    return VoRun(poses, tracked, stats, skipped, odometry, seconds, image_size)
+    return collect_run(odometry, len(reader), skipped, seconds, image_size)
+
+
+def collect_run(
+    odometry: VisualOdometry,
+    count: int,
+    skipped: dict[int, str],
+    seconds: float,
+    image_size: tuple[int, int],
+    source: str = "",
+) -> VoRun:
+    """The `VoRun` of a tracker fed frames of a sequence of ``count`` frames (those it was not
+    given count as untracked)."""
+    poses, tracked = frame_poses(odometry, count)
+    stats = [odometry.stats.get(p, FrameStats(p)) for p in range(count)]
+    return VoRun(poses, tracked, stats, skipped, odometry, seconds, image_size, source)
 
 
 def write_outputs(

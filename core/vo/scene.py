@@ -6,6 +6,7 @@ reopens a run without running it again; the window builds one from a live run th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -37,7 +38,8 @@ class VoScene:
       the keyframe that observes it) and ``observation_pixels`` (O, 2) float64: where that
       keyframe observed it (ideal pixels).
     - ``stats``: the per-frame columns of ``stats.csv`` by name, (N,) arrays.
-    - ``name``: the sequence's name; ``frontend``: the front-end's.
+    - ``name``: the sequence's name; ``frontend``: the front-end's; ``source``: how to open
+      the sequence again (`sequence_source`; "" when unknown).
     """
 
     name: str
@@ -59,6 +61,7 @@ class VoScene:
     stats: dict[str, np.ndarray]
     truth: np.ndarray | None = None
     pose_error_m: np.ndarray | None = None
+    source: str = ""
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -94,12 +97,64 @@ class VoScene:
         return positions, projected, np.linalg.norm(projected - observed, axis=1)
 
 
+def sequence_source(
+    path: str, camera: str | None = None, intrinsics: str | None = None, frames: str | None = None
+) -> str:
+    """A scene's ``source``: `core.sequence.open_sequence`'s arguments as one JSON line (the
+    paths absolute)."""
+    absolute = None if intrinsics is None else str(Path(intrinsics).absolute())
+    return json.dumps(
+        {
+            "path": str(Path(path).absolute()),
+            "camera": camera,
+            "intrinsics": absolute,
+            "frames": frames,
+        }
+    )
+
+
+def parse_source(source: str) -> dict | None:
+    """`sequence_source`'s arguments back (keys path, camera, intrinsics, frames); None when
+    ``source`` names none."""
+    try:
+        values = json.loads(source) if source else None
+    except ValueError:
+        return None
+    if not isinstance(values, dict) or not isinstance(values.get("path"), str):
+        return None
+    return {key: values.get(key) for key in ("path", "camera", "intrinsics", "frames")}
+
+
+def frame_poses(odometry, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(count, 4, 4) camera-to-world poses of frames 0..count-1 (an untracked frame repeats the
+    last pose, the identity before the first) and (count,) bool tracked, from a
+    `core.vo.tracker.VisualOdometry`'s trajectory."""
+    poses, tracked, last = np.zeros((count, 4, 4)), np.zeros(count, bool), np.eye(4)
+    trajectory = odometry.trajectory()
+    for position in range(count):
+        if position in trajectory:
+            last, tracked[position] = trajectory[position], True
+        poses[position] = last
+    return poses, tracked
+
+
 def scene_from_run(run, reader) -> VoScene:
     """The scene of a `core.vo.run.VoRun` over ``reader`` (its ground truth aligned when it
     has one)."""
-    from core.vo.evaluation import align_sim3
+    return scene_from_odometry(run.odometry, reader, len(run.poses), run.image_size, run.source)
 
-    odometry, count = run.odometry, len(run.poses)
+
+def scene_from_odometry(
+    odometry, reader, count: int, image_size: tuple[int, int], source: str = ""
+) -> VoScene:
+    """The scene of frames 0..count-1 of ``reader`` as a `core.vo.tracker.VisualOdometry` has
+    tracked them so far (a live run: call it from the thread that feeds ``odometry``);
+    ``image_size`` (width, height) of the frames."""
+    from core.vo.evaluation import align_sim3
+    from core.vo.tracker import FrameStats
+
+    poses, tracked = frame_poses(odometry, count)
+    frame_stats = [odometry.stats.get(p, FrameStats(p)) for p in range(count)]
     offsets = np.zeros(count + 1, np.int64)
     keypoints, statuses = [], []
     for position in range(count):
@@ -127,34 +182,37 @@ def scene_from_run(run, reader) -> VoScene:
     keyframe[[kf.position for kf in frames]] = True
     truth = error = None
     if reader.poses is not None:
-        known = np.all(np.isfinite(reader.poses), axis=(1, 2)) & run.tracked
+        reference = reader.poses[:count]
+        known = np.all(np.isfinite(reference), axis=(1, 2)) & tracked
         if known.sum() >= 3:
-            ours = np.where(known[:, None, None], run.poses, np.nan)
-            truth, error = np.full_like(run.poses, np.nan), np.full(count, np.nan)
+            ours = np.where(known[:, None, None], poses, np.nan)
+            truth, error = np.full_like(poses, np.nan), np.full(count, np.nan)
             try:
-                truth[known] = align_sim3(reader.poses, ours)  # the truth in our frame
-                on_truth = align_sim3(ours, reader.poses)  # ours in metres
+                truth[known] = align_sim3(reference, ours)  # the truth in our frame
+                on_truth = align_sim3(ours, reference)  # ours in metres
             except ValueError:  # the centres lie on a line: no unique alignment
                 truth = error = None
             else:
                 error[known] = np.linalg.norm(
-                    on_truth[:, :3, 3] - reader.poses[known][:, :3, 3], axis=1
+                    on_truth[:, :3, 3] - reference[known][:, :3, 3], axis=1
                 )
     stats = {
-        "tracked": run.tracked.astype(np.int8),
-        "keypoints": np.array([s.keypoints for s in run.stats]),
-        "matches": np.array([s.matches for s in run.stats]),
-        "inliers": np.array([s.inliers for s in run.stats]),
-        "new_points": np.array([s.new_points for s in run.stats]),
-        "reprojection_error_px": np.array([s.reprojection_error_px for s in run.stats]),
+        "tracked": tracked.astype(np.int8),
+        "keypoints": np.array([s.keypoints for s in frame_stats], np.int64),
+        "matches": np.array([s.matches for s in frame_stats], np.int64),
+        "inliers": np.array([s.inliers for s in frame_stats], np.int64),
+        "new_points": np.array([s.new_points for s in frame_stats], np.int64),
+        "reprojection_error_px": np.array(
+            [s.reprojection_error_px for s in frame_stats], np.float64
+        ),
     }
     return VoScene(
         name=reader.name,
         frontend=odometry.frontend.name,
         K=odometry.K,
-        image_size=run.image_size,
-        poses=run.poses,
-        tracked=run.tracked,
+        image_size=image_size,
+        poses=poses,
+        tracked=tracked,
         keyframe=keyframe,
         keypoint_offsets=offsets,
         keypoints=np.concatenate(keypoints).reshape(-1, 2).astype(np.float32),
@@ -168,6 +226,7 @@ def scene_from_run(run, reader) -> VoScene:
         stats=stats,
         truth=truth,
         pose_error_m=error,
+        source=source,
     )
 
 
@@ -200,10 +259,11 @@ def load_scene(path: Path) -> VoScene:
     missing = [
         item.name
         for item in fields(VoScene)
-        if item.name not in values and item.name not in ("stats", "truth", "pose_error_m")
+        if item.name not in values and item.name not in ("stats", "truth", "pose_error_m", "source")
     ]
     if missing:
         raise InputError(path, f"not a VO scene (missing {', '.join(missing)})")
     values["name"], values["frontend"] = str(values["name"]), str(values["frontend"])
+    values["source"] = str(values.get("source", ""))
     values["image_size"] = tuple(int(v) for v in values["image_size"])
     return VoScene(stats=stats, **values)

@@ -1,0 +1,134 @@
+"""`VoRunner`: visual odometry over a sequence in a background thread, for the window's Visual
+odometry dock (the work is :mod:`core.vo`).
+
+The thread opens its own reader of the sequence (a video's decoder is not shared with the
+GUI), feeds `VisualOdometry.process` frame after frame and, every `SNAPSHOT_S` seconds, hands
+the GUI a `VoScene` of the frames done so far (built in the thread: the tracker is never
+touched from two threads), so the trajectory grows while it runs. Cancel sets a
+``threading.Event`` checked between frames: the run stops there and keeps what it tracked.
+Reports go through the one mailbox of :mod:`app.worker`, tagged with the request id; those of
+an older run are dropped. The thread holds no Qt object.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import Signal
+
+from app.worker import _failure, _Runner
+from core.errors import InputError, MatchscopeError
+from core.sequence.base import SequenceReader
+from core.vo.run import VoRun, collect_run
+from core.vo.scene import VoScene, scene_from_odometry
+
+SNAPSHOT_S = 0.5
+"""Seconds between the scenes a running VO hands the window."""
+
+
+@dataclass(frozen=True)
+class VoOutcome:
+    """How VO run ``request_id`` ended: its ``run`` (every frame of the sequence; those not
+    reached count as untracked) and ``scene`` (the frames done), the ``reader`` it read (closed;
+    its frames and poses are what `core.vo.run.write_outputs` needs), ``cancelled`` (stopped
+    early: what was tracked is kept) or an ``error`` message (nothing kept)."""
+
+    request_id: int
+    run: VoRun | None = None
+    scene: VoScene | None = None
+    reader: SequenceReader | None = None
+    cancelled: bool = False
+    abandoned: bool = False
+    error: str = ""
+
+
+class VoRunner(_Runner):
+    """Starts and cancels VO runs; every signal arrives in the GUI thread, only for the latest.
+
+    progress(request_id, done, total): frames done; snapshot(request_id, VoScene): the frames
+    done so far; finished(VoOutcome).
+    """
+
+    progress = Signal(int, int, int)
+    snapshot = Signal(int, object)
+    outcome_type = VoOutcome
+
+    def start(
+        self,
+        request_id: int,
+        open_reader: Callable[[], SequenceReader],
+        frontend: str,
+        seed: int = 0,
+        source: str = "",
+    ) -> None:
+        """Track the frames of ``open_reader()`` with ``frontend`` in a worker thread (a running
+        run is cancelled first); ``source``: the scene's (`core.vo.scene.sequence_source`)."""
+        self._launch(request_id, _track, open_reader, frontend, seed, source)
+
+    def cancel(self) -> None:
+        """Stop the run after its current frame (returns at once); it ends cancelled with what
+        it tracked (never abandoned: a frame takes a bounded time)."""
+        if self._job is not None:
+            self._job.cancel(abandon=False)
+
+    def _report(self, kind: str, request_id: int, payload: object) -> None:
+        if kind == "progress":
+            self.progress.emit(request_id, *payload)
+        else:
+            self.snapshot.emit(request_id, payload)
+
+
+def _track(
+    request_id: int,
+    open_reader: Callable[[], SequenceReader],
+    frontend: str,
+    seed: int,
+    source: str,
+    cancel: threading.Event,
+    emit: Callable,
+) -> VoOutcome:
+    """Open, track frame after frame until the end or ``cancel`` (in the worker thread); never
+    raises."""
+    from core.vo.frontend import make_frontend
+    from core.vo.tracker import VisualOdometry
+
+    reader = None
+    try:
+        reader = open_reader()
+        if reader.intrinsics is None:
+            raise MatchscopeError(
+                f"{reader.name}: visual odometry needs the camera's intrinsics (open the "
+                "sequence with --intrinsics FILE, or a KITTI, TUM or EuRoC folder)"
+            )
+        odometry = VisualOdometry(make_frontend(frontend, reader.intrinsics), seed)
+        skipped: dict[int, str] = {}
+        image_size, done, total = (0, 0), 0, len(reader)
+        start = last_snapshot = time.perf_counter()
+        for position in range(total):
+            if cancel.is_set():
+                break
+            try:
+                rgb = reader.read(position)
+            except InputError as exc:
+                skipped[position] = str(exc)
+            else:
+                image_size = (rgb.shape[1], rgb.shape[0])
+                odometry.process(position, rgb)
+            done = position + 1
+            emit("progress", request_id, (done, total))
+            if time.perf_counter() - last_snapshot >= SNAPSHOT_S and done < total:
+                scene = scene_from_odometry(odometry, reader, done, image_size, source)
+                emit("snapshot", request_id, scene)
+                last_snapshot = time.perf_counter()
+        seconds = time.perf_counter() - start
+        run = collect_run(odometry, total, skipped, seconds, image_size, source)
+        scene = scene_from_odometry(odometry, reader, done, image_size, source)
+        return VoOutcome(request_id, run, scene, reader, cancelled=done < total)
+    except BaseException as exc:  # a front-end's model may raise anything
+        return VoOutcome(request_id, error=_failure(f"visual odometry ({frontend})", exc))
+    finally:
+        if reader is not None:
+            reader.close()
