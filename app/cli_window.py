@@ -124,6 +124,13 @@ def _gui_parser() -> argparse.ArgumentParser:
         ".result.npz) when its weights' SHA-256 and images still match, else matched again",
     )
     parser.add_argument(
+        "--vo",
+        metavar="DIR",
+        help="reopen a visual odometry run (DIR/scene.npz, written by `vo --out DIR` or "
+        "Sequence > Save VO run…) without running it: with the sequence it came from when that "
+        "can still be opened, else the VO docks alone",
+    )
+    parser.add_argument(
         "--probe",
         type=_probe_point,
         metavar="X,Y",
@@ -184,6 +191,8 @@ def run_window(argv: list[str]) -> int:
             f"(got {len(args.images)})"
         )
     sequence = _sequence_request(args, argv)
+    if args.vo is not None:
+        _check_vo(args)
     settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
     if args.workspace:
         workspace = _read_workspace(args, settings)
@@ -220,6 +229,7 @@ def run_window(argv: list[str]) -> int:
         args.workspace,
         figure,
         sequence,
+        args.vo,
     )
 
 
@@ -261,6 +271,19 @@ def _sequence_request(args: argparse.Namespace, argv: list[str]):
         args.images[0], args.camera, args.intrinsics, args.frames, args.results, args.step,
         args.reference, export,
     )  # fmt: skip
+
+
+def _check_vo(args: argparse.Namespace) -> None:
+    """``--vo DIR`` must hold a readable scene.npz, and comes alone (it names its sequence)."""
+    from core.vo.scene import load_scene
+
+    if args.images or args.workspace or args.dataset or args.probe is not None:
+        raise MatchscopeError(
+            "--vo DIR names its own sequence: give no images, --workspace, --dataset or --probe"
+        )
+    if args.export_figure or args.screenshot_views:
+        raise MatchscopeError("--vo takes no --export-figure or --screenshot-views")
+    load_scene(Path(args.vo))
 
 
 def _export_request(args: argparse.Namespace, length: int):

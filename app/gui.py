@@ -57,6 +57,7 @@ def run_gui(
     workspace: str | None = None,
     figure: FigureRequest | None = None,
     sequence: SequenceRequest | None = None,
+    vo: str | None = None,
 ) -> int:
     """Show the window on the pair (the demo pair when both paths are None and no dataset is
     given) and match it; with ``dataset``, benchmark ``matcher`` on that folder in the
@@ -81,6 +82,9 @@ def run_gui(
 
     ``sequence``: open it on the timeline in place of a pair (see `app.window_sequence`); a
     screenshot is taken once the first pair's result is shown.
+
+    ``vo`` (a folder with a ``scene.npz``): reopen that visual odometry run, with its sequence
+    when it can be found (see `app.window_vo`); a screenshot is taken at once.
     """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Matchscope")
@@ -98,12 +102,14 @@ def run_gui(
     if headless or workspace or not window.restore_remembered_layout():
         window.resize(1400, 900)
     window.show()
-    no_pair = path_a is None and path_b is None and not (dataset or workspace or sequence)
+    no_pair = path_a is None and path_b is None and not (dataset or workspace or sequence or vo)
     if no_pair and assets.DEMO_A.exists() and assets.DEMO_B.exists():
         path_a, path_b = str(assets.DEMO_A), str(assets.DEMO_B)
     loaded = True
     if sequence is not None:
         loaded = _open_sequence(window, sequence)
+    elif vo is not None:
+        loaded = window.open_vo_run(vo)
     elif workspace:
         loaded = window.open_workspace(workspace)
     elif path_a and path_b:
@@ -141,6 +147,8 @@ def run_gui(
             QTimer.singleShot(0, lambda: app.exit(_export(window, sequence.export)))
         elif sequence is not None:
             _finish_on_first_result(state, finish)
+        elif vo is not None:
+            finish(0)
         elif dataset:
             bench = window.bench_state
             if bench.running:

@@ -4,7 +4,8 @@ attention, keypoints, the matches table, the probe and benchmarks; File > Export
 workspace… (see `app.workspace`) and Edit > Settings… (see `app.settings_dialog`); benchmark
 slots in `app.window_benchmarks`, the scale selectors in `app.window_scales`, the Probe panel in
 `widgets.probe_panel`, B probes and pins in
-`app.window_probes`. The dock layout is remembered between runs when `remember_layout` is on
+`app.window_probes`, visual odometry (the Visual odometry and 3D docks) in `app.window_vo`.
+The dock layout is remembered between runs when `remember_layout` is on
 (``run_gui`` sets it).
 
 The window only wires things together: actions change the `AppState`, the state's signals update
@@ -44,6 +45,7 @@ from app.window_probes import install_probe_wiring
 from app.window_scales import ScaleActions
 from app.window_seen import OutOfSight
 from app.window_sequence import SequenceActions
+from app.window_vo import VoActions
 from app.worker import BenchmarkRunner, MatchRunner, Outcome
 from app.workspace import install_workspace_actions, open_workspace, save_workspace
 from core.matchers import matcher_names
@@ -66,7 +68,7 @@ IMAGE_FILTER = (
 )
 
 
-class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
+class MainWindow(BenchmarkActions, ScaleActions, VoActions, SequenceActions, QMainWindow):
     """Matchscope's main window; ``state`` is the model every part listens to."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
@@ -122,6 +124,7 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         self.resizeDocks([probe, certainty], [300, 500], Qt.Orientation.Vertical)
         self.resizeDocks([warp], [330], Qt.Orientation.Vertical)
         self._install_sequence_ui()  # the Timeline and Statistics docks, hidden until needed
+        self._install_vo_ui()  # the Visual odometry dock (app.window_vo), hidden until needed
         hideable = (self.anchor_view, self.attention_view, self.keypoint_view, self.matches_table)
         self.out_of_sight = OutOfSight([view.parentWidget() for view in hideable])
         self._build_toolbar()
@@ -135,6 +138,7 @@ class MainWindow(BenchmarkActions, ScaleActions, SequenceActions, QMainWindow):
         self.figure_action = install_figure_action(self)
         self.settings_action = install_settings_action(self)
         install_probe_wiring(self)  # after the File menu: the Probe menu comes second
+        self._install_vo_menu()  # the Sequence menu
         # last: File > Export view… and every view's context menu (the docks made above)
         self.view_exporter = ViewExporter(self, state.set_status, state.set_error)
         self.view_exporter.install_context_menus()

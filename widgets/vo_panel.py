@@ -33,12 +33,12 @@ NO_RUN_TEXT = "No run: open a sequence with intrinsics and press Run"
 
 
 class VoPanel(QWidget):
-    """Controls and read-outs of a VO run; it holds no run, the window tells it what to show.
+    """Controls and read-outs of a VO run: the window gives it the scene to show (`set_scene`).
 
     run_requested(frontend); cancel_requested(); save_requested(); open3d_requested();
     figure_requested(); keypoints_toggled(shown): the VO keypoint layer of the 2D views;
-    point_chosen(index): the inspector's point (-1: none); frame_clicked(position): a row of
-    the inspector's table was clicked.
+    point_chosen(index): the user chose the inspector's point (-1: none); frame_clicked(position):
+    a row of the inspector's table was clicked.
     """
 
     run_requested = Signal(str)
@@ -114,8 +114,9 @@ class VoPanel(QWidget):
         self.open3d_button.clicked.connect(self.open3d_requested)
         self.figure_button.clicked.connect(self.figure_requested)
         self.keypoints_box.toggled.connect(self.keypoints_toggled)
-        self.point_box.valueChanged.connect(self.point_chosen)
+        self.point_box.valueChanged.connect(self._on_point_box)
         self.table.cellClicked.connect(self._on_cell_clicked)
+        self.scene: VoScene | None = None
         self._positions = np.zeros(0, np.int64)  # the table's rows' frames
         self.set_scene(None)
 
@@ -134,17 +135,26 @@ class VoPanel(QWidget):
         self.progress.setValue(done)
         self.progress.setFormat("%v / %m frames")
 
-    def set_scene(self, scene: VoScene | None, frames_per_s: float | None = None) -> None:
-        """Summarise ``scene`` (None: no run); the inspector keeps its point when ``scene``
-        still has it."""
+    def set_scene(
+        self, scene: VoScene | None, frames_per_s: float | None = None, point: int | None = None
+    ) -> None:
+        """Summarise ``scene`` (None: no run) and inspect its map point ``point`` (None: none);
+        point_chosen is not emitted."""
+        self.scene = scene
         self.save_button.setEnabled(scene is not None)
         count = 0 if scene is None else len(scene.points)
-        self.point_box.setRange(-1, count - 1)  # clamps (and emits) a point it no longer has
-        if scene is None:
-            self.summary.setText(NO_RUN_TEXT)
-            self.show_point(None, None)
-            return
-        self.summary.setText(summary_text(scene, frames_per_s))
+        blocked = self.point_box.blockSignals(True)
+        self.point_box.setRange(-1, count - 1)
+        self.point_box.setValue(-1 if point is None else point)
+        self.point_box.blockSignals(blocked)
+        self.summary.setText(NO_RUN_TEXT if scene is None else summary_text(scene, frames_per_s))
+        self._show_point(self.chosen_point)
+
+    @property
+    def chosen_point(self) -> int | None:
+        """The inspector's map point (an index into the scene's points), or None."""
+        value = self.point_box.value()
+        return None if value < 0 else value
 
     def set_frontend(self, name: str) -> None:
         if self.frontend_combo.findText(name) < 0:
@@ -152,12 +162,17 @@ class VoPanel(QWidget):
         self.frontend_combo.setCurrentText(name)
 
     def choose_point(self, index: int | None) -> None:
-        """Select map point ``index`` (None: none) as the spin box would (point_chosen)."""
+        """Inspect map point ``index`` (None: none) as the spin box would (point_chosen)."""
         self.point_box.setValue(-1 if index is None else index)
 
-    def show_point(self, scene: VoScene | None, index: int | None) -> None:
-        """The inspector's table: the frames that observe point ``index`` of ``scene`` with its
-        reprojection error in each (empty for None)."""
+    def _on_point_box(self, value: int) -> None:
+        self._show_point(self.chosen_point)
+        self.point_chosen.emit(value)
+
+    def _show_point(self, index: int | None) -> None:
+        """The inspector's table: the keyframes that observe point ``index`` of the scene with
+        its reprojection error in each (empty for None)."""
+        scene = self.scene
         self.table.setRowCount(0)
         self._positions = np.zeros(0, np.int64)
         if scene is None or index is None or not 0 <= index < len(scene.points):
