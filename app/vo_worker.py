@@ -132,3 +132,40 @@ def _track(
     finally:
         if reader is not None:
             reader.close()
+
+
+@dataclass(frozen=True)
+class FigureOutcome:
+    """How 3D figure ``request_id`` ended: the PNG's ``path``, or an ``error`` message."""
+
+    request_id: int
+    path: str = ""
+    error: str = ""
+    cancelled: bool = False
+    abandoned: bool = False
+
+
+class FigureRunner(_Runner):
+    """Renders a scene's 3D figure (`core.vo.figure3d.render_scene_png`: Open3D's offscreen
+    renderer in a child process, seconds) in a worker thread; finished(FigureOutcome)."""
+
+    outcome_type = FigureOutcome
+
+    def __init__(self, parent=None):
+        super().__init__(parent, abandon_after=float("inf"))  # the child has its own timeout
+
+    def start(self, request_id: int, scene: VoScene, path: str, width: int, height: int) -> None:
+        self._launch(request_id, _render, scene, path, width, height)
+
+
+def _render(request_id, scene, path, width, height, cancel, emit) -> FigureOutcome:
+    """Write the figure (in the worker thread); never raises."""
+    from pathlib import Path
+
+    from core.vo.figure3d import render_scene_png
+
+    try:
+        render_scene_png(scene, Path(path), width, height)
+    except BaseException as exc:  # Open3D may fail in any way
+        return FigureOutcome(request_id, error=_failure("the 3D figure", exc))
+    return FigureOutcome(request_id, path=path)

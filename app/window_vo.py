@@ -14,20 +14,23 @@ over the run's frames.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
-from app.vo_worker import VoOutcome, VoRunner
+from app.vo_worker import FigureOutcome, FigureRunner, VoOutcome, VoRunner
 from core.errors import MatchscopeError
 from core.sequence import open_sequence
 from core.sequence.base import FrameInfo
-from core.vo.scene import VoScene, load_scene, parse_source, sequence_source
+from core.vo.scene import SCENE_FILE, VoScene, load_scene, parse_source, save_scene, sequence_source
 from widgets.vo_panel import VoPanel, summary_text
 
 VO_DOCK, VIEW_3D_DOCK = "Visual odometry", "3D"
+FIGURE_SIZE = (1600, 1200)
+"""Width and height (px) of Export 3D figure…'s PNG."""
 
 
 class VoActions:
@@ -48,7 +51,12 @@ class VoActions:
         self._vo_point_id: int | None = None  # the inspected point, by tracker id
         self._vo_source = self._vo_next_source = ""  # the open sequence's `sequence_source`
         self._vo_only = False  # a reopened run without its sequence
+        self._vo_folder: str | None = None  # where the shown scene is saved (Open in Open3D)
+        self._vo_temp: tempfile.TemporaryDirectory | None = None  # else where it is put for it
+        self.open3d_process = None  # the last Open3D window's process
         self.vo_runner = VoRunner(self)
+        self.figure_runner = FigureRunner(self)
+        self._figure_request = 0
         self.vo_panel = VoPanel(list(FRONTENDS))
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.vo_dock = self._add_dock(VO_DOCK, self.vo_panel, right)
@@ -74,9 +82,11 @@ class VoActions:
         panel.keypoints_toggled.connect(self.pair_view.set_vo_keypoints_visible)
         panel.point_chosen.connect(self._on_vo_point_chosen)
         panel.frame_clicked.connect(self.request_position)
-        for button in (panel.open3d_button, panel.figure_button):  # see the report: h-out
-            button.setEnabled(False)
-            button.setToolTip("Not in this build yet")
+        panel.open3d_requested.connect(self.open_vo_in_open3d)
+        panel.figure_requested.connect(self._ask_vo_figure)
+        panel.open3d_button.setToolTip("The run in Open3D's own window (a process of its own)")
+        panel.figure_button.setToolTip("A PNG of the run rendered by Open3D (offscreen)")
+        self.figure_runner.finished.connect(self._on_figure_finished)
         runner.progress.connect(self._on_vo_progress)
         runner.snapshot.connect(self._on_vo_snapshot)
         runner.finished.connect(self._on_vo_finished)
@@ -101,6 +111,9 @@ class VoActions:
         self.save_vo_action.setEnabled(self.vo_outcome is not None and not running)
         self.vo_panel.set_running(running, can_run)
         self.vo_panel.save_button.setEnabled(self.vo_outcome is not None and not running)
+        shown = self.vo_scene is not None
+        self.vo_panel.open3d_button.setEnabled(shown)
+        self.vo_panel.figure_button.setEnabled(shown and not self.figure_runner.is_running)
 
     # the sequence's life ------------------------------------------------------------------------
 
@@ -227,6 +240,7 @@ class VoActions:
         except (MatchscopeError, OSError) as exc:
             self.state.set_error(f"{folder}: cannot save the VO run ({exc})")
             return False
+        self._vo_folder = folder
         self.state.set_status(f"Saved the VO run in {folder}")
         return True
 
@@ -262,16 +276,67 @@ class VoActions:
         self.vo_dock.show()
         self.vo_panel.set_frontend(scene.frontend)
         self._set_vo_scene(scene)
+        self._vo_folder = folder
         self.show_vo_position(0 if self.sequence is None else self.sequence.position)
         where = "with its sequence" if opened else "without its sequence (not found)"
         self.state.set_status(f"Opened the VO run in {folder} {where}")
         return True
+
+    def open_vo_in_open3d(self) -> bool:
+        """Show the scene in Open3D's window (`core.vo.open3d_view`; it cannot live in Qt);
+        False (the error shown) when there is no scene or the process cannot start."""
+        from core.vo.open3d_view import launch_open3d_viewer
+
+        if self.vo_scene is None:
+            self.state.set_error("no VO run to show: run visual odometry or open a run")
+            return False
+        try:
+            folder = self._vo_folder
+            if folder is None:  # a run not saved: its scene goes to a folder of the window's
+                self._vo_temp = tempfile.TemporaryDirectory(prefix="matchscope-vo-")
+                folder = self._vo_temp.name
+                save_scene(Path(folder) / SCENE_FILE, self.vo_scene)
+                self._vo_folder = folder
+            self.open3d_process = launch_open3d_viewer(Path(folder))
+        except (MatchscopeError, OSError) as exc:
+            self.state.set_error(f"Open3D's window could not start: {exc}")
+            return False
+        self.state.set_status("The VO run opens in Open3D's window")
+        return True
+
+    def _ask_vo_figure(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export the 3D figure", "vo_3d.png", "PNG images (*.png)"
+        )
+        if path:
+            self.export_vo_figure(path)
+
+    def export_vo_figure(self, path: str, size: tuple[int, int] = FIGURE_SIZE) -> bool:
+        """Render the scene's 3D figure to the PNG ``path`` in the background (Open3D's
+        offscreen renderer, `core.vo.figure3d`); False when there is no scene."""
+        if self.vo_scene is None:
+            self.state.set_error("no VO run to draw: run visual odometry or open a run")
+            return False
+        self._figure_request += 1
+        self.figure_runner.start(self._figure_request, self.vo_scene, path, *size)
+        self._update_vo_actions()
+        self.state.set_status(f"Rendering the 3D figure to {path}…")
+        return True
+
+    def _on_figure_finished(self, outcome: FigureOutcome) -> None:
+        self._update_vo_actions()
+        if outcome.error:
+            self.state.set_error(outcome.error)
+        else:
+            self.state.set_status(f"Exported the 3D figure to {outcome.path}")
 
     # showing ------------------------------------------------------------------------------------
 
     def _set_vo_scene(self, scene: VoScene | None, grown: bool = False) -> None:
         """Show ``scene`` (None: none) in every VO view; ``grown``: the same run with more
         frames (the 3D view keeps its camera). The inspected point stays by its tracker id."""
+        if scene is not self.vo_scene and not grown:
+            self._vo_folder = None  # another run: not the one saved
         self.vo_scene = scene
         point = None
         if scene is not None and self._vo_point_id is not None:
@@ -285,6 +350,7 @@ class VoActions:
             view.set_highlighted_point(point)
             if scene is not None:
                 self.trajectory_dock.show()
+        self._update_vo_actions()
         position = self.sequence.position if self.sequence is not None else None
         if position is None and self._vo_only:
             position = self.timeline.position

@@ -17,6 +17,7 @@ from core.vo.scene import KEYPOINT_INLIER, KEYPOINT_OUTLIER, load_scene
 from tests.app.test_window import make_window
 
 FRAMES = 20
+MATCHER = "tests.app.plugins:ShiftMatcher"  # the sequence's pairs, matched at once
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def slow_frames(monkeypatch):
 
 
 def open_room(qtbot, room):
-    window = make_window(qtbot, "sift")
+    window = make_window(qtbot, MATCHER)
     assert window.open_sequence(str(room))
     return window
 
@@ -98,7 +99,7 @@ def test_cancel_mid_run_keeps_what_was_tracked(qtbot, room, slow_frames):
 
 
 def test_no_intrinsics_is_a_clear_message(qtbot, room, tmp_path):
-    window = make_window(qtbot, "sift")
+    window = make_window(qtbot, MATCHER)
     images = tmp_path / "images"
     shutil.copytree(room / "image_0", images)  # a plain image folder: no camera
     assert window.open_sequence(str(images))
@@ -107,10 +108,14 @@ def test_no_intrinsics_is_a_clear_message(qtbot, room, tmp_path):
     assert not window.vo_runner.is_running
 
 
-def test_inspector_3d_clicks_keypoints_and_statistics_follow_the_timeline(qtbot, room):
+def test_inspector_3d_clicks_keypoints_and_statistics_follow_the_timeline(qtbot, room, monkeypatch):
     window = open_room(qtbot, room)
     run_to_the_end(qtbot, window)
     scene, panel = window.vo_scene, window.vo_panel
+    current = []
+    view = window.trajectory_view
+    monkeypatch.setattr(view, "set_current", lambda p, set_current=view.set_current: (
+        current.append(p), set_current(p)))  # fmt: skip
     # the Statistics dock gains the VO series, a value per frame
     for field in ("vo_inliers", "vo_reprojection_error_px", "vo_pose_error_m"):
         assert len(window.stats_view.vo_series(field)[0]) == FRAMES
@@ -148,36 +153,55 @@ def test_inspector_3d_clicks_keypoints_and_statistics_follow_the_timeline(qtbot,
     outliers = layer.scatters[KEYPOINT_OUTLIER].opts["brush"].color().getRgb()[:3]
     assert outliers == (255, 60, 60)  # red
     assert window.pair_view.vo_keypoints[1].counts[1] > 0  # frame 6 over B
-    assert window.trajectory_view._current == 5
+    assert current[-1] == 5  # the 3D view's highlighted camera
     panel.keypoints_box.click()  # the layer's toggle
     assert not layer.isVisible()
 
 
-def test_saved_run_reopens_with_its_sequence_or_alone(qtbot, room, tmp_path, capsys):
+def test_saved_run_reopens_with_its_sequence_or_alone(qtbot, room, tmp_path, capsys, monkeypatch):
     window = open_room(qtbot, room)
     run_to_the_end(qtbot, window)
     out = tmp_path / "run"
     assert window.save_vo_run(str(out))
     saved = load_scene(out)
     assert len(saved) == FRAMES and str(room) in saved.source
-    again = make_window(qtbot, "sift")
+    again = make_window(qtbot, MATCHER)
     assert again.open_vo_run(str(out))
     assert again.sequence is not None and len(again.sequence) == FRAMES
     assert len(again.vo_scene.points) == len(window.vo_scene.points)
+    # Open in Open3D: its own process on the run's folder; Export 3D figure…: in the background
+    launched, rendered = [], []
+    monkeypatch.setattr(
+        "core.vo.open3d_view.launch_open3d_viewer", lambda folder: launched.append(folder)
+    )
+
+    def render(scene, path, width, height):
+        time.sleep(0.3)
+        rendered.append((len(scene), width, height))
+        path.write_bytes(b"png")
+
+    monkeypatch.setattr("core.vo.figure3d.render_scene_png", render)
+    qtbot.mouseClick(again.vo_panel.open3d_button, Qt.MouseButton.LeftButton)
+    assert launched == [out]
+    with qtbot.waitSignal(again.figure_runner.finished, timeout=10000) as finished:
+        assert again.export_vo_figure(str(tmp_path / "figure.png"))
+        assert not again.vo_panel.figure_button.isEnabled()  # while it renders: never blocking
+    assert finished.args[0].path == str(tmp_path / "figure.png") and not finished.args[0].error
+    assert rendered == [(FRAMES, 1600, 1200)] and (tmp_path / "figure.png").is_file()
     shot = tmp_path / "shot.png"
-    assert main(["--vo", str(out), "--matcher", "sift", "--screenshot", str(shot)]) == 0
+    assert main(["--vo", str(out), "--matcher", MATCHER, "--screenshot", str(shot)]) == 0
     assert shot.is_file()
     # the sequence is gone: the VO docks alone, the timeline over the run's frames
     saved.source = saved.source.replace(str(room), str(tmp_path / "gone"))
     from core.vo.scene import save_scene
 
     save_scene(out / "scene.npz", saved)
-    alone = make_window(qtbot, "sift")
+    alone = make_window(qtbot, MATCHER)
     assert alone.open_vo_run(str(out))
     assert alone.sequence is None and alone.vo_dock.isVisible()
     assert alone.timeline_dock.isVisible() and alone.stats_view.vo_plots[0].isVisible()
     alone.trajectory_view.frame_clicked.emit(7)
-    assert alone.timeline.position == 7 and alone.trajectory_view._current == 7
+    assert alone.timeline.position == 7 and alone.stats_view.vo_cursors[0].value() == 7
     assert "without its sequence" in alone.state.status
     # a folder without a scene: exit status 2, one line
     capsys.readouterr()
