@@ -26,7 +26,8 @@ from core.vo.run import VoRun, collect_run
 from core.vo.scene import VoScene, scene_from_odometry
 
 SNAPSHOT_S = 0.5
-"""Seconds between the scenes a running VO hands the window."""
+"""Seconds between the scenes a running VO hands the window (at least 4 times what building
+the last one took: a long run's scene costs more, and never more than a fifth of the time)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def _track(
         odometry = VisualOdometry(make_frontend(frontend, reader.intrinsics), seed)
         skipped: dict[int, str] = {}
         image_size, done, total = (0, 0), 0, len(reader)
-        start = last_snapshot = time.perf_counter()
+        start = time.perf_counter()
+        next_snapshot = start + SNAPSHOT_S
         for position in range(total):
             if cancel.is_set():
                 break
@@ -119,10 +121,12 @@ def _track(
                 odometry.process(position, rgb)
             done = position + 1
             emit("progress", request_id, (done, total))
-            if time.perf_counter() - last_snapshot >= SNAPSHOT_S and done < total:
+            now = time.perf_counter()
+            if now >= next_snapshot and done < total:
                 scene = scene_from_odometry(odometry, reader, done, image_size, source)
                 emit("snapshot", request_id, scene)
-                last_snapshot = time.perf_counter()
+                built = time.perf_counter()
+                next_snapshot = built + max(SNAPSHOT_S, 4 * (built - now))
         seconds = time.perf_counter() - start
         run = collect_run(odometry, total, skipped, seconds, image_size, source)
         scene = scene_from_odometry(odometry, reader, done, image_size, source)

@@ -5,7 +5,7 @@ without an X display, they skip."""
 
 import os
 
-OPENGL_MODULES = ("tests/widgets/test_trajectory_view.py",)
+OPENGL_MODULES = ("tests/widgets/test_trajectory_view.py", "tests/app/test_window_vo_opengl.py")
 
 has_opengl = os.environ.get("QT_QPA_PLATFORM") == "xcb" and bool(os.environ.get("DISPLAY"))
 SKIP_REASON = (
