@@ -64,10 +64,12 @@ class VoRunner(_Runner):
         frontend: str,
         seed: int = 0,
         source: str = "",
+        options: dict | None = None,
     ) -> None:
-        """Track the frames of ``open_reader()`` with ``frontend`` in a worker thread (a running
-        run is cancelled first); ``source``: the scene's (`core.vo.scene.sequence_source`)."""
-        self._launch(request_id, _track, open_reader, frontend, seed, source)
+        """Track the frames of ``open_reader()`` with ``frontend`` (made with ``options``) in a
+        worker thread (a running run is cancelled first); ``source``: the scene's
+        (`core.vo.scene.sequence_source`)."""
+        self._launch(request_id, _track, open_reader, frontend, seed, source, options)
 
     def cancel(self) -> None:
         """Stop the run after its current frame (returns at once); it ends cancelled with what
@@ -88,6 +90,7 @@ def _track(
     frontend: str,
     seed: int,
     source: str,
+    options: dict | None,
     cancel: threading.Event,
     emit: Callable,
 ) -> VoOutcome:
@@ -104,7 +107,7 @@ def _track(
                 f"{reader.name}: visual odometry needs the camera's intrinsics (open the "
                 "sequence with --intrinsics FILE, or a KITTI, TUM or EuRoC folder)"
             )
-        odometry = VisualOdometry(make_frontend(frontend, reader.intrinsics), seed)
+        odometry = VisualOdometry(make_frontend(frontend, reader.intrinsics, options=options), seed)
         skipped: dict[int, str] = {}
         image_size, done, total = (0, 0), 0, len(reader)
         start = time.perf_counter()

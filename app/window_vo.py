@@ -25,6 +25,7 @@ from app.vo_worker import FigureOutcome, FigureRunner, VoOutcome, VoRunner
 from core.errors import MatchscopeError
 from core.sequence import open_sequence
 from core.sequence.base import FrameInfo
+from core.vo.frontend import FRONTENDS, OPTION_FRONTENDS
 from core.vo.scene import SCENE_FILE, VoScene, load_scene, parse_source, save_scene, sequence_source
 from widgets.vo_panel import VoPanel, summary_text
 
@@ -42,7 +43,6 @@ class VoActions:
         """The Visual odometry and 3D docks (hidden until a sequence or a run is open), the VO
         runner and the actions (the Sequence menu: `_install_vo_menu`)."""
         from app.export_dialog import SEQUENCE_ONLY
-        from core.vo.frontend import FRONTENDS
 
         self.vo_scene = None
         self.vo_outcome: VoOutcome | None = None  # the last run made here (for Save VO run…)
@@ -182,7 +182,12 @@ class VoActions:
         self.vo_outcome, self.vo_frames_per_s = None, None
         self._set_vo_scene(None)
         self.vo_panel.set_progress(0, len(session))
-        self.vo_runner.start(self._vo_request, session.open_reader, frontend, 0, self._vo_source)
+        options = None  # the window's weights folder, for a front-end that loads weights
+        if frontend in OPTION_FRONTENDS and self.state.weights_dir:
+            options = {"settings_dir": self.state.weights_dir}
+        self.vo_runner.start(
+            self._vo_request, session.open_reader, frontend, 0, self._vo_source, options
+        )
         self.vo_dock.show()
         self.vo_dock.raise_()
         self._update_vo_actions()

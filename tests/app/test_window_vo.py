@@ -208,3 +208,12 @@ def test_saved_run_reopens_with_its_sequence_or_alone(qtbot, room, tmp_path, cap
     assert main(["--vo", str(tmp_path / "nothing")]) == 2
     error = capsys.readouterr().err.strip()
     assert "no VO scene here" in error and "\n" not in error
+
+
+def test_the_weights_folder_reaches_a_front_end_that_loads_weights(qtbot, room, monkeypatch):
+    window = open_room(qtbot, room)
+    starts = []
+    monkeypatch.setattr(window.vo_runner, "start", lambda *args: starts.append(args))
+    window.state.weights_dir = "/models"
+    assert window.run_visual_odometry("dino") and window.run_visual_odometry("orb")
+    assert [args[-1] for args in starts] == [{"settings_dir": "/models"}, None]
