@@ -142,37 +142,34 @@ def _track(
 
 
 @dataclass(frozen=True)
-class FigureOutcome:
-    """How 3D figure ``request_id`` ended: the PNG's ``path``, or an ``error`` message."""
+class OutputOutcome:
+    """How writing ``request_id`` ended: its status line (``message``), or an ``error``."""
 
     request_id: int
-    path: str = ""
+    message: str = ""
     error: str = ""
     cancelled: bool = False
     abandoned: bool = False
 
 
-class FigureRunner(_Runner):
-    """Renders a scene's 3D figure (`core.vo.figure3d.render_scene_png`: Open3D's offscreen
-    renderer in a child process, seconds) in a worker thread; finished(FigureOutcome)."""
+class OutputRunner(_Runner):
+    """Writes a run's files in a worker thread (a VO folder with Open3D's map.ply, a 3D figure
+    rendered by Open3D in a child process: seconds); ``work()`` returns the status line, and
+    must hold no Qt object. finished(OutputOutcome)."""
 
-    outcome_type = FigureOutcome
+    outcome_type = OutputOutcome
 
     def __init__(self, parent=None):
-        super().__init__(parent, abandon_after=float("inf"))  # the child has its own timeout
+        super().__init__(parent, abandon_after=float("inf"))  # the work has its own timeouts
 
-    def start(self, request_id: int, scene: VoScene, path: str, width: int, height: int) -> None:
-        self._launch(request_id, _render, scene, path, width, height)
+    def start(self, request_id: int, what: str, work: Callable[[], str]) -> None:
+        """Run ``work`` (``what`` names it in an error) in a worker thread."""
+        self._launch(request_id, _write, what, work)
 
 
-def _render(request_id, scene, path, width, height, cancel, emit) -> FigureOutcome:
-    """Write the figure (in the worker thread); never raises."""
-    from pathlib import Path
-
-    from core.vo.figure3d import render_scene_png
-
+def _write(request_id, what, work, cancel, emit) -> OutputOutcome:
+    """``work()`` in the worker thread; never raises."""
     try:
-        render_scene_png(scene, Path(path), width, height)
+        return OutputOutcome(request_id, message=work())
     except BaseException as exc:  # Open3D may fail in any way
-        return FigureOutcome(request_id, error=_failure("the 3D figure", exc))
-    return FigureOutcome(request_id, path=path)
+        return OutputOutcome(request_id, error=_failure(what, exc))

@@ -15,13 +15,14 @@ over the run's frames.
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
-from app.vo_worker import FigureOutcome, FigureRunner, VoOutcome, VoRunner
+from app.vo_worker import OutputOutcome, OutputRunner, VoOutcome, VoRunner
 from core.errors import MatchscopeError
 from core.sequence import open_sequence
 from core.sequence.base import FrameInfo
@@ -53,10 +54,12 @@ class VoActions:
         self._vo_only = False  # a reopened run without its sequence
         self._vo_folder: str | None = None  # where the shown scene is saved (Open in Open3D)
         self._vo_temp: tempfile.TemporaryDirectory | None = None  # else where it is put for it
+        self._saving_scene = self._saving_folder = None  # what Save VO run… is writing
         self.open3d_process = None  # the last Open3D window's process
         self.vo_runner = VoRunner(self)
-        self.figure_runner = FigureRunner(self)
-        self._figure_request = 0
+        self.save_runner = OutputRunner(self)  # Save VO run…
+        self.figure_runner = OutputRunner(self)  # Export 3D figure…
+        self._output_request = 0
         self.vo_panel = VoPanel(list(FRONTENDS))
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.vo_dock = self._add_dock(VO_DOCK, self.vo_panel, right)
@@ -86,7 +89,8 @@ class VoActions:
         panel.figure_requested.connect(self._ask_vo_figure)
         panel.open3d_button.setToolTip("The run in Open3D's own window (a process of its own)")
         panel.figure_button.setToolTip("A PNG of the run rendered by Open3D (offscreen)")
-        self.figure_runner.finished.connect(self._on_figure_finished)
+        for output in (self.save_runner, self.figure_runner):
+            output.finished.connect(partial(self._on_output_finished, output))
         runner.progress.connect(self._on_vo_progress)
         runner.snapshot.connect(self._on_vo_snapshot)
         runner.finished.connect(self._on_vo_finished)
@@ -108,9 +112,10 @@ class VoActions:
         can_run = self.sequence is not None
         self.run_vo_action.setEnabled(can_run and not running)
         self.cancel_vo_action.setEnabled(running)
-        self.save_vo_action.setEnabled(self.vo_outcome is not None and not running)
+        can_save = self.vo_outcome is not None and not (running or self.save_runner.is_running)
+        self.save_vo_action.setEnabled(can_save)
         self.vo_panel.set_running(running, can_run)
-        self.vo_panel.save_button.setEnabled(self.vo_outcome is not None and not running)
+        self.vo_panel.save_button.setEnabled(can_save)
         shown = self.vo_scene is not None
         self.vo_panel.open3d_button.setEnabled(shown)
         self.vo_panel.figure_button.setEnabled(shown and not self.figure_runner.is_running)
@@ -232,21 +237,29 @@ class VoActions:
             self.save_vo_run(folder)
 
     def save_vo_run(self, folder: str) -> bool:
-        """Write the last run's output folder (`core.vo.run.write_outputs`: trajectories,
-        stats.csv, scene.npz); False (the error shown) when there is none or it fails."""
+        """Write the last run's output folder in the background (`core.vo.run.write_outputs`:
+        trajectories, stats.csv, scene.npz, map.ply); False (the error shown) when there is no
+        run. The status bar tells how it went."""
         from core.vo.run import write_outputs
 
         outcome = self.vo_outcome
         if outcome is None:
             self.state.set_error("no VO run to save: run visual odometry first")
             return False
-        try:
-            write_outputs(Path(folder), outcome.reader, outcome.run, with_eval=False)
-        except (MatchscopeError, OSError) as exc:
-            self.state.set_error(f"{folder}: cannot save the VO run ({exc})")
-            return False
-        self._vo_folder = folder
-        self.state.set_status(f"Saved the VO run in {folder}")
+        reader, run = outcome.reader, outcome.run
+
+        def save() -> str:
+            try:
+                write_outputs(Path(folder), reader, run, with_eval=False)
+            except OSError as exc:
+                raise MatchscopeError(f"{folder}: cannot save the VO run ({exc})") from exc
+            return f"Saved the VO run in {folder}"
+
+        self._output_request += 1
+        self.save_runner.start(self._output_request, "saving the VO run", save)
+        self._saving_scene, self._saving_folder = self.vo_scene, folder
+        self._update_vo_actions()
+        self.state.set_status(f"Saving the VO run in {folder}…")
         return True
 
     def _ask_open_vo(self) -> None:
@@ -319,21 +332,31 @@ class VoActions:
     def export_vo_figure(self, path: str, size: tuple[int, int] = FIGURE_SIZE) -> bool:
         """Render the scene's 3D figure to the PNG ``path`` in the background (Open3D's
         offscreen renderer, `core.vo.figure3d`); False when there is no scene."""
-        if self.vo_scene is None:
+        from core.vo.figure3d import render_scene_png
+
+        scene = self.vo_scene
+        if scene is None:
             self.state.set_error("no VO run to draw: run visual odometry or open a run")
             return False
-        self._figure_request += 1
-        self.figure_runner.start(self._figure_request, self.vo_scene, path, *size)
+
+        def render() -> str:
+            render_scene_png(scene, Path(path), *size)
+            return f"Exported the 3D figure to {path}"
+
+        self._output_request += 1
+        self.figure_runner.start(self._output_request, "the 3D figure", render)
         self._update_vo_actions()
         self.state.set_status(f"Rendering the 3D figure to {path}…")
         return True
 
-    def _on_figure_finished(self, outcome: FigureOutcome) -> None:
+    def _on_output_finished(self, runner: OutputRunner, outcome: OutputOutcome) -> None:
         self._update_vo_actions()
         if outcome.error:
             self.state.set_error(outcome.error)
-        else:
-            self.state.set_status(f"Exported the 3D figure to {outcome.path}")
+            return
+        if runner is self.save_runner and self.vo_scene is self._saving_scene:
+            self._vo_folder = self._saving_folder  # Open in Open3D reads it from there
+        self.state.set_status(outcome.message)
 
     # showing ------------------------------------------------------------------------------------
 
