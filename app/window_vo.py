@@ -65,9 +65,8 @@ class VoActions:
         self.vo_dock = self._add_dock(VO_DOCK, self.vo_panel, right)
         self.trajectory_view = None  # made with the first run: its OpenGL canvas costs
         self.trajectory_dock = None
-        for dock in (self.vo_dock,):
-            dock.setProperty(SEQUENCE_ONLY, True)
-            dock.hide()
+        self.vo_dock.setProperty(SEQUENCE_ONLY, True)
+        self.vo_dock.hide()
         self.run_vo_action = QAction("Run visual odometry", self)
         self.run_vo_action.setToolTip("Track the open sequence into camera poses and a map")
         self.run_vo_action.triggered.connect(lambda: self.run_visual_odometry())

@@ -141,7 +141,6 @@ class VoPanel(QWidget):
         """Summarise ``scene`` (None: no run) and inspect its map point ``point`` (None: none);
         point_chosen is not emitted."""
         self.scene = scene
-        self.save_button.setEnabled(scene is not None)
         count = 0 if scene is None else len(scene.points)
         blocked = self.point_box.blockSignals(True)
         self.point_box.setRange(-1, count - 1)
