@@ -69,6 +69,11 @@ folded into the preceding convolution (eval mode). The projections and the GP ar
 exactly as the reference computes them: on smooth real images the GP's solve has a condition
 number near 1e4 and would turn rounding differences into flipped anchor argmaxes.
 
+**Encoding apart from matching.** Steps 1 (the encoders) depend on one image only:
+:meth:`Roma.encode` gives an image's pyramid, and :meth:`Roma.match_encoded` runs steps 2-8 on
+two such pyramids, with :meth:`Roma.forward`'s numbers (the same code does both), so a
+sequence's frames are encoded once each (the ``roma`` VO front-end, :mod:`core.vo.frontend_roma`).
+
 **Progress and cancellation.** ``Roma.forward(..., checkpoint=f)`` calls
 ``f(step, fraction)`` (:data:`core.models.progress.Checkpoint`) before every VGG convolution, each
 half (attention, FFN) of every ViT and decoder block, every refiner block and every row of a
