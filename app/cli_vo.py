@@ -34,7 +34,8 @@ def _parser() -> _Parser:
         default=[],
         metavar="KEY=VALUE",
         help="a front-end option, repeatable (dino: backbone, dino_weights, heads, selector, "
-        "descriptor, max_size, ...; see core/vo/dino.py)",
+        "descriptor, max_size, ...; see core/vo/dino.py; roma: resolution, "
+        "certainty_threshold, snap_radius_px, cycle_radius_px, ...; see core/vo/frontend_roma.py)",
     )
     parser.add_argument("--eval", action="store_true", help="evaluate against the ground truth")
     parser.add_argument(

@@ -69,6 +69,11 @@ folded into the preceding convolution (eval mode). The projections and the GP ar
 exactly as the reference computes them: on smooth real images the GP's solve has a condition
 number near 1e4 and would turn rounding differences into flipped anchor argmaxes.
 
+**Encoding apart from matching.** Steps 1 (the encoders) depend on one image only:
+:meth:`Roma.encode` gives an image's pyramid, and :meth:`Roma.match_encoded` runs steps 2-8 on
+two such pyramids, with :meth:`Roma.forward`'s numbers (the same code does both), so a
+sequence's frames are encoded once each (the ``roma`` VO front-end, :mod:`core.vo.frontend_roma`).
+
 **Progress and cancellation.** ``Roma.forward(..., checkpoint=f)`` calls
 ``f(step, fraction)`` (:data:`core.models.progress.Checkpoint`) before every VGG convolution, each
 half (attention, FFN) of every ViT and decoder block, every refiner block and every row of a
@@ -717,15 +722,78 @@ class Roma(nn.Module):
             costs = self.step_costs(tuple(images_a.shape[-2:]), upsample_hw, count, symmetric)
             progress = Progress(checkpoint, costs)
         tokens = {} if backbone_tokens is None else dict(backbone_tokens)
-        pyramid = self.encode(
-            torch.cat((images_a, images_b)),
-            captured=captured,
-            capture=capture,
-            progress=progress,
-            tokens=tokens,
+        fine = None
+        if upsample_a is not None and upsample_b is not None:
+
+            def fine():
+                images = torch.cat((upsample_a, upsample_b))
+                return self.encode(images, coarse=False, progress=progress)
+
+        images = torch.cat((images_a, images_b))
+        out = self._decode(  # the pyramid is not kept here: freed before the upsample pass
+            self.encode(
+                images, captured=captured, capture=capture, progress=progress, tokens=tokens
+            ),
+            count,
+            fine,
+            symmetric,
+            attenuate,
+            captured,
+            capture,
+            progress,
         )
+        out.backbone_tokens = tokens
+        return out
+
+    def match_encoded(
+        self,
+        encoded_a: dict[int, Tensor],
+        encoded_b: dict[int, Tensor],
+        *,
+        fine_a: dict[int, Tensor] | None = None,
+        fine_b: dict[int, Tensor] | None = None,
+        symmetric: bool = True,
+        attenuate: bool = True,
+        capture: frozenset[str] | set[str] = frozenset(),
+    ) -> RomaOutput:
+        """Match images already encoded: :meth:`forward` without its encoders.
+
+        ``encoded_a``, ``encoded_b``: :meth:`encode` of the coarse images (N, 3, h, w), the
+        pyramids {1, 2, 4, 8: VGG, 16: backbone tokens}, each image encoded on its own or in a
+        batch; ``fine_a``, ``fine_b``: ``encode(upsample images, coarse=False)`` for the upsample
+        pass, or None. The decoder, refiners and output are :meth:`forward`'s, so the output
+        equals ``forward``'s on the same pyramids (the ``"backbone"`` and ``"attention"``
+        captures are the encoder's and are not available here).
+        """
+        capture = frozenset(capture)
+        unknown = capture - (CAPTURABLE - {"backbone", "attention"})
+        if unknown:
+            raise ValueError(f"cannot capture {sorted(unknown)} from encoded images")
+        count = encoded_a[16].shape[0]
+        pyramid = {s: torch.cat((encoded_a[s], encoded_b[s])) for s in encoded_a}
+        fine = None
+        if fine_a is not None and fine_b is not None:
+
+            def fine():
+                return {s: torch.cat((fine_a[s], fine_b[s])) for s in fine_a}
+
+        return self._decode(pyramid, count, fine, symmetric, attenuate, {}, capture, None)
+
+    def _decode(
+        self,
+        pyramid: dict[int, Tensor],
+        count: int,
+        fine: Callable[[], dict[int, Tensor]] | None,
+        symmetric: bool,
+        attenuate: bool,
+        captured: dict[str, Tensor],
+        capture: frozenset[str],
+        progress: Progress | None,
+    ) -> RomaOutput:
+        """The coarse pass on the pyramid of [A..., B...] ({scale: (2 N, C, h_s, w_s)}), the
+        upsample pass on ``fine()`` (called after the coarse pass) when given, the output."""
         feats_a, feats_b = _pair_up(pyramid, count, symmetric)
-        h, w = images_a.shape[-2:]
+        h, w = pyramid[1].shape[-2:]
         passes = self.decoder(
             feats_a,
             feats_b,
@@ -737,10 +805,10 @@ class Roma(nn.Module):
         del feats_a, feats_b, pyramid
         coarse_certainty = passes[16][1]
         flow, certainty = passes[1]
-        if upsample_a is not None and upsample_b is not None:
-            h, w = upsample_a.shape[-2:]
-            fine = self.encode(torch.cat((upsample_a, upsample_b)), coarse=False, progress=progress)
-            feats_a, feats_b = _pair_up(fine, count, symmetric)
+        if fine is not None:
+            fine_pyramid = fine()
+            h, w = fine_pyramid[1].shape[-2:]
+            feats_a, feats_b = _pair_up(fine_pyramid, count, symmetric)
             passes = self.decoder(
                 feats_a,
                 feats_b,
@@ -759,7 +827,7 @@ class Roma(nn.Module):
         certainty = certainty[:, 0].float().sigmoid()
         outside = (warp.abs() > 1).any(dim=-1)
         certainty = certainty.masked_fill(outside, 0.0)
-        return RomaOutput(warp.clamp(-1, 1), certainty, captured, tokens)
+        return RomaOutput(warp.clamp(-1, 1), certainty, captured)
 
     def step_costs(
         self,

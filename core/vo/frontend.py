@@ -244,6 +244,13 @@ def dino_frontend(intrinsics: Intrinsics, max_features: int = 512, **options) ->
     return DinoFrontend(intrinsics, max_features, **options)
 
 
+def roma_frontend(intrinsics: Intrinsics, max_features: int = 1500, **options) -> Frontend:
+    """The ``roma`` front-end (`core.vo.frontend_roma.RomaFrontend`), imported when made."""
+    from core.vo.frontend_roma import make_roma_frontend
+
+    return make_roma_frontend(intrinsics, max_features, **options)
+
+
 FRONTENDS: dict[str, Callable[..., Frontend]] = {
     "orb": OrbFrontend,
     "sift": SiftFrontend,
@@ -251,10 +258,11 @@ FRONTENDS: dict[str, Callable[..., Frontend]] = {
     "xfeat-lighterglue": XFeatLighterGlueFrontend,
     "aliked-lightglue": AlikedLightGlueFrontend,
     "dino": dino_frontend,
+    "roma": roma_frontend,
 }
-"""The VO front-ends by ``--frontend`` name."""
+"""The VO front-ends by ``--frontend`` name: classes, or functions that make one."""
 
-OPTION_FRONTENDS = ("dino",)
+OPTION_FRONTENDS = ("dino", "roma")
 """The front-ends that take options (``--set KEY=VALUE``)."""
 
 

@@ -232,6 +232,35 @@ def test_capturing_is_off_unless_asked_and_names_are_checked():
         model(a, b, capture={"everything"})
 
 
+def test_match_encoded_equals_the_one_shot_forward():
+    """Encoding once and decoding later (the ``roma`` VO front-end's split) gives forward's
+    numbers: exactly from the same batched pyramids, within rounding from per-image ones."""
+    model = random_roma("dinov2_vits14", seed=1)
+    a, b, a_up, b_up = images(56, 1), images(56, 2), images(64, 3), images(64, 4)
+    with torch.inference_mode():
+        once = model(a, b, upsample_a=a_up, upsample_b=b_up, capture={"anchors", "refiners"})
+        coarse = model.encode(torch.cat((a, b)))
+        fine = model.encode(torch.cat((a_up, b_up)), coarse=False)
+        split = model.match_encoded(
+            {s: t[:1] for s, t in coarse.items()},
+            {s: t[1:] for s, t in coarse.items()},
+            fine_a={s: t[:1] for s, t in fine.items()},
+            fine_b={s: t[1:] for s, t in fine.items()},
+            capture={"anchors", "refiners"},
+        )
+        alone = model.match_encoded(model.encode(a), model.encode(b), symmetric=False)
+    assert torch.equal(split.warp, once.warp) and torch.equal(split.certainty, once.certainty)
+    assert split.captured.keys() == once.captured.keys()
+    assert all(torch.equal(split.captured[k], once.captured[k]) for k in once.captured)
+    with torch.inference_mode():
+        coarse_only = model(a, b, symmetric=False)
+    assert alone.warp.shape == coarse_only.warp.shape == (1, 56, 56, 2)
+    assert (alone.warp - coarse_only.warp).abs().max() <= 1e-5
+    assert (alone.certainty - coarse_only.certainty).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="from encoded images"):
+        model.match_encoded(coarse, coarse, capture={"backbone"})
+
+
 def test_roma_on_a_dinov3_backbone_builds_and_matches():
     model = random_roma("dinov3_vits16", seed=2)
     assert model.coarse_stride == 16
