@@ -65,11 +65,12 @@ class VoRunner(_Runner):
         seed: int = 0,
         source: str = "",
         options: dict | None = None,
+        stereo: bool = False,
     ) -> None:
         """Track the frames of ``open_reader()`` with ``frontend`` (made with ``options``) in a
         worker thread (a running run is cancelled first); ``source``: the scene's
-        (`core.vo.scene.sequence_source`)."""
-        self._launch(request_id, _track, open_reader, frontend, seed, source, options)
+        (`core.vo.scene.sequence_source`); ``stereo``: start from a stereo pair."""
+        self._launch(request_id, _track, open_reader, frontend, seed, source, options, stereo)
 
     def cancel(self) -> None:
         """Stop the run after its current frame (returns at once); it ends cancelled with what
@@ -91,12 +92,14 @@ def _track(
     seed: int,
     source: str,
     options: dict | None,
+    stereo: bool,
     cancel: threading.Event,
     emit: Callable,
 ) -> VoOutcome:
     """Open, track frame after frame until the end or ``cancel`` (in the worker thread); never
     raises."""
     from core.vo.frontend import make_frontend
+    from core.vo.stereo import stereo_partner
     from core.vo.tracker import VisualOdometry
 
     reader = None
@@ -107,7 +110,10 @@ def _track(
                 f"{reader.name}: visual odometry needs the camera's intrinsics (open the "
                 "sequence with --intrinsics FILE, or a KITTI, TUM or EuRoC folder)"
             )
-        odometry = VisualOdometry(make_frontend(frontend, reader.intrinsics, options=options), seed)
+        partner = stereo_partner(reader) if stereo else None
+        odometry = VisualOdometry(
+            make_frontend(frontend, reader.intrinsics, options=options), seed, partner
+        )
         skipped: dict[int, str] = {}
         image_size, done, total = (0, 0), 0, len(reader)
         start = time.perf_counter()
@@ -121,7 +127,7 @@ def _track(
                 skipped[position] = str(exc)
             else:
                 image_size = (rgb.shape[1], rgb.shape[0])
-                odometry.process(position, rgb)
+                odometry.process(position, rgb, odometry.right_image(reader.frames[position]))
             done = position + 1
             emit("progress", request_id, (done, total))
             now = time.perf_counter()

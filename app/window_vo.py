@@ -63,6 +63,7 @@ class VoActions:
         self.vo_panel = VoPanel(list(FRONTENDS))
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.vo_dock = self._add_dock(VO_DOCK, self.vo_panel, right)
+        self.tabifyDockWidget(self.probe_panel.parentWidget(), self.vo_dock)  # a tab by Probe
         self.trajectory_view = None  # made with the first run: its OpenGL canvas costs
         self.trajectory_dock = None
         self.vo_dock.setProperty(SEQUENCE_ONLY, True)
@@ -136,6 +137,7 @@ class VoActions:
             return False
         self._vo_source = source
         self.vo_dock.show()
+        self.probe_panel.parentWidget().raise_()  # the VO dock waits in its tab
         self._update_vo_actions()
         return True
 
@@ -190,7 +192,13 @@ class VoActions:
         if frontend in OPTION_FRONTENDS and self.state.weights_dir:
             options = {"settings_dir": self.state.weights_dir}
         self.vo_runner.start(
-            self._vo_request, session.open_reader, frontend, 0, self._vo_source, options
+            self._vo_request,
+            session.open_reader,
+            frontend,
+            0,
+            self._vo_source,
+            options,
+            self.vo_panel.stereo_box.isChecked(),
         )
         self.vo_dock.show()
         self.vo_dock.raise_()

@@ -66,6 +66,10 @@ class VoPanel(QWidget):
         self.summary = QLabel(NO_RUN_TEXT)
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stereo_box = QCheckBox("Stereo start")
+        self.stereo_box.setToolTip(
+            "Start the map from a KITTI stereo pair (image_1 beside image_0): metric scale"
+        )
         self.keypoints_box = QCheckBox("Keypoints in the 2D views")
         self.keypoints_box.setToolTip("The current frame's VO keypoints: inlier green, outlier red")
         self.keypoints_box.setChecked(True)
@@ -90,7 +94,8 @@ class VoPanel(QWidget):
         controls.addWidget(self.frontend_combo, 0, 1)
         controls.addWidget(self.run_button, 0, 2)
         controls.addWidget(self.cancel_button, 0, 3)
-        controls.addWidget(self.progress, 1, 0, 1, 4)
+        controls.addWidget(self.stereo_box, 1, 0, 1, 4)
+        controls.addWidget(self.progress, 2, 0, 1, 4)
         outputs = QHBoxLayout()
         for button in (self.save_button, self.open3d_button, self.figure_button):
             outputs.addWidget(button)

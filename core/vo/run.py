@@ -99,10 +99,7 @@ def run_vo(
             skipped[position] = str(exc)
             continue
         image_size = (rgb.shape[1], rgb.shape[0])
-        right = None
-        if partner is not None and not odometry.initialised:
-            right = partner.read(reader.frames[position])
-        odometry.process(position, rgb, right)
+        odometry.process(position, rgb, odometry.right_image(reader.frames[position]))
     seconds = time.perf_counter() - start
     return collect_run(odometry, len(reader), skipped, seconds, image_size)
 

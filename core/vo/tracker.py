@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.sequence.base import FrameInfo
 from core.vo.backend import (
     Keyframe,
     SparseMap,
@@ -105,6 +106,13 @@ class VisualOdometry:
             position: self.map.keyframes[kf_id].pose @ relative
             for position, (kf_id, relative) in self._anchors.items()
         }
+
+    def right_image(self, frame: FrameInfo) -> np.ndarray | None:
+        """``frame``'s stereo partner image while the map waits for a stereo start, else None
+        (read only while it is needed)."""
+        if self.stereo is None or self.initialised:
+            return None
+        return self.stereo.read(frame)
 
     def process(
         self, position: int, rgb: np.ndarray, right: np.ndarray | None = None

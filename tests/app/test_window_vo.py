@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from app.cli import main
 from core.vo.scene import KEYPOINT_INLIER, KEYPOINT_OUTLIER, load_scene
@@ -36,9 +36,9 @@ def slow_frames(monkeypatch):
 
     process = VisualOdometry.process
 
-    def slow_process(self, position, rgb):
+    def slow_process(self, position, rgb, right=None):
         time.sleep(0.05)
-        return process(self, position, rgb)
+        return process(self, position, rgb, right)
 
     monkeypatch.setattr(VisualOdometry, "process", slow_process)
 
@@ -59,6 +59,7 @@ def said(window, text: str) -> bool:
 
 
 def run_to_the_end(qtbot, window) -> None:
+    window.vo_dock.raise_()  # its tab, beside Probe's
     qtbot.mouseClick(window.vo_panel.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.vo_outcome is not None, timeout=60000)
 
@@ -68,8 +69,11 @@ def test_run_in_the_window_reports_progress_grows_the_scene_and_finishes(
 ):
     monkeypatch.setattr("app.vo_worker.SNAPSHOT_S", 0.2)
     window = open_room(qtbot, room)
-    assert window.vo_dock.isVisible() and window.vo_panel.run_button.isEnabled()
+    probe_dock = window.probe_panel.parentWidget()
+    assert window.vo_dock in window.tabifiedDockWidgets(probe_dock)  # a tab beside Probe
+    assert probe_dock.isVisible() and window.vo_panel.run_button.isEnabled()
     progress, sizes, moved = [], [], []
+    window.vo_dock.raise_()
     window.vo_runner.progress.connect(lambda _id, done, total: progress.append((done, total)))
     window.vo_runner.snapshot.connect(lambda _id, scene: sizes.append(len(scene)))
     window.sequence.position_changed.connect(
@@ -105,6 +109,29 @@ def test_cancel_mid_run_keeps_what_was_tracked(qtbot, room, slow_frames):
     assert window.vo_scene is outcome.scene and outcome.scene.tracked.sum() >= 6
     assert said(window, "cancelled after")
     assert window.vo_panel.run_button.isEnabled() and not window.vo_panel.cancel_button.isEnabled()
+
+
+def test_a_stereo_start_in_the_window_gives_metres_or_says_why_not(qtbot, room, tmp_path):
+    from core.vo.evaluation import trajectory_length_m
+    from core.vo.synthetic import SyntheticSequence, write_kitti_layout
+
+    window = open_room(qtbot, room)  # no right camera
+    window.vo_dock.raise_()
+    box = window.vo_panel.stereo_box
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert window.vo_panel.stereo_box.isChecked()
+    window.vo_dock.raise_()
+    qtbot.mouseClick(window.vo_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "--stereo needs the right camera" in window.state.status)
+    assert window.vo_outcome is None and not window.vo_runner.is_running
+    folder = write_kitti_layout(tmp_path / "stereo", SyntheticSequence(12, (240, 320)), 0.3)
+    assert window.open_sequence(str(folder))
+    run_to_the_end(qtbot, window)
+    scene = window.vo_scene
+    assert scene.tracked.all()
+    truth = window.sequence.reader.poses
+    scale = trajectory_length_m(scene.poses) / trajectory_length_m(truth)
+    assert scale == pytest.approx(1.0, abs=0.15)  # metres, no alignment
 
 
 def test_no_intrinsics_is_a_clear_message(qtbot, room, tmp_path):
@@ -227,4 +254,4 @@ def test_the_weights_folder_reaches_a_front_end_that_loads_weights(qtbot, room, 
     monkeypatch.setattr(window.vo_runner, "start", lambda *args: starts.append(args))
     window.state.weights_dir = "/models"
     assert window.run_visual_odometry("dino") and window.run_visual_odometry("orb")
-    assert [args[-1] for args in starts] == [{"settings_dir": "/models"}, None]
+    assert [args[5] for args in starts] == [{"settings_dir": "/models"}, None]
