@@ -26,7 +26,7 @@ from core.geometry import find_essential, recover_pose
 from core.sequence.base import SequenceReader
 from core.sequence.select import add_source_arguments
 from core.vo.backend import pose_from_rt
-from core.vo.evaluation import evaluate
+from core.vo.evaluation import evaluate, trajectory_length_m
 from core.vo.frontend import FRONTENDS, OrbFrontend
 from core.vo.run import run_vo
 
@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         choices=sorted(FRONTENDS),
         help="a front-end of ours (repeat for several; default orb)",
+    )
+    parser.add_argument(
+        "--stereo",
+        action="store_true",
+        help="ours starts from a KITTI stereo pair (metric scale; `vo --stereo`)",
     )
     add_source_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of every RANSAC (default 0)")
@@ -77,16 +82,25 @@ def chain_poses(reader: SequenceReader, seed: int = 0) -> tuple[np.ndarray, np.n
     return poses, tracked, time.perf_counter() - start
 
 
-def measure_vo(reader: SequenceReader, frontends: list[str], seed: int) -> dict:
-    """``{"ours": {frontend: eval figures}, "chain": eval figures}`` on ``reader``."""
+def measure_vo(
+    reader: SequenceReader, frontends: list[str], seed: int, stereo: bool = False
+) -> dict:
+    """``{"ours": {frontend: eval figures}, "chain": eval figures}`` on ``reader``; with
+    ``stereo`` ours start from a stereo pair and their figures add ``path_length_ratio`` (the
+    path's length over the truth's, before any alignment: 1 at metric scale)."""
     if reader.poses is None:
         raise MatchscopeError(f"{reader.name}: bench vo needs ground-truth poses")
     if reader.intrinsics is None:
         raise MatchscopeError(f"{reader.name}: bench vo needs intrinsics (--intrinsics FILE)")
     ours = {}
     for name in frontends:
-        run = run_vo(reader, name, seed)
+        run = run_vo(reader, name, seed, stereo=stereo)
         ours[name] = evaluate(run.poses, reader.poses, None, run.tracked, run.seconds)
+        if stereo:
+            truth = reader.poses[run.tracked]
+            ours[name]["path_length_ratio"] = trajectory_length_m(
+                run.poses[run.tracked]
+            ) / trajectory_length_m(truth)
     poses, tracked, seconds = chain_poses(reader, seed)
     chain = evaluate(poses, reader.poses, None, tracked, seconds)
     return {"ours": ours, "chain": chain}
@@ -110,7 +124,7 @@ def run(args: argparse.Namespace) -> dict:
         source = f"{args.sequence}" + (f" --frames {args.frames}" if args.frames else "")
     load_before = measure.load_average()
     try:
-        figures = measure_vo(reader, args.frontend or ["orb"], args.seed)
+        figures = measure_vo(reader, args.frontend or ["orb"], args.seed, args.stereo)
     finally:
         reader.close()
     summary = {
@@ -142,3 +156,5 @@ def print_report(summary: dict) -> None:
     chain = summary["chain"]["ate_rmse_m"]
     for name, f in summary["ours"].items():
         print(f"{name}: ATE {chain / f['ate_rmse_m']:.1f} times lower than the chain's")
+        if "path_length_ratio" in f:
+            print(f"{name}: stereo start, path length {f['path_length_ratio']:.3f} x the truth's")

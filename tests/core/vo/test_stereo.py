@@ -81,3 +81,18 @@ def test_stereo_needs_a_kitti_left_camera_with_its_partner(stereo_room, tmp_path
     assert main(["vo", str(folder), "--stereo", "--out", str(out)]) == 2
     error = capsys.readouterr().err.strip()
     assert "--stereo needs the right camera" in error and "\n" not in error
+
+
+def test_bench_vo_with_stereo_reports_the_scale_it_found(stereo_room, capsys):
+    from core.bench.vo import measure_vo, print_report
+
+    reader = open_sequence(stereo_room)
+    figures = measure_vo(reader, ["orb"], 0, stereo=True)
+    assert figures["ours"]["orb"]["path_length_ratio"] == pytest.approx(1.0, abs=0.1)
+    assert "path_length_ratio" not in figures["chain"]
+    print_report({**figures, "source": "room", "machine": _machine()})
+    assert "stereo start, path length" in capsys.readouterr().out
+
+
+def _machine() -> dict:
+    return {"cpu": "cpu", "cpu_count": 2, "load_before": 0.0, "load_average": 0.0}
