@@ -122,7 +122,7 @@ def test_a_stereo_start_in_the_window_gives_metres_or_says_why_not(qtbot, room, 
     assert window.vo_panel.stereo_box.isChecked()
     window.vo_dock.raise_()
     qtbot.mouseClick(window.vo_panel.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "--stereo needs the right camera" in window.state.status)
+    qtbot.waitUntil(lambda: said(window, "--stereo needs the right camera"))
     assert window.vo_outcome is None and not window.vo_runner.is_running
     folder = write_kitti_layout(tmp_path / "stereo", SyntheticSequence(12, (240, 320)), 0.3)
     assert window.open_sequence(str(folder))
