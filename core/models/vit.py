@@ -458,6 +458,7 @@ class VisionTransformer(nn.Module):
         images: Tensor,
         attention: bool = False,
         checkpoint: Checkpoint | None = None,
+        layers: tuple[int, ...] | None = None,
     ) -> dict[str, Tensor]:
         """images (B, 3, H, W) -> ``patch_tokens`` (B, C, h, w) and ``cls_token`` (B, C).
 
@@ -466,27 +467,46 @@ class VisionTransformer(nn.Module):
         head and block; equal to :meth:`cls_attention` of each block). ``checkpoint`` is
         called before each block and between its attention and FFN halves (:data:`Checkpoint`;
         each half counts as half a block).
+
+        With ``layers`` (0-based block indices, ascending), the official
+        ``get_intermediate_layers(x, n=layers)``: ``layers`` is a list of the patch tokens after
+        each of those blocks through the final LayerNorm, (B, C, h, w) each; only the blocks up
+        to the last one listed run, and ``patch_tokens`` / ``cls_token`` are those of that block.
         """
         x, (h, w), rope = self.embed(images)
         out: dict[str, Tensor] = {}
         probs: list[Tensor] | None = [] if attention else None
         depth = len(self.blocks)
-        for index, block in enumerate(self.blocks):
+        if layers is not None and (list(layers) != sorted(set(layers)) or not layers):
+            raise ValueError(f"layers must be distinct ascending block indices, got {layers}")
+        if layers is not None and not 0 <= layers[0] <= layers[-1] < depth:
+            raise ValueError(f"layers {layers} out of range for {depth} blocks")
+        last = depth if layers is None else layers[-1] + 1
+        kept: list[Tensor] = []
+        for index, block in enumerate(self.blocks[:last]):
             if checkpoint is None:
                 x = block(x, rope, probs)
-                continue
-            checkpoint(f"block {index + 1}/{depth}", index / depth)
-            x = block.attend(x, rope, probs)
-            checkpoint(f"block {index + 1}/{depth} FFN", (index + 0.5) / depth)
-            x = block.feed_forward(x)
+            else:
+                checkpoint(f"block {index + 1}/{last}", index / last)
+                x = block.attend(x, rope, probs)
+                checkpoint(f"block {index + 1}/{last} FFN", (index + 0.5) / last)
+                x = block.feed_forward(x)
+            if layers is not None and index in layers:
+                kept.append(self._patch_grid(self.norm(x), h, w))
         if probs is not None:
             out["cls_attention"] = torch.stack([self._patch_part(p, h, w) for p in probs], dim=1)
         x = self.norm(x)
-        prefix = self.config.num_prefix_tokens
-        batch, _, dim = x.shape
         out["cls_token"] = x[:, 0]
-        out["patch_tokens"] = x[:, prefix:].transpose(1, 2).reshape(batch, dim, h, w)
+        out["patch_tokens"] = kept[-1] if kept else self._patch_grid(x, h, w)
+        if layers is not None:
+            out["layers"] = kept
         return out
+
+    def _patch_grid(self, x: Tensor, h: int, w: int) -> Tensor:
+        """Normed tokens (B, prefix + h * w, C) -> the patch part as a grid (B, C, h, w)."""
+        batch, _, dim = x.shape
+        patches = x[:, self.config.num_prefix_tokens :]
+        return patches.transpose(1, 2).reshape(batch, dim, h, w)
 
     def cls_attention(
         self, images: Tensor, block: int, head: int | None = None, *, with_prefix: bool = False

@@ -361,6 +361,30 @@ def test_dinov3_matches_transformers(case, tmp_path):
                 assert torch.allclose(candidate[key], tensor, rtol=1e-6, atol=0), key
 
 
+def test_intermediate_layers_equal_transformers_hidden_states_through_the_norm(tmp_path):
+    """``layers`` is the official ``get_intermediate_layers``: RoMa v2 reads blocks 11 and 17."""
+    config = DINOV3_CASES["vits16"]
+    state = random_state(config, seed=22)
+    ref = transformers_model(save_transformers_dir(tmp_path, config, state, 224), "dinov3")
+    ours = make_model(config, state)
+    x = make_images(1, 48, 64)
+    calls = []
+    ours.blocks[2].register_forward_pre_hook(lambda module, args: calls.append(2))
+    with torch.inference_mode():
+        hidden = ref(pixel_values=x, output_hidden_states=True).hidden_states
+        got = ours(x, layers=(0, 1))
+        normed = [ref.norm(hidden[index + 1])[:, 5:] for index in (0, 1)]  # [0]: the embedding
+    assert not calls, "blocks after the last requested layer must not run"
+    assert len(got["layers"]) == 2
+    for tokens, expected in zip(got["layers"], normed, strict=True):
+        assert tokens.shape == (1, config.embed_dim, 3, 4)
+        assert rel_error(tokens.flatten(2).transpose(1, 2), expected) <= TOLERANCE
+    assert torch.equal(got["patch_tokens"], got["layers"][-1])
+    for bad in ((1, 0), (), (0, 99)):
+        with pytest.raises(ValueError, match="layers"):
+            ours(x, layers=bad)
+
+
 # ---------------------------------------------------------------------------------------------
 # CLS attention
 
