@@ -56,12 +56,29 @@ def _official_buffer(model: nn.Module, key: str) -> Tensor:
     owner_name, _, leaf = key.rpartition(".")
     owner = model.get_submodule(owner_name)
     if leaf == "periods":
-        from core.models.vit import rope_periods
-
-        return rope_periods(model.config.head_dim, model.config.rope_base)
+        return _rope_owner(model, owner_name).official_rope_periods()
     mask = torch.ones(owner.out_features)
     mask[owner.out_features // 3 : 2 * owner.out_features // 3] = 0.0
     return mask
+
+
+def _rope_owner(model: nn.Module, name: str) -> nn.Module:
+    """The closest module above ``name`` that knows its official RoPE periods."""
+    parts = name.split(".")
+    for end in range(len(parts), -1, -1):
+        module = model.get_submodule(".".join(parts[:end]))
+        if hasattr(module, "official_rope_periods"):
+            return module
+    raise KeyError(f"no module above {name} computes its RoPE periods")
+
+
+def random_romav2(seed: int = 0):
+    """RoMa v2 (DINOv3 ViT-L/16 inside) with seeded random weights, eval mode."""
+    from core.models.romav2 import build_romav2
+
+    model = build_romav2(device="meta")
+    model.load_state_dict(random_state(model, seed), strict=True, assign=True)
+    return model.eval()
 
 
 def random_roma(backbone: str = "dinov2_vitl14", seed: int = 0) -> Roma:

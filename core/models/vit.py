@@ -93,6 +93,7 @@ class ViTConfig:
     rope_base: float | None = None  # DINOv3: RoPE period base
     layer_norm_eps: float = 1e-6
     mask_k_bias: bool = False  # DINOv3: the key third of the qkv bias is multiplied by 0
+    layer_scale: bool = True  # False: no LayerScale on the residual branches (RoMa v2's matcher)
     licence: str = ""
 
     @property
@@ -240,17 +241,18 @@ FFN_LAYERS: dict[str, Callable[[int, int], nn.Module]] = {
     "swiglu_fused": SwiGLUFused,
 }
 
-Rope = tuple[Tensor, Tensor]  # (sin, cos), each (h * w, head_dim) in fp32
+Rope = tuple[Tensor, Tensor]  # (sin, cos), each (h * w, head_dim), fp32 (or bf16)
 
 
 def apply_rope(x: Tensor, rope: Rope) -> Tensor:
-    """Rotate the last ``h * w`` tokens of ``x`` (B, heads, N, d) in fp32; the prefix is kept.
+    """Rotate the last ``h * w`` tokens of ``x`` (B, heads, N, d) in the dtype of ``rope``
+    (fp32 for DINOv3; bf16 for RoMa v2's matcher); the prefix is kept.
 
     Rotation pairs channel ``i`` with ``i + d / 2``: ``x * cos + [-x2, x1] * sin``.
     """
     sin, cos = rope
     prefix = x.shape[-2] - sin.shape[-2]
-    patches = x[:, :, prefix:].float()
+    patches = x[:, :, prefix:].to(sin.dtype)
     first, second = patches.chunk(2, dim=-1)
     rotated = patches * cos + torch.cat((-second, first), dim=-1) * sin
     return torch.cat((x[:, :, :prefix], rotated.to(x.dtype)), dim=-2)
@@ -308,10 +310,10 @@ class Block(nn.Module):
         dim = config.embed_dim
         self.norm1 = nn.LayerNorm(dim, eps=config.layer_norm_eps)
         self.attn = Attention(dim, config.num_heads, config.mask_k_bias)
-        self.ls1 = LayerScale(dim)
+        self.ls1 = LayerScale(dim) if config.layer_scale else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=config.layer_norm_eps)
         self.mlp = FFN_LAYERS[config.ffn](dim, config.ffn_hidden)
-        self.ls2 = LayerScale(dim)
+        self.ls2 = LayerScale(dim) if config.layer_scale else nn.Identity()
 
     def forward(
         self, x: Tensor, rope: Rope | None = None, cls_probs: list[Tensor] | None = None
@@ -347,16 +349,21 @@ def rope_periods(head_dim: int, base: float) -> Tensor:
 
 
 class RopeEmbedding(nn.Module):
-    """DINOv3's axial 2D rotary embedding; ``periods`` (head_dim / 4,) is the only state."""
+    """DINOv3's axial 2D rotary embedding; ``periods`` (head_dim / 4,) is the only state.
 
-    def __init__(self, head_dim: int, base: float):
+    ``dtype``: what the periods are stored and the angles computed in, whatever the module is
+    cast to later: fp32 for DINOv3; bf16 for RoMa v2's matcher, whose checkpoint stores them
+    so and whose reference computes its sin / cos (and rotates q, k) in bf16 in any run."""
+
+    def __init__(self, head_dim: int, base: float, dtype: torch.dtype = torch.float32):
         super().__init__()
-        self.register_buffer("periods", rope_periods(head_dim, base))
+        self.dtype = dtype
+        self.register_buffer("periods", rope_periods(head_dim, base).to(dtype))
 
     def forward(self, h: int, w: int) -> Rope:
         """(sin, cos) for an ``h x w`` patch grid in row-major order, each (h * w, head_dim)."""
-        periods = self.periods.float()
-        like = {"device": periods.device, "dtype": torch.float32}
+        periods = self.periods.to(self.dtype)
+        like = {"device": periods.device, "dtype": self.dtype}
         ys = torch.arange(0.5, h, **like) / h  # patch centres in [0, 1]
         xs = torch.arange(0.5, w, **like) / w
         coords = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).flatten(0, 1)
@@ -397,6 +404,10 @@ class VisionTransformer(nn.Module):
             self.rope_embed = None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
         self.norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+
+    def official_rope_periods(self) -> Tensor:
+        """The RoPE periods the official DINOv3 computes for this configuration (fp32)."""
+        return rope_periods(self.config.head_dim, self.config.rope_base)
 
     def freeze(self) -> VisionTransformer:
         """No gradients, eval mode; returns ``self``."""
