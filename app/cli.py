@@ -58,8 +58,9 @@ def _add_matcher_options(parser: argparse.ArgumentParser, default: str) -> None:
         "`matchscope matchers` lists them all",
     )
     model = parser.add_argument_group(
-        "model options (RoMa: --matcher roma, roma-outdoor or roma-indoor; --num-samples also "
-        "dense-flow; the same as --set)"
+        "model options (RoMa: --matcher roma, roma-outdoor or roma-indoor; --device, "
+        "--precision, --compile, --num-samples, --intermediates, --download also romav2, whose "
+        "own options go by --set: setting, weights, resolution, ...; the same as --set)"
     )
     for flags, key, kind, metavar, text in MODEL_FLAGS:
         if kind is bool:
@@ -117,7 +118,9 @@ def _match_parser() -> argparse.ArgumentParser:
         "and certainty_ab (H_A, W_A, float16) in [0, 1]; sparse ones (sift) have neither; "
         "grid_warp_ab (h, w, 2) and grid_certainty_ab (h, w) for matchers with an "
         "internal grid (normalised coordinates of B, RoMa's convention); warp_ba and "
-        "certainty_ba for symmetric dense matchers; intermediate/NAME debug arrays. Pixel "
+        "certainty_ba for symmetric dense matchers; covariance_ab / covariance_ba (H, W, 2, 2) "
+        "in the other image's pixels^2 and match_covariance (N, 2, 2, 2: in A, in B) for "
+        "matchers with an uncertainty (romav2); intermediate/NAME debug arrays. Pixel "
         "centres: the top-left pixel's centre is (0, 0) (OpenCV).",
     )
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="image A and image B")

@@ -60,6 +60,7 @@ from widgets.keypoint_view import KeypointView
 from widgets.matches_table import MatchesTable
 from widgets.pair_view import PairView
 from widgets.probe_panel import ProbePanel
+from widgets.uncertainty_view import UncertaintyView
 from widgets.warp_view import WarpView
 
 LAYOUT_KEYS = ("windowState", "geometry")  # QSettings keys of the remembered layout
@@ -87,6 +88,7 @@ class MainWindow(BenchmarkActions, ScaleActions, VoActions, SequenceActions, QMa
         self.setCentralWidget(self.pair_view)
         self.certainty_view = certainty_view()
         self.error_view = error_view()
+        self.uncertainty_view = UncertaintyView()
         self.benchmark_view = BenchmarkView()
         offered = list(dict.fromkeys([*matcher_names(), state.matcher]))
         self.benchmark_view.set_matchers(offered, [state.matcher])
@@ -117,6 +119,8 @@ class MainWindow(BenchmarkActions, ScaleActions, VoActions, SequenceActions, QMa
         (self.keypoint_dock if state.matcher in KEYPOINT_MATCHERS else warp).raise_()
         self.error_dock = self._add_dock("True error", self.error_view, right)
         self.tabifyDockWidget(certainty, self.error_dock)
+        self.uncertainty_dock = self._add_dock("Uncertainty", self.uncertainty_view, right)
+        self.tabifyDockWidget(certainty, self.uncertainty_dock)
         for title, view in (("Anchors", self.anchor_view), ("Attention", self.attention_view)):
             self.tabifyDockWidget(certainty, self._add_dock(title, view, right))
         certainty.raise_()
@@ -353,6 +357,7 @@ class MainWindow(BenchmarkActions, ScaleActions, VoActions, SequenceActions, QMa
                 "true error" if truth is None else truth.error_name,
             ),
         )
+        self.uncertainty_view.set_result(state.image_a.rgb if state.image_a else None, result)
         if result is None:  # new images: `_on_images_changed` shows them
             self.pair_view.set_matches(None, None)
             self.warp_view.set_data(None, None)
@@ -389,7 +394,7 @@ class MainWindow(BenchmarkActions, ScaleActions, VoActions, SequenceActions, QMa
         self.out_of_sight.update(view, "keypoint", partial(view.set_keypoint, keypoint))
 
     def _on_probe_changed(self, probe: ProbeReading | None) -> None:
-        for view in (self.certainty_view, self.error_view, self.warp_view):
+        for view in (self.certainty_view, self.error_view, self.uncertainty_view, self.warp_view):
             view.set_probe(probe)
         for view in (self.anchor_view, self.attention_view, self.matches_table):
             self.out_of_sight.update(view, "probe", partial(view.set_probe, probe))

@@ -12,6 +12,13 @@ Reads the intermediates that RoMa keeps with ``intermediates=True`` (see ``_inte
 - ``{coarse,upsample}_s{S}_warp_d`` (h, w, 2) normalised and ``..._certainty_d`` (h, w) in
   [0, 1]: after each refiner.
 
+RoMa v2 (:mod:`core.matchers.romav2`) keeps ``matching_logits_d`` (h16, w16, h16 * w16)
+instead: the logits of each coarse cell over the other image's h16 x w16 cells (its images are
+resized to the same size), whose softmax is the distribution its DPT head reads; its coarse
+estimate is the head's ``coarse_warp_d`` (h4, w4, 2), and its refiners are
+``pass{1,2}_s{4,2,1}_warp_d`` / ``..._certainty_d``. For v2, ``coarse_anchors`` holds the top
+cell only.
+
 Everything returned is in pixels of the image the distribution lies over (OpenCV centres).
 """
 
@@ -33,6 +40,8 @@ REFINER_STEPS = (
     *(("upsample", scale) for scale in (8, 4, 2, 1)),
 )
 """(stage, scale) of every refiner in the order RoMa runs them."""
+V2_REFINER_STEPS = tuple((f"pass{p}", stride) for p in (1, 2) for stride in (4, 2, 1))
+"""(stage, stride) of every refiner in the order RoMa v2 runs them."""
 NEIGHBOURS = ("argmax", "left", "right", "up", "down")
 """The anchors of the coarse estimate: the argmax, then flattened index -1, +1, -R, +R."""
 
@@ -88,10 +97,13 @@ class AnchorInspection:
     path: tuple[PathStep, ...]
 
 
-def anchor_centres(side: int, size_hw: tuple[int, int]) -> np.ndarray:
-    """(side * side, 2) pixel (x, y) of every anchor's centre, anchor k at row k // side."""
-    ij = (2.0 * np.arange(side) + 1.0) / side - 1.0
-    uv = np.stack(np.meshgrid(ij, ij, indexing="xy"), axis=-1).reshape(-1, 2)
+def anchor_centres(side: int, size_hw: tuple[int, int], cols: int | None = None) -> np.ndarray:
+    """(side * cols, 2) pixel (x, y) of every anchor's centre on a side x cols grid (square
+    by default), anchor k at row k // cols."""
+    cols = side if cols is None else cols
+    ys = (2.0 * np.arange(side) + 1.0) / side - 1.0
+    xs = (2.0 * np.arange(cols) + 1.0) / cols - 1.0
+    uv = np.stack(np.meshgrid(xs, ys, indexing="xy"), axis=-1).reshape(-1, 2)
     return normalized_to_pixel(uv, size_hw[1], size_hw[0])
 
 
@@ -167,8 +179,18 @@ def sample_at(grid: np.ndarray, x: float, y: float, size_hw: tuple[int, int]) ->
     return top * (1 - fy) + bottom * fy
 
 
+def logits_key(result: MatchResult | None, direction: str = "ab") -> str | None:
+    """``anchor_logits_d`` (RoMa), ``matching_logits_d`` (RoMa v2), or None: neither kept."""
+    if result is None:
+        return None
+    for key in (f"anchor_logits_{direction}", f"matching_logits_{direction}"):
+        if key in result.intermediates:
+            return key
+    return None
+
+
 def has_anchors(result: MatchResult | None, direction: str = "ab") -> bool:
-    return result is not None and f"anchor_logits_{direction}" in result.intermediates
+    return logits_key(result, direction) is not None
 
 
 def inspect_anchors(
@@ -181,30 +203,41 @@ def inspect_anchors(
 ) -> AnchorInspection:
     """The inspector's reading at pixel (x, y) of A (of B for ``direction="ba"``); ``size_a``,
     ``size_b``: (H, W) of the images. Raises KeyError without ``anchor_logits_{direction}``."""
-    key = f"anchor_logits_{direction}"
-    if key not in result.intermediates:
-        raise KeyError(f"no {key} in this result: run RoMa with intermediates on")
+    key = logits_key(result, direction)
+    if key is None:
+        raise KeyError(f"no anchor_logits_{direction} in this result: run with intermediates on")
+    v2 = key.startswith("matching")
     src_hw, dst_hw = (size_a, size_b) if direction == "ab" else (size_b, size_a)
     logits = result.intermediates[key]
     grid_h, grid_w, count = logits.shape
-    side = round(math.sqrt(count))
+    rows, cols = (grid_h, grid_w) if v2 else (round(math.sqrt(count)),) * 2
     row = int(np.clip((y + 0.5) / src_hw[0] * grid_h, 0, grid_h - 1))
     col = int(np.clip((x + 0.5) / src_hw[1] * grid_w, 0, grid_w - 1))
     cell = logits[row, col].astype(np.float64)
     flat = np.exp(cell - cell.max())
     flat /= flat.sum()
-    probs = flat.reshape(side, side)
-    centres = anchor_centres(side, dst_hw)
+    probs = flat.reshape(rows, cols)
+    centres = anchor_centres(rows, dst_hw, cols)
 
     def anchor(k: int, probability: float) -> Anchor:
-        return Anchor(k // side, k % side, *(float(v) for v in centres[k]), float(probability))
+        return Anchor(k // cols, k % cols, *(float(v) for v in centres[k]), float(probability))
 
-    modes = tuple(anchor(r * side + c, mass) for r, c, mass in find_modes(probs))
-    index, weights, estimate = coarse_estimate(logits[row, col])
-    coarse = tuple(float(v) for v in normalized_to_pixel(estimate, dst_hw[1], dst_hw[0]))
-    path = [PathStep("anchors", 16, *coarse, math.nan)]
+    modes = tuple(anchor(r * cols + c, mass) for r, c, mass in find_modes(probs))
     inter = result.intermediates
-    for stage, scale in REFINER_STEPS:
+    if v2:  # the DPT head's estimate; the top cell stands for the anchors
+        top = int(flat.argmax())
+        index, weights = np.array([top]), flat[[top]]
+        estimate = sample_at(inter[f"coarse_warp_{direction}"], x, y, src_hw)
+        overlap = inter.get(f"coarse_overlap_{direction}")
+        certainty = math.nan if overlap is None else float(sample_at(overlap, x, y, src_hw))
+        steps, first_step = V2_REFINER_STEPS, ("matcher", 4)
+    else:
+        index, weights, estimate = coarse_estimate(logits[row, col])
+        certainty, steps, first_step = math.nan, REFINER_STEPS, ("anchors", 16)
+    coarse = tuple(float(v) for v in normalized_to_pixel(estimate, dst_hw[1], dst_hw[0]))
+    first = PathStep(*first_step, *coarse, certainty)
+    path = [first]
+    for stage, scale in steps:
         warp = inter.get(f"{stage}_s{scale}_warp_{direction}")
         if warp is None:
             continue

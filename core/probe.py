@@ -27,6 +27,7 @@ class ProbeReading:
     certainty: float = 0.0
     source: str = "none"
     origin: str = "a"
+    covariance: tuple[float, float, float] | None = None  # (xx, xy, yy), answer's pixels^2
 
     @property
     def has_match(self) -> bool:
@@ -87,6 +88,7 @@ def read_probe(
             float(target[1]),
             float(result.certainty_ab[row, col]),
             "warp",
+            covariance=_covariance_at(result.covariance_ab, row, col),
         )
     if result.num_matches:
         distance = np.hypot(result.matches[:, 0] - x, result.matches[:, 1] - y)
@@ -111,7 +113,8 @@ def read_probe_b(
     if target is not None and np.all(np.isfinite(target)):
         certainty = float(result.certainty_ba[row, col])
         xa, ya = float(target[0]), float(target[1])
-        return ProbeReading(xa, ya, float(col), float(row), certainty, "warp", "b")
+        covariance = _covariance_at(result.covariance_ba, row, col)
+        return ProbeReading(xa, ya, float(col), float(row), certainty, "warp", "b", covariance)
     if result.num_matches:
         distance = np.hypot(result.matches[:, 2] - x, result.matches[:, 3] - y)
         nearest = int(np.argmin(distance))
@@ -121,6 +124,35 @@ def read_probe_b(
             return ProbeReading(xa, ya, xb, yb, certainty, "match", "b")
     nan = float("nan")
     return ProbeReading(nan, nan, float(col), float(row), origin="b")
+
+
+def _covariance_at(covariance, row: int, col: int) -> tuple[float, float, float] | None:
+    if covariance is None or not np.all(np.isfinite(covariance[row, col])):
+        return None
+    c = covariance[row, col]
+    return float(c[0, 0]), float(c[0, 1]), float(c[1, 1])
+
+
+def covariance_ellipse(covariance, sigma: float = 1.0, points: int = 65) -> np.ndarray:
+    """(points, 2) offsets (x, y) in pixels of the ``sigma`` contour of a 2-D Gaussian with
+    covariance ``(xx, xy, yy)`` (the first point repeated last, a closed polyline)."""
+    xx, xy, yy = covariance
+    values, vectors = np.linalg.eigh(np.array([[xx, xy], [xy, yy]], np.float64))
+    angles = np.linspace(0.0, 2 * np.pi, points)
+    circle = np.stack((np.cos(angles), np.sin(angles)), axis=-1)
+    return sigma * (circle * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+
+
+def uncertainty_maps(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 2, 2) covariances -> the standard deviation ``sqrt(trace / 2)`` in pixels and
+    the anisotropy ``1 - l_min / l_max`` in [0, 1] of the eigenvalues, (H, W) each."""
+    xx, xy, yy = covariance[..., 0, 0], covariance[..., 0, 1], covariance[..., 1, 1]
+    half_trace = (xx + yy) / 2
+    root = np.sqrt(np.maximum(((xx - yy) / 2) ** 2 + xy**2, 0.0))
+    high, low = half_trace + root, np.maximum(half_trace - root, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        anisotropy = np.where(high > 0, 1.0 - low / high, 0.0)
+    return np.sqrt(np.maximum(half_trace, 0.0)), anisotropy
 
 
 def read_at(

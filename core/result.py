@@ -23,6 +23,11 @@ match_indices          (N, 2)            for each match, the index of its keypoi
 grid_warp_ab           (h, w, 2)         for matchers with an internal grid: A->B warp on that
                                          grid in normalised coordinates of B (RoMa's convention)
 grid_certainty_ab      (h, w)            certainty on that grid
+covariance_ab          (H_A, W_A, 2, 2)  for matchers with an uncertainty per pixel (RoMa v2):
+                                         the covariance of ``warp_ab`` in B's pixels^2
+covariance_ba          (H_B, W_B, 2, 2)  the same of ``warp_ba``, in A's pixels^2
+match_covariance       (N, 2, 2, 2)      each match's covariance in A's pixels^2 (``[:, 0]``)
+                                         and in B's (``[:, 1]``); NaN where not known
 timings                {stage: seconds}  wall-clock time of each stage
 intermediates          {name: array}     named debug arrays; ``intermediate_docs[name]`` says
                                          their shape and units
@@ -88,6 +93,9 @@ class MatchResult:
     match_indices: np.ndarray | None = None
     grid_warp_ab: np.ndarray | None = None
     grid_certainty_ab: np.ndarray | None = None
+    covariance_ab: np.ndarray | None = None
+    covariance_ba: np.ndarray | None = None
+    match_covariance: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
     intermediates: dict[str, np.ndarray] = field(default_factory=dict)
     intermediate_docs: dict[str, str] = field(default_factory=dict)
@@ -155,11 +163,23 @@ class MatchResult:
             _expect(self.certainty_ba, "certainty_ba", self.warp_ba.shape[:2])
             _expect(self.warp_ba, "warp_ba", (*self.warp_ba.shape[:2], 2))
         self._validate_keypoints()
+        self._validate_covariances()
         if (self.grid_warp_ab is None) != (self.grid_certainty_ab is None):
             raise ValueError("grid_warp_ab and grid_certainty_ab come together")
         if self.grid_warp_ab is not None:
             _expect(self.grid_warp_ab, "grid_warp_ab", (None, None, 2))
             _expect(self.grid_certainty_ab, "grid_certainty_ab", self.grid_warp_ab.shape[:2])
+
+    def _validate_covariances(self) -> None:
+        for name, warp in (("covariance_ab", self.warp_ab), ("covariance_ba", self.warp_ba)):
+            covariance = getattr(self, name)
+            if covariance is None:
+                continue
+            if warp is None:
+                raise ValueError(f"{name} without its warp")
+            _expect(covariance, name, (*warp.shape[:2], 2, 2))
+        if self.match_covariance is not None:
+            _expect(self.match_covariance, "match_covariance", (self.matches.shape[0], 2, 2, 2))
 
     def _validate_keypoints(self) -> None:
         given = [getattr(self, name) is not None for name in KEYPOINT_FIELDS]
@@ -210,6 +230,9 @@ ARRAY_FIELDS = (  # every optional or required array of a MatchResult
     "keypoints_a",
     "keypoints_b",
     "match_indices",
+    "covariance_ab",
+    "covariance_ba",
+    "match_covariance",
 )
 KEYPOINT_FIELDS = ("keypoints_a", "keypoints_b", "match_indices")
 _STORED_DTYPES = {  # how result.npz stores the dense maps (load_result gives float32 back)
@@ -222,6 +245,9 @@ _STORED_DTYPES = {  # how result.npz stores the dense maps (load_result gives fl
     "keypoints_a": np.float32,
     "keypoints_b": np.float32,
     "match_indices": np.int32,
+    "covariance_ab": np.float32,
+    "covariance_ba": np.float32,
+    "match_covariance": np.float32,
 }
 _INTERMEDIATE_PREFIX = "intermediate/"
 

@@ -101,7 +101,13 @@ def _without_empty_warps(result: MatchResult) -> MatchResult:
     empty = result.warp_ab is not None and not np.isfinite(result.warp_ab).any()
     if empty and (result.warp_ba is None or not np.isfinite(result.warp_ba).any()):
         return dataclasses.replace(
-            result, warp_ab=None, certainty_ab=None, warp_ba=None, certainty_ba=None
+            result,
+            warp_ab=None,
+            certainty_ab=None,
+            warp_ba=None,
+            certainty_ba=None,
+            covariance_ab=None,
+            covariance_ba=None,
         )
     return result
 

@@ -28,6 +28,8 @@ _ROMA_LICENCE = "https://github.com/Parskatt/RoMa/blob/main/LICENSE"
 _DINOV2_LICENCE = "https://github.com/facebookresearch/dinov2/blob/main/LICENSE"
 _DINOV3_LICENCE = "https://ai.meta.com/resources/models-and-libraries/dinov3-license/"
 _ROMA_URL = "https://github.com/Parskatt/storage/releases/download/roma/"
+_ROMAV2_LICENCE = "https://github.com/Parskatt/RoMaV2/blob/main/LICENSE"
+_ROMAV2_URL = "https://github.com/Parskatt/RoMaV2/releases/download/v2.0.1/romav2.0.1.pt"
 _DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/"
 
 
@@ -94,6 +96,15 @@ WEIGHT_FILES: dict[str, WeightFile] = {
             licence="MIT licence",
             licence_url=_ROMA_LICENCE,
             summary="RoMa weights (indoor, trained on ScanNet)",
+        ),
+        WeightFile(
+            name="romav2",
+            filename_pattern="romav2.0.1.pt",
+            url=_ROMAV2_URL,
+            licence="MIT licence; the DINOv3 weights inside it under the DINOv3 License "
+            f"({_DINOV3_LICENCE})",
+            licence_url=_ROMAV2_LICENCE,
+            summary="RoMa v2 2.0.1 weights with its DINOv3 ViT-L/16 (1.1 GB)",
         ),
         _dinov2("s", "S"),
         _dinov2("b", "B"),

@@ -20,7 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.anchor_probe import MAX_MODES, NEIGHBOURS, AnchorInspection, has_anchors, inspect_anchors
+from core.anchor_probe import (
+    MAX_MODES,
+    NEIGHBOURS,
+    AnchorInspection,
+    has_anchors,
+    inspect_anchors,
+    logits_key,
+)
 from core.figures import certainty_lut
 from core.probe import PinnedProbe, ProbeReading
 from core.result import MatchResult
@@ -329,8 +336,8 @@ class AnchorView(QWidget):
     def _summary(self, inspection: AnchorInspection, probe: ProbeReading) -> str:
         probs, (cell_row, cell_col) = inspection.probs, inspection.cell
         src, dst = (s.upper() for s in inspection.direction)
-        logits = self._result.intermediates[f"anchor_logits_{inspection.direction}"]
-        grid_h, grid_w = logits.shape[:2]
+        key = logits_key(self._result, inspection.direction)
+        grid_h, grid_w = self._result.intermediates[key].shape[:2]
         argmax = inspection.coarse_anchors[0]
         final = inspection.path[-1] if inspection.path[-1].stage == "final" else None
         if inspection.direction == "ab" and not probe.has_match:
@@ -340,10 +347,13 @@ class AnchorView(QWidget):
             if final is not None
             else "no final match"
         )
-        weights = ", ".join(
-            f"{name} {a.probability:.3f}"
-            for name, a in zip(NEIGHBOURS, inspection.coarse_anchors, strict=True)
-        )
+        if key.startswith("matching"):  # RoMa v2: a softmax over B's cells, read by a DPT
+            weights = "the matcher's DPT head"
+        else:
+            weights = ", ".join(
+                f"{name} {a.probability:.3f}"
+                for name, a in zip(NEIGHBOURS, inspection.coarse_anchors, strict=True)
+            )
         modes = ", ".join(f"{m.probability:.0%}" for m in inspection.modes)
         return (
             f"{src} ({inspection.x:.1f}, {inspection.y:.1f}) → {dst}: top-1 p = {probs.max():.3f}, "

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from core.bench.truth import PixelTruth
 from core.figures import ERROR_SCALE_PX, certainty_lut, error_lut
-from core.probe import PinnedProbe, ProbeReading
+from core.probe import PinnedProbe, ProbeReading, covariance_ellipse
 from widgets import (
     PROBE_PEN,
     ImagePanel,
@@ -52,6 +52,10 @@ PROBE_RADIUS = 8.0
 PROBE_HALO_PEN = pg.mkPen((255, 255, 255, 200), width=4)
 TRUTH_PEN = pg.mkPen((40, 230, 90), width=2, style=Qt.PenStyle.DashLine)
 UNKNOWN_PEN = pg.mkPen((160, 160, 160, 140), width=1)
+ELLIPSE_PENS = (  # 1 sigma solid, 2 sigma dashed
+    pg.mkPen((0, 255, 255), width=2),
+    pg.mkPen((0, 255, 255), width=1, style=Qt.PenStyle.DashLine),
+)
 """Lines of matches whose true error is unknown."""
 
 
@@ -347,6 +351,14 @@ class PairView(QWidget):
         self.canvas.scene().addItem(self.lines)
         self.trails = TrailItems()
         self.view_a.addItem(self.trails, ignoreBounds=True)
+        # the probe's covariance (RoMa v2): 1 and 2 sigma ellipses in the answered image
+        self.ellipses = {side: [] for side in "ab"}
+        for side, view in (("a", self.view_a), ("b", self.view_b)):
+            for pen in ELLIPSE_PENS:
+                curve = pg.PlotCurveItem(pen=pen)
+                curve.setZValue(11)
+                view.addItem(curve, ignoreBounds=True)
+                self.ellipses[side].append(curve)
         self.vo_keypoints = (VoKeypointItems(), VoKeypointItems())  # over A, over B
         self.view_a.addItem(self.vo_keypoints[0], ignoreBounds=True)
         self.view_b.addItem(self.vo_keypoints[1], ignoreBounds=True)
@@ -521,8 +533,17 @@ class PairView(QWidget):
 
     def set_probe(self, probe: ProbeReading | None, truth: PixelTruth | None = None) -> None:
         """Mark the probe's A pixel and, when it has one, its B position (drawn over the lines);
-        with ``truth``, its true position or epipolar line in B (green, dashed)."""
+        with ``truth``, its true position or epipolar line in B (green, dashed); with a
+        covariance (RoMa v2), its 1 and 2 sigma ellipses around the answer (cyan)."""
         self.lines.set_probe(probe, truth, self.panel_b.size_hw)
+        for curve in (*self.ellipses["a"], *self.ellipses["b"]):
+            curve.setData([], [])
+        if probe is not None and probe.has_match and probe.covariance is not None:
+            side = "b" if probe.origin == "a" else "a"
+            centre = (probe.xb, probe.yb) if side == "b" else (probe.xa, probe.ya)
+            for sigma, curve in enumerate(self.ellipses[side], start=1):
+                outline = covariance_ellipse(probe.covariance, sigma) + centre
+                curve.setData(outline[:, 0], outline[:, 1])
 
     def set_pins(self, pins: list[PinnedProbe]) -> None:
         """Dots at the pinned probes' A and B pixels in their colours."""

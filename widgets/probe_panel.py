@@ -51,6 +51,19 @@ def reading_texts(probe: ProbeReading, decimals: int = 2) -> list[str]:
     ]
 
 
+def covariance_text(probe: ProbeReading | None) -> str:
+    """The answer's covariance (RoMa v2): its entries in px^2 and the 1-sigma ellipse's axes."""
+    if probe is None or not probe.has_match or probe.covariance is None:
+        return "–"
+    xx, xy, yy = probe.covariance
+    half, root = (xx + yy) / 2, math.sqrt(((xx - yy) / 2) ** 2 + xy**2)
+    major, minor = math.sqrt(max(half + root, 0.0)), math.sqrt(max(half - root, 0.0))
+    return (
+        f"[{xx:.3g} {xy:.3g}; {xy:.3g} {yy:.3g}] px², "
+        f"σ {major:.2f} × {minor:.2f} px in {'B' if probe.origin == 'a' else 'A'}"
+    )
+
+
 class ProbePanel(QScrollArea):
     """The probe's A and B pixels and certainty, the pinned probes (a row each: its colour,
     readings and an unpin button), the result summary, and the last error (wrapped, and scrolled
@@ -71,6 +84,7 @@ class ProbePanel(QScrollArea):
                 "B pixel",
                 "certainty",
                 "source",
+                "covariance",
                 "true error",
                 "matcher",
                 "matches",
@@ -168,6 +182,7 @@ class ProbePanel(QScrollArea):
         names = ("clicked in", "A pixel", "B pixel", "certainty", "source")
         for name, value in zip(names, values, strict=True):
             self.fields[name].setText(value)
+        self.fields["covariance"].setText(covariance_text(probe))
 
     def show_result(self, result: MatchResult | None) -> None:
         if result is None:

@@ -152,6 +152,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="timed matches (default 1)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed matches first (1)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
+    parser.add_argument(
+        "--model",
+        choices=("roma", "romav2"),
+        default="roma",
+        help="roma: ours against romatch (default); romav2: ours against the romav2 package",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="with --model romav2: setting=turbo|fast|base|precise|benchmark, resolution, "
+        "high_resolution, bidirectional (default setting=turbo)",
+    )
     # for quick checks at tiny sizes: ours on a smaller backbone, or one model only
     parser.add_argument("--backbone", default=REFERENCE_BACKBONE, help=argparse.SUPPRESS)
     parser.add_argument("--only", choices=WORKERS, help=argparse.SUPPRESS)
@@ -823,6 +836,12 @@ def print_report(summary: dict) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """``matchscope bench roma-speed``: measure, write ``--json``, print; the summary."""
+    if getattr(args, "model", "roma") == "romav2":
+        from core.bench import romav2_speed
+
+        return romav2_speed.run(args)
+    if getattr(args, "set", None):
+        raise MatchscopeError("--set applies to --model romav2")
     settings = settings_from_args(args)
     if settings.backbone != REFERENCE_BACKBONE and args.only != "ours":
         raise MatchscopeError(

