@@ -16,9 +16,9 @@ import torch
 pytest.importorskip("romav2", reason="the reference romav2 is missing", exc_type=ImportError)
 pytest.importorskip("transformers", reason="transformers is missing", exc_type=ImportError)
 
-from core.models.romav2 import BACKBONE_LAYERS, map_confidence  # noqa: E402
-from core.models.romav2_reference import reference_numerics, reference_romav2  # noqa: E402
-from core.models.testing import random_romav2  # noqa: E402
+from core.models.romav2 import BACKBONE_LAYERS, map_confidence
+from core.models.romav2_reference import reference_numerics, reference_romav2
+from core.models.testing import random_romav2
 
 TOLERANCE = 1e-4
 
