@@ -123,7 +123,9 @@ class RomaV2(nn.Module):
         self.f.eval()  # frozen, as in the reference
         return self
 
-    def describe(self, images: Tensor, attention: bool = False) -> dict[str, Tensor]:
+    def describe(
+        self, images: Tensor, attention: bool = False, checkpoint: Checkpoint | None = None
+    ) -> dict[str, Tensor]:
         """images (B, 3, H, W) in [0, 1] -> ``layers``: two (B, h, w, 1024) token maps.
 
         With ``attention``, also ``cls_attention`` (B, blocks, heads, h, w) of every block
@@ -132,7 +134,7 @@ class RomaV2(nn.Module):
         std = images.new_tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
         normed = ((images - mean) / std).to(next(self.f.parameters()).dtype)
         layers = BACKBONE_LAYERS + ((self.f.config.depth - 1,) if attention else ())
-        out = self.f(normed, attention=attention, layers=layers)
+        out = self.f(normed, attention=attention, layers=layers, checkpoint=checkpoint)
         tokens = [x.permute(0, 2, 3, 1).float() for x in out["layers"][: len(BACKBONE_LAYERS)]]
         described = {"layers": tokens}
         if attention:
@@ -156,7 +158,8 @@ class RomaV2(nn.Module):
         ``high_a``, ``high_b``: the same images at the second pass's resolution, or None.
         ``precision``: "fp32", or "bf16" for the reference's autocast numerics. ``capture``:
         intermediates to keep (:data:`CAPTURABLE`). ``checkpoint(step, fraction)`` is called
-        between stages and may raise to cancel.
+        before each half of every backbone block, the matcher, each pass's VGG and each
+        refiner (fractions rising in [0, 1)); it may raise to cancel.
         """
         capture = frozenset(capture)
         if capture - CAPTURABLE:
@@ -167,10 +170,14 @@ class RomaV2(nn.Module):
             raise ValueError("the second pass needs both high-resolution images")
         captured: dict[str, Tensor] = {}
         step = checkpoint or (lambda name, fraction: None)
-        step("backbone", 0.0)
         count = images_a.shape[0]
+
+        def backbone_step(name: str, fraction: float) -> None:
+            step(f"backbone {name}", 0.35 * fraction)
+
         with _autocast(images_a.device, precision):
-            described = self.describe(torch.cat((images_a, images_b)), "attention" in capture)
+            images = torch.cat((images_a, images_b))
+            described = self.describe(images, "attention" in capture, backbone_step)
         layers = described["layers"]
         if "backbone" in capture:
             for index, tokens in zip(BACKBONE_LAYERS, layers, strict=True):
@@ -190,7 +197,6 @@ class RomaV2(nn.Module):
         if high_a is not None:
             passes.append((high_a, high_b))
         for stage, (image_a, image_b) in enumerate(passes):
-            step(f"refiners, pass {stage + 1}", 0.5 + 0.25 * stage)
             warp, confidence = self._refine(
                 image_a,
                 image_b,
@@ -201,6 +207,9 @@ class RomaV2(nn.Module):
                 precision,
                 captured,
                 capture,
+                lambda name, fraction, stage=stage: step(
+                    f"pass {stage + 1} {name}", (0.5 + 0.5 * (stage + fraction) / len(passes))
+                ),
             )
         return RomaV2Output(warp=warp, confidence=confidence, captured=captured)
 
@@ -230,13 +239,16 @@ class RomaV2(nn.Module):
         precision: str,
         captured: dict,
         capture: frozenset,
+        step: Checkpoint,
     ) -> tuple[Tensor, Tensor]:
         """One refinement pass at the images' resolution: strides 4, 2, 1, both directions."""
         height, width = image_a.shape[-2:]
         scale = image_a.new_tensor((width / ANCHOR_SIZE, height / ANCHOR_SIZE))
         count = image_a.shape[0]
+        step("VGG", 0.0)
         features = self.refiner_features(torch.cat((image_a, image_b)))
-        for stride in REFINER_STRIDES:
+        for index, stride in enumerate(REFINER_STRIDES):
+            step(f"refiner s{stride}", (index + 1) / (len(REFINER_STRIDES) + 1))
             size = (height // stride, width // stride)
             if stage == 1 and stride == REFINER_STRIDES[0]:
                 # the stride-4 precision is absolute: the second pass starts it again

@@ -274,7 +274,7 @@ def test_anchors_and_attention_follow_the_probe(qtbot, pair):
     window = make_window(qtbot, "tests.app.test_window:AnchorMatcher")
     docks = {dock.objectName(): dock for dock in window.findChildren(QDockWidget)}
     tabbed = {dock.objectName() for dock in window.tabifiedDockWidgets(docks["Certainty"])}
-    assert tabbed == {"True error", "Anchors", "Attention"}
+    assert tabbed == {"True error", "Uncertainty", "Anchors", "Attention"}
     open_pair(window, pair)
     state = window.state
     qtbot.waitUntil(lambda: state.result is not None, timeout=4000)

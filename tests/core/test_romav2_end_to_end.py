@@ -201,3 +201,29 @@ def test_cli_without_the_checkpoint_says_where_it_looked(tmp_path, capsys, monke
     code = main(["match", str(DEMO_A), str(DEMO_B), "--matcher", "romav2", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "romav2.0.1.pt" in err and "--download" in err
+
+
+def test_progress_moves_through_the_model_and_cancel_stops_inside_it(checkpoint, pair):
+    import threading
+
+    from core.errors import Cancelled
+    from core.run import RunControl
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(stage, fraction):
+        seen.append((stage, fraction))
+        if stage == "pass 1 refiner s2":
+            cancel.set()
+
+    control = RunControl(progress=progress, cancel=cancel)
+    image_a, image_b = pair
+    with pytest.raises(Cancelled, match="pass 1 refiner s1"):
+        romav2(checkpoint).match(image_a.rgb, image_b.rgb, control=control)
+    stages = [stage for stage, _ in seen]
+    fractions = [fraction for _, fraction in seen]
+    assert stages[:3] == ["load weights", "preprocess", "match"]
+    assert "backbone block 18/18 FFN" in stages and "matcher" in stages  # 18 of 24 blocks run
+    assert fractions == sorted(fractions) and fractions[-1] < 0.9
+    assert stages[-1] == "pass 1 refiner s2"
