@@ -3,6 +3,10 @@ and its load (``bench roma-speed``, ``bench pairs``, ``bench cancel``, ``bench u
 ``bench vo`` share them; :func:`machine_info` is the ``machine`` entry of their JSON, which
 :func:`json_output` and :func:`write_json` check and write).
 
+A model benchmark measures each model in a worker process of its own
+(:func:`run_worker_process`), so that neither's weights or allocator state sit in the other's
+figures.
+
 Peak memory (:class:`PeakMemory`) counts the resident weights as well as the activations: on
 Linux the kernel's high-water mark of the resident set (``VmHWM``) reset by writing 5 to
 ``/proc/self/clear_refs``; where that file cannot be written, the resident set sampled every
@@ -18,6 +22,7 @@ import gc
 import json
 import os
 import platform
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -26,6 +31,7 @@ from core.errors import MatchscopeError
 
 MB = 2**20
 SAMPLING_INTERVAL_S = 0.002
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def current_rss() -> int | None:
@@ -199,3 +205,32 @@ def write_json(json_path: Path | None, summary: dict, indent: int = 2) -> None:
         json_path.write_text(json.dumps(summary, indent=indent) + "\n")
     except OSError as exc:
         raise MatchscopeError(f"--json {json_path}: cannot write ({exc.strerror})") from None
+
+
+def run_worker_process(kind: str, command: list[str], out_dir: Path) -> dict:
+    """Run one benchmark worker (``command``, with the repository on ``PYTHONPATH``), passing
+    its output on to stderr as ``[kind] ...`` lines; its ``out_dir/KIND.json`` report. A worker
+    that leaves ``KIND.error`` or fails raises :class:`MatchscopeError` with one line."""
+    paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
+    last = ""
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=env,
+    ) as process:
+        for line in process.stdout:
+            if line.strip():
+                last = line.strip()
+                print(f"  [{kind}] {line.rstrip()}", file=sys.stderr, flush=True)
+        status = process.wait()
+    error = out_dir / f"{kind}.error"
+    if error.exists():
+        raise MatchscopeError(error.read_text().strip())
+    if status != 0:
+        raise MatchscopeError(f"the {kind} worker failed (exit status {status}): {last}")
+    return json.loads((out_dir / f"{kind}.json").read_text())

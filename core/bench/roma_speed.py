@@ -57,8 +57,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -79,7 +77,6 @@ AGREEMENT_TOLERANCE = 1e-3
 ROMATCH_MISSING = (
     "romatch is not installed: pip install .[reference] and pip install --no-deps romatch"
 )
-REPO_ROOT = Path(__file__).resolve().parents[2]
 JSON_KEYS = (
     "ours_s",
     "reference_s",
@@ -625,29 +622,9 @@ def run_worker_process(
 ) -> dict:
     """Run one worker, passing its output on to stderr; its report, or a one-line error."""
     _say(f"running the {kind} worker ({'romatch' if kind == 'reference' else 'ours'})")
-    paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
-    last = ""
-    with subprocess.Popen(
-        worker_command(kind, settings, out_dir, count_flops),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        env=env,
-    ) as process:
-        for line in process.stdout:
-            if line.strip():
-                last = line.strip()
-                _say(f"  [{kind}] {line.rstrip()}")
-        status = process.wait()
-    error = out_dir / f"{kind}.error"
-    if error.exists():
-        raise MatchscopeError(error.read_text().strip())
-    if status != 0:
-        raise MatchscopeError(f"the {kind} worker failed (exit status {status}): {last}")
-    return json.loads((out_dir / f"{kind}.json").read_text())
+    return measure.run_worker_process(
+        kind, worker_command(kind, settings, out_dir, count_flops), out_dir
+    )
 
 
 def warp_agreement(ours: np.ndarray, reference: np.ndarray) -> float:

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +39,13 @@ import numpy as np
 
 from core.bench import measure
 from core.bench.measure import MB, release_memory
-from core.bench.roma_speed import REPO_ROOT, _pair_paths, _say, resolve_device, warp_agreement
+from core.bench.roma_speed import (
+    _pair_paths,
+    _ratio,
+    _say,
+    resolve_device,
+    warp_agreement,
+)
 from core.errors import MatchscopeError
 
 WORKERS = ("reference", "ours")
@@ -250,35 +254,16 @@ def worker_main(argv: list[str] | None = None) -> int:
 
 
 def run_worker_process(kind: str, settings: Settings, out_dir: Path) -> dict:
-    """Run one worker, passing its output on to stderr; its report, or a one-line error."""
+    """Run one worker in its own process; its report, or a one-line error."""
     _say(f"running the {kind} worker")
-    paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "core.bench.romav2_speed", "--worker", kind]
-    command += ["--out", str(out_dir), *settings.worker_args()]
-    last = ""
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    ) as process:
-        for line in process.stdout:
-            if line.strip():
-                last = line.strip()
-                _say(f"  [{kind}] {line.rstrip()}")
-        status = process.wait()
-    error = out_dir / f"{kind}.error"
-    if error.exists():
-        raise MatchscopeError(error.read_text().strip())
-    if status != 0:
-        raise MatchscopeError(f"the {kind} worker failed (exit status {status}): {last}")
-    return json.loads((out_dir / f"{kind}.json").read_text())
+    return measure.run_worker_process(
+        kind, [*command, "--out", str(out_dir), *settings.worker_args()], out_dir
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Parent
-
-
-def _ratio(numerator, denominator):
-    return None if numerator is None or not denominator else numerator / denominator
 
 
 def run_benchmark(settings: Settings, only: str | None = None) -> dict:

@@ -42,7 +42,12 @@ _CACHE_LOCK = threading.Lock()
 _MODEL_CACHE: dict[tuple, object] = {}  # at most one loaded model: key -> RomaV2
 _DEPTH = 24  # DINOv3 ViT-L/16: blocks and heads for the attention options
 _HEADS = 16
-_BYTES_PER_PIXEL = 9_000  # measured peak per pixel of the working resolution, both images, fp32
+_WEIGHT_BYTES = 1_700_000_000  # RoMa v2 in fp32: 1.6 GB of weights, plus the process
+_BYTES_PER_PIXEL = 2_000
+"""A lower bound on the activations per pixel of the largest working resolution and direction
+(fp32): the stride-1 pass holds both images' 64-channel VGG features and the 32-channel
+refiner's blocks. Only runs that cannot fit are refused before they start; one that runs out
+anyway is reported with the same message (:func:`core.memory.out_of_memory_as_error`)."""
 
 
 def clear_model_cache() -> None:
@@ -221,7 +226,7 @@ class RomaV2Matcher(ConfiguredMatcher):
         sizes = [self.resolution] + ([self.high_resolution] if self.high_resolution else [])
         pixels = max(h * w for h, w in sizes) * (2 if self.bidirectional else 1)
         loaded = bool(_MODEL_CACHE)
-        needed = (0 if loaded else 1_700_000_000) + pixels * _BYTES_PER_PIXEL // 2
+        needed = (0 if loaded else _WEIGHT_BYTES) + pixels * _BYTES_PER_PIXEL
         return memory.MemoryNeed(
             what=self.name,
             device=str(torch_device(self.conf["device"])),
@@ -272,7 +277,8 @@ class RomaV2Matcher(ConfiguredMatcher):
         import torch
 
         from core.coords import normalized_to_pixel
-        from core.models.romav2 import map_confidence, normalized_grid
+        from core.models.roma import cell_centres
+        from core.models.romav2 import map_confidence
         from core.models.sampling import balanced_sample
 
         warp = out.warp[:, 0].float().cpu()  # (D, H, W, 2): batch of one pair
@@ -290,7 +296,7 @@ class RomaV2Matcher(ConfiguredMatcher):
             cov[certainty <= 0.0] = np.nan
             dense.append((pixel_warp, certainty, cov))
         # the candidates: every cell of A with its warp, then every cell of B (bidirectional)
-        grid = normalized_grid(1, *work_hw)[0]
+        grid = cell_centres(*work_hw)
         candidates = [torch.cat((grid, warp[0]), -1)]
         if warp.shape[0] == 2:
             candidates.append(torch.cat((warp[1], grid), -1))

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from core.models.checkpoint import check_state_dict, read_checkpoint
 from core.models.progress import Checkpoint
-from core.models.romav2_matcher import CoarseMatch, RomaV2Matcher
+from core.models.romav2_matcher import CoarseMatch, RomaV2Matcher, autocast
 from core.models.romav2_refiner import FineFeaturesV2, RefinersV2, precision_matrix
 from core.models.vit import BACKBONES, VisionTransformer
 
@@ -74,14 +74,6 @@ class RomaV2Output:
     warp: Tensor
     confidence: Tensor
     captured: dict[str, Tensor] = field(default_factory=dict)
-
-
-def normalized_grid(batch: int, height: int, width: int, device=None) -> Tensor:
-    """Cell centres in normalised coordinates, x first: (B, H, W, 2) in (-1, 1)."""
-    ys = torch.linspace(-1 + 1 / height, 1 - 1 / height, height, device=device)
-    xs = torch.linspace(-1 + 1 / width, 1 - 1 / width, width, device=device)
-    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
-    return grid.expand(batch, height, width, 2)
 
 
 def resize_bhwc(x: Tensor, size: tuple[int, int]) -> Tensor:
@@ -161,6 +153,8 @@ class RomaV2(nn.Module):
         before each half of every backbone block, the matcher, each pass's VGG and each
         refiner (fractions rising in [0, 1)); it may raise to cancel.
         """
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision {precision!r}: use fp32 or bf16")
         capture = frozenset(capture)
         if capture - CAPTURABLE:
             raise ValueError(f"cannot capture {sorted(capture - CAPTURABLE)}")
@@ -175,7 +169,7 @@ class RomaV2(nn.Module):
         def backbone_step(name: str, fraction: float) -> None:
             step(f"backbone {name}", 0.35 * fraction)
 
-        with _autocast(images_a.device, precision):
+        with autocast(images_a.device, precision):
             images = torch.cat((images_a, images_b))
             described = self.describe(images, "attention" in capture, backbone_step)
         layers = described["layers"]
@@ -268,13 +262,6 @@ class RomaV2(nn.Module):
                 captured[f"{name}.warp"] = warp
                 captured[f"{name}.confidence"] = confidence
         return warp, confidence
-
-
-def _autocast(device: torch.device, precision: str):
-    """bf16 autocast (on CPU too, as the reference) or none."""
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision {precision!r}: use fp32 or bf16")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def build_romav2(device: str | torch.device | None = "meta") -> RomaV2:

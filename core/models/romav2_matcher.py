@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from core.models.dpt import DPTHead
+from core.models.roma import cell_centres
 from core.models.vit import Block, RopeEmbedding, ViTConfig
 
 MATCHER_CONFIG = ViTConfig(
@@ -96,13 +97,6 @@ class MatchTransformer(nn.Module):
         return out.reshape(batch, views, h, w, -1)
 
 
-def cell_grid(h: int, w: int, device=None) -> Tensor:
-    """(h, w, 2) normalised cell centres, x first: ``-1 + (2 i + 1) / n``."""
-    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=device)
-    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=device)
-    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
-
-
 class RomaV2Matcher(nn.Module):
     """The coarse matcher; ``state_dict()`` is the checkpoint's ``matcher.`` part.
 
@@ -119,7 +113,7 @@ class RomaV2Matcher(nn.Module):
 
     def position_embedding(self, h: int, w: int) -> Tensor:
         """(h * w, dim) random-Fourier embedding of the cell centres of an h x w grid."""
-        grid = cell_grid(h, w, self.omega.device).reshape(h * w, 2)
+        grid = cell_centres(h, w, self.omega.device).reshape(h * w, 2)
         angles = grid @ (self.scale * self.omega).T
         return torch.cat((angles.sin(), angles.cos()), dim=-1)
 

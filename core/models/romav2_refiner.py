@@ -23,8 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.models.roma import VGG19_STAGES, VGG19Pyramid, conv_bn, local_correlation
-from core.models.romav2_matcher import cell_grid
+from core.models.roma import (
+    VGG19_STAGES,
+    VGG19Pyramid,
+    cell_centres,
+    conv_bn,
+    local_correlation,
+)
+from core.models.romav2_matcher import autocast
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -122,13 +128,13 @@ class RefinerV2(nn.Module):
         proj_b = self.proj(feat_b.float().permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         warp = warp.float()
         sampled = F.grid_sample(proj_b, warp, mode="bilinear", align_corners=False)
-        displacement = (warp - cell_grid(h, w, warp.device)).permute(0, 3, 1, 2)
+        displacement = (warp - cell_centres(h, w, warp.device)).permute(0, 3, 1, 2)
         parts = [proj_a, sampled, self.disp_emb(scale.view(1, 2, 1, 1) * displacement)]
         if self.spec.radius is not None:
             parts.append(
                 local_correlation(proj_a, proj_b, warp.permute(0, 3, 1, 2), self.spec.radius)
             )
-        with torch.autocast(feat_a.device.type, torch.bfloat16, enabled=precision == "bf16"):
+        with autocast(feat_a.device, precision):
             z = self.hidden_blocks(self.block1(torch.cat(parts, dim=1)))
         z = z.float()
         step = self.warp_head(z).permute(0, 2, 3, 1)

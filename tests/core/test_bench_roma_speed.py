@@ -191,3 +191,42 @@ def test_compile_reaches_the_ours_worker():
     assert settings.compile and "--compile" in settings.worker_args()
     plain = roma_speed.settings_from_args(parser.parse_args(["--device", "cpu"]))
     assert "--compile" not in plain.worker_args()
+
+
+# ---------------------------------------------------------------------------------------------
+# --model romav2
+
+
+def test_romav2_runs_both_workers_and_reports_the_ratio_and_agreement(tmp_path):
+    """Both models at 64 px (4 x 4 coarse cells), each in its own process, one timed pair."""
+    out = tmp_path / "v2.json"
+    done = run_bench(
+        "--model", "romav2", "--set", "setting=turbo", "--set", "resolution=64",
+        "--warmup", "0", "--device", "cpu", "--json", out,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(out.read_text())
+    assert summary["model"] == "romav2"
+    assert summary["speedup"] == pytest.approx(summary["reference_s"] / summary["ours_s"])
+    assert summary["warp_agreement"] >= 0.999
+    assert summary["ours_peak_mb"] > 1000 and summary["reference_peak_mb"] > 1000  # weights in
+    assert summary["gflop"] > 0 and summary["settings"]["resolution_hw"] == [64, 64]
+    assert "speedup" in done.stdout and "warp agreement" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--set", "setting=slow"), "setting 'slow'"),
+        (("--set", "seed=3"), "the benchmark takes"),
+        (("--precision", "fp16"), "fp32 or bf16"),
+    ],
+)
+def test_romav2_bad_options_are_refused_before_any_worker(args, message):
+    from core.bench import romav2_speed
+
+    parser = argparse.ArgumentParser()
+    roma_speed.add_arguments(parser)
+    parsed = parser.parse_args(["--device", "cpu", "--model", "romav2", *args])
+    with pytest.raises(MatchscopeError, match=message):
+        romav2_speed.settings_from_args(parsed)
