@@ -64,9 +64,18 @@ FIELDS = {
         "Backbone weights", "dino_weights", ROMA_MATCHERS, "file",
         "dinov2_vitl14_pretrain.pth or a transformers folder; empty: searched for",
     ),
+    "romav2_weights": Field(
+        "RoMa v2 weights", "weights", ("romav2",), "file",
+        "romav2.0.1.pt (DINOv3 inside); empty: searched for",
+    ),
+    "romav2_setting": Field(
+        "RoMa v2 setting", "setting", ("romav2",), "text",
+        "turbo, fast, base, precise or benchmark; empty: precise",
+    ),
     "device": Field(
-        "Device", "device", (*ROMA_MATCHERS, *KEYPOINT_MATCHERS), "device",
-        "auto: CUDA when torch sees one, else the CPU (RoMa and the trained keypoint matchers)",
+        "Device", "device", (*ROMA_MATCHERS, "romav2", *KEYPOINT_MATCHERS), "device",
+        "auto: CUDA when torch sees one, else the CPU (RoMa, RoMa v2, the trained keypoint "
+        "matchers)",
     ),
     "coarse_res": Field(
         "Coarse resolution", "coarse_res", ROMA_MATCHERS, "text",
@@ -77,8 +86,8 @@ FIELDS = {
         "RoMa's fine pass, N or HxW, sides divisible by 8, 0 for none; empty: 864",
     ),
     "num_samples": Field(
-        "Samples", "num_samples", (*ROMA_MATCHERS, "dense-flow"), "int",
-        "matches drawn from a dense warp (RoMa, dense-flow); empty: 5000",
+        "Samples", "num_samples", (*ROMA_MATCHERS, "romav2", "dense-flow"), "int",
+        "matches drawn from a dense warp (RoMa, RoMa v2, dense-flow); empty: 5000",
     ),
 }  # fmt: skip
 """QSettings key (in :data:`SETTINGS_GROUP`) -> its field."""

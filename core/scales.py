@@ -3,7 +3,8 @@ warp from the anchors alone, the forward-backward consistency, and A's grid defo
 
 A **scale** is named by its intermediates' prefix: ``"coarse_s16"`` .. ``"coarse_s1"`` (the
 coarse pass's refiners at scales 16, 8, 4, 2, 1), ``"upsample_s8"`` .. ``"upsample_s1"`` (the
-upsample pass's), or :data:`FINAL` (the result's own ``warp_ab`` / ``certainty_ab``). RoMa
+upsample pass's), ``"pass1_s4"`` .. ``"pass2_s1"`` (RoMa v2's refiners at strides 4, 2, 1 of
+its two passes), or :data:`FINAL` (the result's own ``warp_ab`` / ``certainty_ab``). RoMa
 (:mod:`core.matchers.roma`) keeps, with intermediates on,
 
 - ``{scale}_warp_{dir}``: (h, w, 2) warp on its internal grid, normalised coordinates;
@@ -29,12 +30,12 @@ from core.matchers.base import grid_to_original
 from core.result import MatchResult
 
 FINAL = "final"
-STAGES = ("coarse", "upsample")  # the passes, in the order they run
+STAGES = ("coarse", "upsample", "pass1", "pass2")  # the passes, in the order they run
 GRID_STEP_PX = 32
 """A's grid lines (drawn deformed over B) are this many pixels of A apart."""
 GRID_SAMPLE_PX = 4
 """Each grid line is sampled every this many pixels of A."""
-_SCALE_KEY = re.compile(r"^(coarse|upsample)_s(\d+)_warp_ab$")
+_SCALE_KEY = re.compile(r"^(coarse|upsample|pass1|pass2)_s(\d+)_warp_ab$")
 
 
 def result_scales(result: MatchResult | None) -> list[str]:
@@ -53,6 +54,8 @@ def scale_label(scale: str) -> str:
     if scale == FINAL:
         return FINAL
     stage, size = scale.split("_s")
+    if stage.startswith("pass"):  # RoMa v2
+        return f"pass {stage[4:]}, stride {size}"
     return f"{stage} pass, scale {size}"
 
 

@@ -51,14 +51,14 @@ def test_screenshot_views_of_the_demo_pair_with_a_probe(tmp_path):
     names = sorted(path.stem for path in folder.glob("*.png"))
     assert names == sorted(["pair_view", "anchors", "attention", "benchmarks", "certainty",
                             "compare", "keypoints", "matches", "probe", "true_error",
-                            "warp"])  # fmt: skip
+                            "uncertainty", "warp"])  # fmt: skip
     for name in names:
         image = np.asarray(Image.open(folder / f"{name}.png").convert("RGB"), np.float32)
         assert image.std() > 5, name
 
 
 VIEWS = ["pair_view", "anchors", "attention", "benchmarks", "certainty", "compare", "keypoints",
-         "matches", "probe", "true_error", "warp"]  # fmt: skip
+         "matches", "probe", "true_error", "uncertainty", "warp"]  # fmt: skip
 PICTURES = {"pair_view", "certainty", "warp", "anchors", "attention"}
 """Views that draw images (the others are mostly text and widgets)."""
 

@@ -375,8 +375,14 @@ class RomaV2Matcher(ConfiguredMatcher):
         directions = ("ab", "ba") if self.bidirectional else ("ab",)
         for index, image in enumerate("ab"):
             for layer in BACKBONE_LAYERS:
+                # the deepest layer read is `backbone_{image}`: the Attention dock's tokens
+                name = (
+                    f"backbone_{image}"
+                    if layer == BACKBONE_LAYERS[-1]
+                    else f"backbone_{layer}_{image}"
+                )
                 keep(
-                    f"backbone_{layer}_{image}",
+                    name,
                     captured[f"backbone_{layer}"][index],
                     f"(h16, w16, 1024) float16: DINOv3 patch tokens of {image.upper()} after "
                     f"block {layer} through the final norm (first-pass resolution)",

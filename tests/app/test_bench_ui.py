@@ -49,7 +49,8 @@ def test_bench_ui_writes_its_figures(qapp, tmp_path, capsys):
     assert 0 < summary["probe_update_ms_median"] <= summary["probe_update_ms_p95"] < 5000
     assert {"Certainty", "Probe", "Warp", "pair view"} <= set(summary["visible_views"])
     assert set(summary["tabbed_docks"]) == {
-        "True error", "Anchors", "Attention", "Benchmarks", "Keypoints", "Matches", "Compare"
+        "True error", "Uncertainty", "Anchors", "Attention", "Benchmarks", "Keypoints",
+        "Matches", "Compare",
     }  # fmt: skip
     assert all(0 < value < 5000 for value in summary["dock_raise_ms_p95_by_dock"].values())
     assert summary["dock_raise_ms_p95"] == max(summary["dock_raise_ms_p95_by_dock"].values())

@@ -28,6 +28,7 @@ VIEWS = [
     "matches",
     "probe",
     "true_error",
+    "uncertainty",
     "warp",
 ]
 

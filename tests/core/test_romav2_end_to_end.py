@@ -130,7 +130,7 @@ def test_intermediates_of_both_passes_and_directions_read_back(checkpoint, pair,
             assert inter[f"{name}_warp_ba"].shape == (side // stride, side // stride, 2)
             assert inter[f"{name}_precision_ab"].shape == (side // stride, side // stride, 2, 2)
     assert inter["attention_a"].shape == (24, 16, 4, 4)  # every DINOv3 block and head
-    assert inter["backbone_17_b"].shape == (4, 4, 1024)
+    assert inter["backbone_11_b"].shape == inter["backbone_b"].shape == (4, 4, 1024)  # 11, 17
     assert set(inter) == set(docs)
     assert result.covariance_ba.shape == (*image_b.size_hw, 2, 2)
     both = np.isfinite(result.match_covariance[:, :, 0, 0])
@@ -227,3 +227,16 @@ def test_progress_moves_through_the_model_and_cancel_stops_inside_it(checkpoint,
     assert "backbone block 18/18 FFN" in stages and "matcher" in stages  # 18 of 24 blocks run
     assert fractions == sorted(fractions) and fractions[-1] < 0.9
     assert stages[-1] == "pass 1 refiner s2"
+
+
+def test_the_scales_of_both_passes_are_offered_to_the_views(checkpoint, pair):
+    from core.scales import FINAL, result_scales, scale_label, scale_warp
+
+    image_a, image_b = pair
+    matcher = romav2(checkpoint, resolution="64", high_resolution="96", intermediates=True)
+    result = run_match(matcher, image_a, image_b)
+    scales = result_scales(result)
+    assert scales == [f"pass{p}_s{s}" for p in (1, 2) for s in (4, 2, 1)] + [FINAL]
+    assert scale_label("pass2_s4") == "pass 2, stride 4"
+    warp, certainty = scale_warp(result, "pass1_s2")
+    assert warp.shape == (*image_a.size_hw, 2) and certainty.max() <= 1.0
