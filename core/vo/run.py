@@ -15,6 +15,7 @@ import csv
 import json
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,16 +93,29 @@ def run_vo(
     skipped: dict[int, str] = {}
     image_size = (0, 0)
     start = time.perf_counter()
-    for position in positions:
-        try:
-            rgb = reader.read(position)
-        except InputError as exc:
-            skipped[position] = str(exc)
-            continue
-        image_size = (rgb.shape[1], rgb.shape[0])
-        odometry.process(position, rgb, odometry.right_image(reader.frames[position]))
+    # the next frame decodes in a thread while this one is tracked (decoders release the GIL)
+    with ThreadPoolExecutor(max_workers=1) as decoder:
+        upcoming = {0: decoder.submit(_read, reader, 0)} if len(reader) else {}
+        for position in positions:
+            frame = upcoming.pop(position, None) or decoder.submit(_read, reader, position)
+            if position + 1 < len(reader):
+                upcoming = {position + 1: decoder.submit(_read, reader, position + 1)}
+            rgb = frame.result()
+            if isinstance(rgb, InputError):
+                skipped[position] = str(rgb)
+                continue
+            image_size = (rgb.shape[1], rgb.shape[0])
+            odometry.process(position, rgb, odometry.right_image(reader.frames[position]))
     seconds = time.perf_counter() - start
     return collect_run(odometry, len(reader), skipped, seconds, image_size)
+
+
+def _read(reader: SequenceReader, position: int) -> np.ndarray | InputError:
+    """Frame ``position`` as (H, W, 3) uint8 RGB, or the error that kept it from being read."""
+    try:
+        return reader.read(position)
+    except InputError as exc:
+        return exc
 
 
 def collect_run(

@@ -180,8 +180,14 @@ def test_cli_writes_covariances_and_prints_both_licences(checkpoint, tmp_path, c
     assert json.loads(str(np.load(out / "result.npz")["meta"]))["matcher"] == "romav2"
 
 
-def test_cli_names_bad_keys_and_refuses_code(checkpoint, tmp_path, capsys):
-    state = torch.load(checkpoint, weights_only=True)
+def test_cli_names_bad_keys_and_refuses_code(tmp_path, capsys):
+    from core.models.romav2 import build_romav2
+
+    # every key at its shape and dtype, each a one-element storage seen at the full shape
+    state = {
+        key: torch.zeros((), dtype=tensor.dtype).expand(tensor.shape)
+        for key, tensor in build_romav2("meta").state_dict().items()
+    }
     state["matcher.tmp"] = state.pop("matcher.temp")
     torch.save(state, tmp_path / "renamed.pt")
     marker = tmp_path / "marker"

@@ -453,8 +453,20 @@ def test_bf16_autocast_stays_close_to_fp32():
 # Through the command line, on real image files
 
 
+@pytest.fixture(scope="module")
+def released_files(pair, tmp_path_factory):
+    """``pair``'s model written as the released ``roma_outdoor.pth`` and DINOv2 files."""
+    model, _ = pair
+    folder = tmp_path_factory.mktemp("released")
+    torch.save(model.state_dict(), folder / "roma_outdoor.pth")
+    torch.save(model.backbone.state_dict(), folder / "dinov2_vitl14_pretrain.pth")
+    return folder / "roma_outdoor.pth", folder / "dinov2_vitl14_pretrain.pth"
+
+
 @pytest.mark.parametrize("preview", [False, True])
-def test_cli_grid_warp_equals_romatchs_match_on_image_files(pair, tmp_path, preview):
+def test_cli_grid_warp_equals_romatchs_match_on_image_files(
+    pair, released_files, tmp_path, preview
+):
     """`match --matcher roma` with the released architecture: grid_warp_ab is romatch's warp."""
     from PIL import Image
 
@@ -463,11 +475,10 @@ def test_cli_grid_warp_equals_romatchs_match_on_image_files(pair, tmp_path, prev
     from core.result import load_result
 
     model, _ = pair
-    torch.save(model.state_dict(), tmp_path / "roma_outdoor.pth")
-    torch.save(model.backbone.state_dict(), tmp_path / "dinov2_vitl14_pretrain.pth")
+    roma_weights, dino_weights = released_files
     args = ["match", str(DEMO_A), str(DEMO_B), "--matcher", "roma", "--out", str(tmp_path / "o")]
-    args += ["--roma-weights", str(tmp_path / "roma_outdoor.pth"), "--num-samples", "100"]
-    args += ["--dino-weights", str(tmp_path / "dinov2_vitl14_pretrain.pth")]
+    args += ["--roma-weights", str(roma_weights), "--num-samples", "100"]
+    args += ["--dino-weights", str(dino_weights)]
     args += ["--coarse-res", "98", "--upsample-res", "112"]
     args += ["--preview"] if preview else []
     assert main(args) == 0
