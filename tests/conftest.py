@@ -127,3 +127,17 @@ def flow_folder(tmp_path_factory, scene_views, scene_flow):
     root = tmp_path_factory.mktemp("middlebury")
     layouts.middlebury_folder(root, scene_views[0].image, scene_views[1].image, scene_flow)
     return root
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory):
+    """A folder for a module's large checkpoints (ViT-L sized, a GB or more), removed after it.
+
+    It is in RAM (``/dev/shm``) where the machine has one: writing such a file to this
+    machine's disk takes 6 to 13 s, and there about 1 s."""
+    memory = Path("/dev/shm")
+    if not (memory.is_dir() and os.access(memory, os.W_OK)):
+        yield tmp_path_factory.mktemp("checkpoints")
+        return
+    with tempfile.TemporaryDirectory(dir=memory, prefix="matchscope-tests-") as folder:
+        yield Path(folder)

@@ -15,8 +15,8 @@ from tests.app.test_window import click_pixel, make_window, open_pair, pair  # n
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("weights") / "romav2.0.1.pt"
+def checkpoint(checkpoint_dir):
+    path = checkpoint_dir / "romav2.0.1.pt"
     torch.save(random_romav2(seed=9).state_dict(), path)
     yield path
     clear_model_cache()

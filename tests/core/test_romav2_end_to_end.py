@@ -31,9 +31,9 @@ SMALL = {"setting": "turbo", "resolution": "64", "num_samples": 300}
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def checkpoint(checkpoint_dir):
     """``romav2.0.1.pt`` as released: one file, ``f.`` in bf16, random weights."""
-    folder = tmp_path_factory.mktemp("weights")
+    folder = checkpoint_dir
     state = random_romav2(seed=5).state_dict()
     state = {k: v.to(torch.bfloat16) if k.startswith("f.") else v for k, v in state.items()}
     torch.save(state, folder / "romav2.0.1.pt")
