@@ -196,15 +196,15 @@ class TrainedFrontend(Frontend):
 
     matcher_name = ""
     max_distance = 0.7
+    matcher_conf: dict[str, object] = {}  # the matcher's options for VO beyond the defaults
 
     def __init__(self, intrinsics: Intrinsics, max_features: int = 2048):
         from core.matchers import create_matcher
 
         super().__init__(intrinsics, max_features)
         self.name = self.matcher_name
-        self.matcher = create_matcher(
-            self.matcher_name, {"max_keypoints": max_features, "resize": 0, "device": "cpu"}
-        )
+        conf = {"max_keypoints": max_features, "resize": 0, "device": "cpu"}
+        self.matcher = create_matcher(self.matcher_name, {**conf, **self.matcher_conf})
 
     def detect(self, rgb: np.ndarray) -> Features:
         native = self.matcher.extract(rgb)
@@ -226,7 +226,12 @@ class TrainedFrontend(Frontend):
 
 
 class XFeatFrontend(TrainedFrontend):
+    """XFeat's mutual nearest neighbours at a cosine of at least 0.82 (XFeat's own default
+    for ``match_xfeat``; the pair matcher keeps every one): on KITTI 06 frames 0-50 the ATE
+    falls from 0.46 % to 0.27 %."""
+
     name = matcher_name = "xfeat"
+    matcher_conf = {"min_cossim": 0.82}
 
 
 class XFeatLighterGlueFrontend(TrainedFrontend):

@@ -269,6 +269,17 @@ def test_trained_frontends_detect_once_and_match(room, name):
     assert np.median(same) < frontend.max_distance
 
 
+def test_the_xfeat_frontend_drops_matches_below_its_cosine(room):
+    sequence, frames = room
+    frontend = make_frontend("xfeat", sequence.intrinsics, 512)
+    a, b = frontend.detect(frames[0]), frontend.detect(frames[5])
+    matches = frontend.match(a, b)
+    cosine = np.sum(a.descriptors[matches[:, 0]] * b.descriptors[matches[:, 1]], axis=1)
+    assert len(matches) > 30 and cosine.min() >= 0.82 - 1e-3
+    frontend.matcher.conf["min_cossim"] = -1.0  # every mutual nearest neighbour
+    assert len(frontend.match(a, b)) > len(matches)  # the gate removed some
+
+
 def test_xfeat_tracks_the_start_of_the_room(room):
     sequence, frames = room
     reader = Frames(sequence, frames)
