@@ -95,12 +95,11 @@ def run_vo(
     start = time.perf_counter()
     # the next frame decodes in a thread while this one is tracked (decoders release the GIL)
     with ThreadPoolExecutor(max_workers=1) as decoder:
-        upcoming = {0: decoder.submit(_read, reader, 0)} if len(reader) else {}
-        for position in positions:
-            frame = upcoming.pop(position, None) or decoder.submit(_read, reader, position)
+        pending = decoder.submit(_read, reader, 0) if len(reader) else None
+        for position in positions:  # 0, 1, 2 ... in order
+            rgb = pending.result()
             if position + 1 < len(reader):
-                upcoming = {position + 1: decoder.submit(_read, reader, position + 1)}
-            rgb = frame.result()
+                pending = decoder.submit(_read, reader, position + 1)
             if isinstance(rgb, InputError):
                 skipped[position] = str(rgb)
                 continue
