@@ -444,22 +444,23 @@ def _reference_amp_dtype(precision: str):
 
 def build_reference(settings: Settings):
     """romatch's RoMa holding ``random_roma(seed)``'s weights; ours is freed before returning."""
-    from core.models.testing import random_roma
+    from core.models.testing import random_roma, without_random_init
 
     zoo = import_reference()
     ours = random_roma(REFERENCE_BACKBONE, settings.seed)
     weights, dino_weights = ours.state_dict(), ours.backbone.state_dict()
-    reference = zoo.roma_model(
-        resolution=settings.coarse_res,
-        upsample_preds=settings.upsample_res is not None,
-        upsample_res=settings.upsample_res,
-        device=settings.device,
-        weights=weights,
-        dinov2_weights=dino_weights,
-        amp_dtype=_reference_amp_dtype(settings.precision),
-        use_custom_corr=False,
-        symmetric=settings.symmetric,
-    )
+    with without_random_init():  # romatch loads both state dicts strictly
+        reference = zoo.roma_model(
+            resolution=settings.coarse_res,
+            upsample_preds=settings.upsample_res is not None,
+            upsample_res=settings.upsample_res,
+            device=settings.device,
+            weights=weights,
+            dinov2_weights=dino_weights,
+            amp_dtype=_reference_amp_dtype(settings.precision),
+            use_custom_corr=False,
+            symmetric=settings.symmetric,
+        )
     del ours, weights, dino_weights
     release_memory(settings.device)
     return reference.eval()

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from core.errors import MatchscopeError
+from core.models.testing import without_random_init
 from core.models.vit import BACKBONES, ViTConfig
 from core.models.vit_checkpoints import dinov3_to_transformers
 
@@ -130,8 +131,10 @@ def reference_romav2(
         matcher=Matcher.Cfg(enable_amp=amp),
         setting=setting,
     )
-    stand_in = _transformers_dinov3(backbone, backbone_state)
+    with without_random_init():  # both models load their state dicts strictly
+        stand_in = _transformers_dinov3(backbone, backbone_state)
     with (
+        without_random_init(),
         mock.patch("torch.hub.load", lambda *a, **k: stand_in),
         mock.patch(
             "torch.hub.load_state_dict_from_url", lambda *a, **k: _reference_state(state, stand_in)

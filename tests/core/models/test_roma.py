@@ -24,7 +24,7 @@ from core.models.roma import (
     load_roma_weights,
     local_correlation,
 )
-from core.models.testing import random_roma, random_state
+from core.models.testing import random_roma, random_state, without_random_init
 from core.models.vit import build_backbone
 from tests.conftest import WritesAMarker
 
@@ -47,17 +47,35 @@ def images(size: int, seed: int, batch: int = 1) -> torch.Tensor:
 def reference_roma(model: Roma, coarse: int, upsample: int | None, symmetric: bool = True):
     """romatch's RoMa holding ``model``'s weights (and its backbone's)."""
     zoo = romatch_module("romatch.models.model_zoo.roma_models")
-    reference = zoo.roma_model(
-        resolution=(coarse, coarse),
-        upsample_preds=upsample is not None,
-        upsample_res=(upsample, upsample) if upsample else None,
-        device="cpu",
-        weights=model.state_dict(),
-        dinov2_weights=model.backbone.state_dict(),
-        use_custom_corr=False,
-        symmetric=symmetric,
-    )
+    with without_random_init():  # both state dicts load strictly
+        reference = zoo.roma_model(
+            resolution=(coarse, coarse),
+            upsample_preds=upsample is not None,
+            upsample_res=(upsample, upsample) if upsample else None,
+            device="cpu",
+            weights=model.state_dict(),
+            dinov2_weights=model.backbone.state_dict(),
+            use_custom_corr=False,
+            symmetric=symmetric,
+        )
     return reference.eval()
+
+
+@contextmanager
+def at_resolution(reference, coarse: int, upsample: int | None):
+    """``reference`` (romatch's ``RegressionMatcher``) matching at ``coarse`` px, upsampled to
+    ``upsample`` px (None: not upsampled), as ``roma_model`` would have built it (no layer
+    depends on these), then as it was."""
+    names = ("h_resized", "w_resized", "upsample_preds", "upsample_res")
+    before = {name: getattr(reference, name) for name in names}
+    reference.h_resized = reference.w_resized = coarse
+    reference.upsample_preds = upsample is not None
+    reference.upsample_res = (upsample, upsample) if upsample else before["upsample_res"]
+    try:
+        yield reference
+    finally:
+        for name, value in before.items():
+            setattr(reference, name, value)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +104,7 @@ def test_state_dict_is_the_official_layout(pair):
 
 
 def test_the_backbone_moves_with_the_model():
-    model = random_roma("dinov2_vits14", seed=0)
+    model = fresh_model()  # on meta: no memory
     model.to(torch.float64)
     assert model.backbone.patch_embed.proj.weight.dtype == torch.float64
     model.train()
@@ -169,10 +187,9 @@ def test_gp_and_anchors_match_romatch_on_real_images(pair):
 
 
 def test_full_match_with_upsampling_agrees_with_romatch(pair):
-    model, _ = pair
-    reference = reference_roma(model, coarse=70, upsample=112)
+    model, reference = pair
     a, b, a_up, b_up = (images(size, seed) for size, seed in ((70, 1), (70, 2), (112, 3), (112, 4)))
-    with torch.inference_mode():
+    with torch.inference_mode(), at_resolution(reference, coarse=70, upsample=112):
         warp, certainty = reference.match(a, b, im_A_high_res=a_up, im_B_high_res=b_up)
         ours = model(a, b, upsample_a=a_up, upsample_b=b_up)
     width = 112
@@ -397,9 +414,10 @@ def test_loads_strictly_and_gives_the_same_numbers(small_checkpoint):
         assert torch.equal(loaded.state_dict()[key], tensor), key
 
 
-def test_a_renamed_or_misshaped_tensor_is_named(small_checkpoint, tmp_path):
-    model, _ = small_checkpoint
-    state = dict(model.state_dict())
+def test_a_renamed_or_misshaped_tensor_is_named(tmp_path):
+    # every tensor of the layout as a view of one element: a small file, the shapes kept
+    layout = fresh_model().state_dict()
+    state = {key: torch.zeros((), dtype=t.dtype).expand(t.shape) for key, t in layout.items()}
     state["decoder.conv_refiner.8.out_konv.weight"] = state.pop(
         "decoder.conv_refiner.8.out_conv.weight"
     )
@@ -472,7 +490,7 @@ def test_cli_grid_warp_equals_romatchs_match_on_image_files(
     from assets import DEMO_A, DEMO_B
     from core.result import load_result
 
-    model, _ = pair
+    _, reference = pair
     roma_weights, dino_weights = released_files
     args = ["match", str(DEMO_A), str(DEMO_B), "--matcher", "roma", "--out", str(tmp_path / "o")]
     args += ["--roma-weights", str(roma_weights), "--num-samples", "100"]
@@ -481,8 +499,8 @@ def test_cli_grid_warp_equals_romatchs_match_on_image_files(
     args += ["--preview"] if preview else []
     assert main(args) == 0
     ours = load_result(tmp_path / "o" / "result.npz")
-    reference = reference_roma(model, coarse=98, upsample=None if preview else 112)
-    with torch.inference_mode():
+    upsample = None if preview else 112
+    with torch.inference_mode(), at_resolution(reference, coarse=98, upsample=upsample):
         warp, certainty = reference.match(
             Image.open(DEMO_A).convert("RGB"), Image.open(DEMO_B).convert("RGB")
         )
