@@ -3,6 +3,7 @@ rendered scene seen from two poses."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -129,15 +130,36 @@ def flow_folder(tmp_path_factory, scene_views, scene_flow):
     return root
 
 
-@pytest.fixture(scope="module")
-def checkpoint_dir(tmp_path_factory):
-    """A folder for a module's large checkpoints (ViT-L sized, a GB or more), removed after it.
-
-    It is in RAM (``/dev/shm``) where the machine has one: writing such a file to this
-    machine's disk takes 6 to 13 s, and there about 1 s."""
+@contextlib.contextmanager
+def _ram_folder(tmp_path_factory):
+    """A folder in RAM (``/dev/shm``) where the machine has one, else a temporary one; removed
+    after. Writing a GB-sized checkpoint to this machine's disk takes 6 to 13 s, there 1 s."""
     memory = Path("/dev/shm")
     if not (memory.is_dir() and os.access(memory, os.W_OK)):
         yield tmp_path_factory.mktemp("checkpoints")
         return
     with tempfile.TemporaryDirectory(dir=memory, prefix="matchscope-tests-") as folder:
         yield Path(folder)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory):
+    """A folder for a module's large checkpoints (ViT-L sized, a GB or more), removed after it."""
+    with _ram_folder(tmp_path_factory) as folder:
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def romav2_checkpoint(tmp_path_factory):
+    """``romav2.0.1.pt`` as released (one file, ``f.`` in bf16; 1.1 GB) with seeded random
+    weights, written once for the modules that load it."""
+    import torch
+
+    from core.models.testing import random_romav2
+
+    with _ram_folder(tmp_path_factory) as folder:
+        state = random_romav2(seed=5).state_dict()
+        state = {k: v.to(torch.bfloat16) if k.startswith("f.") else v for k, v in state.items()}
+        torch.save(state, folder / "romav2.0.1.pt")
+        del state
+        yield folder / "romav2.0.1.pt"

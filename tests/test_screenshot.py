@@ -75,18 +75,19 @@ def assert_views_drawn(folder, pictures=PICTURES):
         assert colours > (500 if name in pictures else 16), (name, colours)
 
 
-def test_screenshot_views_of_random_weight_roma_with_intermediates(tmp_path):
+def test_screenshot_views_of_random_weight_roma_with_intermediates(tmp_path, checkpoint_dir):
     import torch
 
     from core.models.testing import random_roma
 
     model = random_roma("dinov2_vits14", seed=0)
-    torch.save(model.state_dict(), tmp_path / "roma.pth")
-    torch.save(model.backbone.state_dict(), tmp_path / "dino.pth")
+    torch.save(model.state_dict(), checkpoint_dir / "roma.pth")
+    torch.save(model.backbone.state_dict(), checkpoint_dir / "dino.pth")
     del model
     folder = tmp_path / "views"
-    done = xvfb_run("--matcher", "roma", "--intermediates", "--roma-weights", tmp_path / "roma.pth",
-                    "--dino-weights", tmp_path / "dino.pth", "--set", "backbone=dinov2_vits14",
+    done = xvfb_run("--matcher", "roma", "--intermediates", "--roma-weights",
+                    checkpoint_dir / "roma.pth", "--dino-weights", checkpoint_dir / "dino.pth",
+                    "--set", "backbone=dinov2_vits14",
                     "--set", "coarse_res=112", "--set", "upsample_res=0", "--set",
                     "num_samples=500", "--screenshot-views", folder, "--probe", "200,150",
                     tmp_path=tmp_path)  # fmt: skip

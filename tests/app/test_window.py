@@ -333,21 +333,21 @@ def test_the_intermediates_switch_adds_them_to_model_runs_only(qtbot, pair):
     assert "intermediates" not in plugin.state.run_settings()
 
 
-def test_roma_reruns_with_intermediates_and_fills_the_docks(qtbot, pair, tmp_path):
+def test_roma_reruns_with_intermediates_and_fills_the_docks(qtbot, pair, checkpoint_dir):
     import torch
 
     from core.models.testing import random_roma
     from widgets import anchor_view, attention_view
 
     model = random_roma("dinov2_vits14", seed=0)
-    torch.save(model.state_dict(), tmp_path / "roma_outdoor.pth")
-    torch.save(model.backbone.state_dict(), tmp_path / "dinov2_vits14_pretrain.pth")
+    torch.save(model.state_dict(), checkpoint_dir / "roma_outdoor.pth")
+    torch.save(model.backbone.state_dict(), checkpoint_dir / "dinov2_vits14_pretrain.pth")
     settings = {
         "backbone": "dinov2_vits14",
         "coarse_res": "112",
         "upsample_res": "0",
-        "roma_weights": str(tmp_path / "roma_outdoor.pth"),
-        "dino_weights": str(tmp_path / "dinov2_vits14_pretrain.pth"),
+        "roma_weights": str(checkpoint_dir / "roma_outdoor.pth"),
+        "dino_weights": str(checkpoint_dir / "dinov2_vits14_pretrain.pth"),
         "num_samples": 500,
     }
     window = make_window(qtbot, "roma", settings)

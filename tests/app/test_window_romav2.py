@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PySide6.QtWidgets import QDockWidget
 
 from core.matchers.romav2 import clear_model_cache
-from core.models.testing import random_romav2
 from tests.app.test_window import click_pixel, make_window, open_pair, pair  # noqa: F401
 
 
 @pytest.fixture(scope="module")
-def checkpoint(checkpoint_dir):
-    path = checkpoint_dir / "romav2.0.1.pt"
-    torch.save(random_romav2(seed=9).state_dict(), path)
-    yield path
+def checkpoint(romav2_checkpoint):
+    yield romav2_checkpoint
     clear_model_cache()
 
 

@@ -21,7 +21,6 @@ from core.errors import MatchscopeError
 from core.imageio import load_image
 from core.matchers import create_matcher
 from core.matchers.romav2 import clear_model_cache, covariance_from_precision
-from core.models.testing import random_romav2
 from core.probe import covariance_ellipse, read_probe, uncertainty_maps
 from core.result import load_result
 from core.run import run_match
@@ -31,13 +30,8 @@ SMALL = {"setting": "turbo", "resolution": "64", "num_samples": 300}
 
 
 @pytest.fixture(scope="module")
-def checkpoint(checkpoint_dir):
-    """``romav2.0.1.pt`` as released: one file, ``f.`` in bf16, random weights."""
-    folder = checkpoint_dir
-    state = random_romav2(seed=5).state_dict()
-    state = {k: v.to(torch.bfloat16) if k.startswith("f.") else v for k, v in state.items()}
-    torch.save(state, folder / "romav2.0.1.pt")
-    yield folder / "romav2.0.1.pt"
+def checkpoint(romav2_checkpoint):
+    yield romav2_checkpoint
     clear_model_cache()
 
 
