@@ -27,15 +27,10 @@ def _first_line(exc: BaseException) -> str:
 
 def _torch_load(path: Path) -> dict[str, Tensor]:
     """``torch.load(weights_only=True)``: only tensors and plain containers are unpickled.
-    Files in torch's zip format are memory-mapped: a tensor's bytes are read when used, and a
-    model built on meta that takes them with ``assign=True`` holds no second copy."""
+    Read into memory, not mapped: a model holding mapped pages would crash (SIGBUS) when the
+    file is rewritten in place, as ``torch.save`` does."""
     try:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:  # the legacy (pre-zip) format cannot be mapped
-            if "mmap" not in str(exc):
-                raise
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         detail = f" (it pickles {found.group(1)})" if found else ""
