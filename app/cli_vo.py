@@ -133,7 +133,9 @@ def run_vo_command(argv: list[str]) -> int:
             reader,
             args.frontend,
             args.seed,
-            progress=lambda items: tqdm(items, desc="vo", unit="frame", file=sys.stderr),
+            progress=lambda steps, count: tqdm(
+                steps, total=count, desc="vo", unit="frame", file=sys.stderr
+            ),
             options=_options(args.set),
             stereo=args.stereo,
         )

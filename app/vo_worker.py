@@ -2,7 +2,8 @@
 odometry dock (the work is :mod:`core.vo`).
 
 The thread opens its own reader of the sequence (a video's decoder is not shared with the
-GUI), feeds `VisualOdometry.process` frame after frame and, every `SNAPSHOT_S` seconds, hands
+GUI), feeds the frames to `VisualOdometry` through `core.vo.run.track_frames` (the next frame
+read and detected while one is tracked) and, every `SNAPSHOT_S` seconds, hands
 the GUI a `VoScene` of the frames done so far (built in the thread: the tracker is never
 touched from two threads), so the trajectory grows while it runs. Cancel sets a
 ``threading.Event`` checked between frames: the run stops there and keeps what it tracked.
@@ -15,14 +16,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 
 from PySide6.QtCore import Signal
 
 from app.worker import _failure, _Runner
-from core.errors import InputError, MatchscopeError
+from core.errors import MatchscopeError
 from core.sequence.base import SequenceReader
-from core.vo.run import VoRun, collect_run
+from core.vo.run import VoRun, collect_run, track_frames
 from core.vo.scene import VoScene, scene_from_odometry
 
 SNAPSHOT_S = 0.5
@@ -115,30 +117,26 @@ def _track(
             make_frontend(frontend, reader.intrinsics, options=options), seed, partner
         )
         skipped: dict[int, str] = {}
-        image_size, done, total = (0, 0), 0, len(reader)
+        done, total = 0, len(reader)
         start = time.perf_counter()
         next_snapshot = start + SNAPSHOT_S
-        for position in range(total):
-            if cancel.is_set():
-                break
-            try:
-                rgb = reader.read(position)
-            except InputError as exc:
-                skipped[position] = str(exc)
-            else:
-                image_size = (rgb.shape[1], rgb.shape[0])
-                odometry.process(position, rgb, odometry.right_image(reader.frames[position]))
-            done = position + 1
-            emit("progress", request_id, (done, total))
-            now = time.perf_counter()
-            if now >= next_snapshot and done < total:
-                scene = scene_from_odometry(odometry, reader, done, image_size, source)
-                emit("snapshot", request_id, scene)
-                built = time.perf_counter()
-                next_snapshot = built + max(SNAPSHOT_S, 4 * (built - now))
+        with closing(track_frames(reader, odometry)) as steps:  # its read-ahead ends with it
+            for position, problem in steps:
+                if problem is not None:
+                    skipped[position] = problem
+                done = position + 1
+                emit("progress", request_id, (done, total))
+                now = time.perf_counter()
+                if now >= next_snapshot and done < total:
+                    scene = scene_from_odometry(odometry, reader, done, odometry.image_size, source)
+                    emit("snapshot", request_id, scene)
+                    built = time.perf_counter()
+                    next_snapshot = built + max(SNAPSHOT_S, 4 * (built - now))
+                if cancel.is_set():
+                    break
         seconds = time.perf_counter() - start
-        run = collect_run(odometry, total, skipped, seconds, image_size, source)
-        scene = scene_from_odometry(odometry, reader, done, image_size, source)
+        run = collect_run(odometry, total, skipped, seconds, source)
+        scene = scene_from_odometry(odometry, reader, done, odometry.image_size, source)
         return VoOutcome(request_id, run, scene, reader, cancelled=done < total)
     except BaseException as exc:  # a front-end's model may raise anything
         return VoOutcome(request_id, error=_failure(f"visual odometry ({frontend})", exc))

@@ -273,35 +273,38 @@ def local_bundle_adjustment(
         return float("nan")
     held = set(window[:fixed]) | (pose_ids - set(window))
     pinned = gtsam.noiseModel.Isotropic.Sigma(6, 1e-6)
-    for kf_id in pose_ids:
+    pose_key = {kf_id: X(kf_id) for kf_id in pose_ids}
+    for kf_id, key in pose_key.items():
         pose = gtsam.Pose3(sparse_map.keyframes[kf_id].pose)
-        values.insert(X(kf_id), pose)
+        values.insert(key, pose)
         if kf_id in held:
-            graph.add(gtsam.PriorFactorPose3(X(kf_id), pose, pinned))
-    for pid in {pid for _, _, pid in observations}:
-        values.insert(L(pid), gtsam.Point3(*sparse_map.points[pid].position))
+            graph.add(gtsam.PriorFactorPose3(key, pose, pinned))
+    point_key = {pid: L(pid) for _, _, pid in observations}
+    for pid, key in point_key.items():
+        values.insert(key, sparse_map.points[pid].position)  # (3,) float64: a gtsam Point3
     huber = gtsam.noiseModel.mEstimator.Huber.Create(BA_HUBER_K)
     noise_of: dict[float, object] = {}
-    for kf_id, index, pid in observations:
+    for kf_id, index, pid in observations:  # the loop is the Python cost of a BA: kept bare
         keyframe = sparse_map.keyframes[kf_id]
-        sigma = float(keyframe.sigma_px[index])
-        if sigma not in noise_of:
-            noise_of[sigma] = gtsam.noiseModel.Robust.Create(
-                huber, gtsam.noiseModel.Isotropic.Sigma(2, sigma)
+        sigma = keyframe.sigma_px[index]
+        noise = noise_of.get(sigma)
+        if noise is None:
+            noise = noise_of[sigma] = gtsam.noiseModel.Robust.Create(
+                huber, gtsam.noiseModel.Isotropic.Sigma(2, float(sigma))
             )
         graph.add(
             gtsam.GenericProjectionFactorCal3_S2(
-                gtsam.Point2(*keyframe.ideal[index]), noise_of[sigma], X(kf_id), L(pid), calibration
+                keyframe.ideal[index], noise, pose_key[kf_id], point_key[pid], calibration
             )
         )
     params = gtsam.LevenbergMarquardtParams()
     params.setMaxIterations(iterations)
     result = gtsam.LevenbergMarquardtOptimizer(graph, values, params).optimize()
     for kf_id in pose_ids - held:
-        sparse_map.keyframes[kf_id].pose = result.atPose3(X(kf_id)).matrix()
-    for pid in {pid for _, _, pid in observations}:
-        sparse_map.points[pid].position = np.asarray(result.atPoint3(L(pid)), np.float64)
-    return cull_points(K, sparse_map, {pid for _, _, pid in observations})
+        sparse_map.keyframes[kf_id].pose = result.atPose3(pose_key[kf_id]).matrix()
+    for pid, key in point_key.items():
+        sparse_map.points[pid].position = np.asarray(result.atPoint3(key), np.float64)
+    return cull_points(K, sparse_map, set(point_key))
 
 
 def cull_points(K: np.ndarray, sparse_map: SparseMap, point_ids: set[int]) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,7 @@ from core.vo.frontend import Frontend, make_frontend
 from core.vo.geometry3d import MAP_FILE, write_map_ply
 from core.vo.scene import SCENE_FILE, frame_poses, save_scene, scene_from_run
 from core.vo.stereo import stereo_partner
-from core.vo.tracker import FrameStats, VisualOdometry
+from core.vo.tracker import Detection, FrameStats, VisualOdometry
 
 STAGES = ("detect", "match", "pose", "map")
 STATS_COLUMNS = (
@@ -72,13 +72,14 @@ def run_vo(
     reader: SequenceReader,
     frontend: str | Frontend,
     seed: int = 0,
-    progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
     options: dict[str, object] | None = None,
     stereo: bool = False,
 ) -> VoRun:
     """Track every frame of ``reader`` with the front-end named ``frontend`` (made with
     ``options``) or with a front-end already made; ``stereo``: start from a stereo pair
-    (`core.vo.stereo`, metric scale)."""
+    (`core.vo.stereo`, metric scale); ``progress(steps, count)`` wraps the iterator of the
+    ``count`` frames' steps (a progress bar)."""
     if reader.intrinsics is None:
         raise MatchscopeError(
             f"{reader.name}: VO needs the camera's intrinsics (give --intrinsics FILE)"
@@ -87,49 +88,59 @@ def run_vo(
         frontend = make_frontend(frontend, reader.intrinsics, options=options)
     partner = stereo_partner(reader) if stereo else None
     odometry = VisualOdometry(frontend, seed, partner)
-    positions: Iterable[int] = range(len(reader))
+    steps: Iterable[tuple[int, str | None]] = track_frames(reader, odometry)
     if progress is not None:
-        positions = progress(positions)
+        steps = progress(steps, len(reader))
     skipped: dict[int, str] = {}
-    image_size = (0, 0)
     start = time.perf_counter()
-    # the next frame decodes in a thread while this one is tracked (decoders release the GIL)
-    with ThreadPoolExecutor(max_workers=1) as decoder:
-        pending = decoder.submit(_read, reader, 0) if len(reader) else None
-        for position in positions:  # 0, 1, 2 ... in order
-            rgb = pending.result()
-            if position + 1 < len(reader):
-                pending = decoder.submit(_read, reader, position + 1)
-            if isinstance(rgb, InputError):
-                skipped[position] = str(rgb)
-                continue
-            image_size = (rgb.shape[1], rgb.shape[0])
-            odometry.process(position, rgb, odometry.right_image(reader.frames[position]))
+    for position, problem in steps:
+        if problem is not None:
+            skipped[position] = problem
     seconds = time.perf_counter() - start
-    return collect_run(odometry, len(reader), skipped, seconds, image_size)
+    return collect_run(odometry, len(reader), skipped, seconds)
 
 
-def _read(reader: SequenceReader, position: int) -> np.ndarray | InputError:
-    """Frame ``position`` as (H, W, 3) uint8 RGB, or the error that kept it from being read."""
+def track_frames(
+    reader: SequenceReader, odometry: VisualOdometry
+) -> Iterator[tuple[int, str | None]]:
+    """Feed every frame of ``reader`` to ``odometry`` in order, yielding ``(position, None)``
+    after each, or ``(position, reason)`` for a frame that could not be decoded. The next
+    frame is decoded and its features detected in a thread while this one is tracked (the
+    decoders, OpenCV and torch release the GIL): on KITTI 06 with ORB that hides the
+    detection's 20 to 25 ms a frame. Closing the generator stops after the frame in hand."""
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = worker.submit(_read_and_detect, reader, odometry, 0) if len(reader) else None
+        for position in range(len(reader)):
+            found = pending.result()
+            if position + 1 < len(reader):
+                pending = worker.submit(_read_and_detect, reader, odometry, position + 1)
+            if isinstance(found, InputError):
+                yield position, str(found)
+                continue
+            right = odometry.right_image(reader.frames[position])
+            odometry.process_detected(position, found, right)
+            yield position, None
+
+
+def _read_and_detect(
+    reader: SequenceReader, odometry: VisualOdometry, position: int
+) -> Detection | InputError:
+    """Frame ``position``'s features, or the error that kept it from being read."""
     try:
-        return reader.read(position)
+        rgb = reader.read(position)
     except InputError as exc:
         return exc
+    return odometry.detect(rgb)
 
 
 def collect_run(
-    odometry: VisualOdometry,
-    count: int,
-    skipped: dict[int, str],
-    seconds: float,
-    image_size: tuple[int, int],
-    source: str = "",
+    odometry: VisualOdometry, count: int, skipped: dict[int, str], seconds: float, source: str = ""
 ) -> VoRun:
     """The `VoRun` of a tracker fed frames of a sequence of ``count`` frames (those it was not
     given count as untracked)."""
     poses, tracked = frame_poses(odometry, count)
     stats = [odometry.stats.get(p, FrameStats(p)) for p in range(count)]
-    return VoRun(poses, tracked, stats, skipped, odometry, seconds, image_size, source)
+    return VoRun(poses, tracked, stats, skipped, odometry, seconds, odometry.image_size, source)
 
 
 def write_outputs(

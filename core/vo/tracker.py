@@ -17,6 +17,7 @@ tried against the last keyframes until one localises again (relocalisation).
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -41,7 +42,8 @@ KEYFRAME_MAX_GAP = 8
 WINDOW = 6
 RELOCALISE_KEYFRAMES = 4
 SEARCH_RADIUS_PX = 10.0  # around where the tracked pose projects a local map point
-TRIANGULATE_WITH = 3  # earlier keyframes a new one triangulates with (more parallax)
+TRIANGULATE_WITH = 2  # earlier keyframes a new one triangulates with (more parallax)
+NEW_POINT_MIN_PARALLAX_DEG = 0.5  # BA refines them; the two-view start asks for 1 degree
 STEREO_MIN_PARALLAX_DEG = 0.25  # KITTI's 0.54 m baseline: points up to about 120 m
 STEREO_MIN_POINTS = 60
 INIT_REFERENCE_MAX_AGE = 40  # frames: a start that never finds parallax picks a new reference
@@ -62,6 +64,16 @@ class FrameStats:
     new_points: int = 0
     reprojection_error_px: float = float("nan")
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Detection:
+    """A frame's ``features``, the ``seconds`` the front-end took to find them and the
+    frame's (width, height) in pixels."""
+
+    features: Features
+    seconds: float
+    image_size: tuple[int, int]
 
 
 @dataclass
@@ -93,6 +105,8 @@ class VisualOdometry:
         self._before_last: np.ndarray | None = None  # the pose before it (motion model)
         self._last_keyframe_inliers = 0
         self._frames_since_keyframe = 0
+        self._detect_lock = threading.Lock()
+        self.image_size = (0, 0)  # (width, height) of the frames tracked
 
     @property
     def initialised(self) -> bool:
@@ -114,18 +128,35 @@ class VisualOdometry:
             return None
         return self.stereo.read(frame)
 
+    def detect(self, rgb: np.ndarray) -> Detection:
+        """The front-end's features of an (H, W, 3) uint8 RGB frame. Safe to call from
+        another thread while `process_detected` tracks an earlier frame (`core.vo.run`
+        detects the next frame so); calls are serialised, as a front-end's detector need
+        not be safe to share."""
+        with self._detect_lock:
+            start = time.perf_counter()
+            features = self.frontend.detect(rgb)
+            seconds = time.perf_counter() - start
+        return Detection(features, seconds, (rgb.shape[1], rgb.shape[0]))
+
     def process(
         self, position: int, rgb: np.ndarray, right: np.ndarray | None = None
     ) -> FrameStats:
         """Track frame ``position`` ((H, W, 3) uint8 RGB; ``right``: its stereo partner's
         image, which starts the map when it has not started); its statistics."""
+        return self.process_detected(position, self.detect(rgb), right)
+
+    def process_detected(
+        self, position: int, detection: Detection, right: np.ndarray | None = None
+    ) -> FrameStats:
+        """`process` of a frame whose features `detect` found."""
         stats = FrameStats(position)
-        start = time.perf_counter()
-        frame = _Frame(position, self.frontend.detect(rgb))
+        frame = _Frame(position, detection.features)
         stats.keypoints = len(frame.features)
         self.keypoints[position] = frame.features.keypoints.astype(np.float32)
         self.keypoint_status[position] = np.zeros(len(frame.features), np.int8)
-        stats.seconds["detect"] = time.perf_counter() - start
+        stats.seconds["detect"] = detection.seconds
+        self.image_size = detection.image_size
         if not self.initialised and self.stereo is not None:
             if right is not None:
                 self._try_stereo_start(frame, right, stats)
@@ -192,7 +223,7 @@ class VisualOdometry:
         points, seen by the frame (the first keyframe, at the identity) and by the partner (a
         keyframe held fixed with it by the first bundle adjustments: the scale's gauge)."""
         start = time.perf_counter()
-        features = self.frontend.detect(right)
+        features = self.detect(right).features
         matches = self.frontend.match(frame.features, features)
         relative = self.stereo.relative
         points, good, _ = triangulate(
@@ -248,13 +279,14 @@ class VisualOdometry:
     def _track(self, frame: _Frame, stats: FrameStats) -> None:
         keyframe = self.map.keyframes[len(self.map.keyframes) - 1]
         start = time.perf_counter()
-        keyframe_features = _keyframe_features(keyframe)
-        keyframe_matches = self.frontend.match(keyframe_features, frame.features)
         point_ids = np.full(len(frame.features), -1, np.int64)
-        _carry(point_ids, keyframe_matches, keyframe.point_ids, self.map)
+        sources = [(_keyframe_features(keyframe), keyframe.point_ids)]
         if self._last is not None and self._last.position != keyframe.position:
-            last_matches = self.frontend.match(self._last.features, frame.features)
-            _carry(point_ids, last_matches, self._last.point_ids, self.map)
+            sources.append((self._last.features, self._last.point_ids))
+        for features, source_ids in sources:  # the keyframe's points first
+            seeing = np.flatnonzero(source_ids >= 0)  # only they carry a point to the frame
+            matches = self.frontend.match_rows(features, seeing, frame.features)
+            _carry(point_ids, matches, source_ids, self.map)
         stats.seconds["match"] = time.perf_counter() - start
         start = time.perf_counter()
         guess = self._predicted_pose()
@@ -281,7 +313,7 @@ class VisualOdometry:
         self._frames_since_keyframe += 1
         if self._wants_keyframe(pnp.inliers):
             start = time.perf_counter()
-            stats.new_points = self._insert_keyframe(frame, keyframe, keyframe_matches)
+            stats.new_points = self._insert_keyframe(frame)
             stats.keyframe = True
             self.poses[frame.position] = frame.pose  # adjusted with its keyframe
             self._anchors[frame.position] = (len(self.map.keyframes) - 1, np.eye(4))
@@ -343,8 +375,7 @@ class VisualOdometry:
         if not local or len(free) == 0:
             return point_ids
         pixels, depth = project(self.K, pose, self.map.positions(np.array(local)))
-        height_width = 2 * np.array([self.K[1, 2], self.K[0, 2]]) + 1
-        inside = (depth > 0) & np.all((pixels >= 0) & (pixels < height_width[::-1]), axis=1)
+        inside = (depth > 0) & np.all((pixels >= 0) & (pixels < self.image_size), axis=1)
         local, pixels = np.array(local)[inside], pixels[inside]
         if len(local) == 0:
             return point_ids
@@ -424,11 +455,10 @@ class VisualOdometry:
             )
         )
 
-    def _insert_keyframe(self, frame: _Frame, previous: Keyframe, matches: np.ndarray) -> int:
+    def _insert_keyframe(self, frame: _Frame) -> int:
         """Make ``frame`` a keyframe: it observes its tracked points, new points triangulate
-        with the ``previous`` keyframe from their ``matches``, then the local bundle
-        adjustment. ``matches`` are the ``previous`` keyframe's to ``frame``. Returns the number of
-        new points."""
+        with the last ``TRIANGULATE_WITH`` keyframes, then the local bundle adjustment.
+        Returns the number of new points."""
         tracked_ids = frame.point_ids
         kf_id = self._add_keyframe(frame)
         for index in np.flatnonzero(tracked_ids >= 0):
@@ -438,9 +468,8 @@ class VisualOdometry:
         keyframe = self.map.keyframes[kf_id]
         new_points = 0
         for previous_id in range(kf_id - 1, max(kf_id - 1 - TRIANGULATE_WITH, -1), -1):
-            older = self.map.keyframes[previous_id]
-            if older is not previous:  # the last keyframe's matches are there already
-                matches = self.frontend.match(_keyframe_features(older), frame.features)
+            older = _keyframe_features(self.map.keyframes[previous_id])
+            matches = self.frontend.match(older, frame.features)
             new_points += self._triangulate(previous_id, kf_id, matches)
         window = sorted(self.map.keyframes)[-WINDOW:]
         local_bundle_adjustment(self.K, self.map, window)
@@ -464,6 +493,7 @@ class VisualOdometry:
             keyframe.pose,
             older.ideal[candidates[:, 0]],
             keyframe.ideal[candidates[:, 1]],
+            NEW_POINT_MIN_PARALLAX_DEG,
         )
         for (index_a, index_b), point in zip(candidates[good], points[good], strict=True):
             pid = self.map.add_point(

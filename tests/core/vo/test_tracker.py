@@ -168,6 +168,78 @@ def test_black_frames_are_lost_then_tracking_recovers(room):
     np.testing.assert_array_equal(run.poses[43], run.poses[39])  # a lost frame repeats the last
 
 
+def test_detection_runs_ahead_in_a_thread_and_changes_nothing(room, monkeypatch):
+    """`run_vo` detects the next frame in a thread while one is tracked; the poses are those
+    of feeding `process` frame after frame."""
+    import threading
+
+    from core.vo.tracker import VisualOdometry
+
+    sequence, frames = room
+    reader = Frames(sequence, frames)
+    reader.frames = sequence.frames[:20]
+    threads = set()
+    detect = VisualOdometry.detect
+
+    def spying(self, rgb):
+        threads.add(threading.current_thread().name)
+        return detect(self, rgb)
+
+    monkeypatch.setattr(VisualOdometry, "detect", spying)
+    run = run_vo(reader, "orb")
+    assert threading.main_thread().name not in threads
+    assert run.image_size == (SIZE_HW[1], SIZE_HW[0])
+    odometry = VisualOdometry(make_frontend("orb", sequence.intrinsics))
+    for position in range(20):
+        odometry.process(position, frames[position])
+    np.testing.assert_array_equal(run.poses[-1], odometry.trajectory()[19])
+
+
+def test_orb_keypoints_are_spread_over_the_image(room):
+    """The strongest corner of each cell comes first, so a textured corner cannot take every
+    keypoint; OpenCV's own selection (the strongest anywhere) covers fewer cells."""
+    import cv2
+
+    from core.vo.frontend import OrbFrontend, spread_keypoints
+
+    clustered = np.random.default_rng(0).uniform(0, 30, (100, 2))  # one 40 px cell, strong
+    sparse = np.array([[50.0, 50.0], [130.0, 10.0], [210.0, 90.0], [10.0, 170.0], [90, 250]])
+    points = np.vstack([clustered, sparse])
+    response = np.r_[np.linspace(10, 20, 100), np.ones(5)]
+    chosen = spread_keypoints(points, response, 10, 40.0)
+    assert set(range(100, 105)) <= set(chosen.tolist()) and len(chosen) == 10
+    assert 99 in chosen  # the cluster's strongest is first of all
+    np.testing.assert_array_equal(spread_keypoints(points, response, 200, 40.0), np.arange(105))
+
+    _, frames = room
+    frontend = OrbFrontend(Intrinsics(K, SIZE_HW), max_features=300)
+    features = frontend.detect(frames[0])
+    grey = cv2.cvtColor(frames[0], cv2.COLOR_RGB2GRAY)
+    plain = cv2.ORB_create(nfeatures=300, scaleFactor=1.2, nlevels=8, fastThreshold=5)
+    opencv = np.array([k.pt for k in plain.detect(grey, None)])
+
+    def cells(pixels):
+        return len({(int(x // 40), int(y // 40)) for x, y in pixels})
+
+    assert len(features) == 300 and features.descriptors.shape == (300, 32)
+    assert cells(features.keypoints) > cells(opencv)
+
+
+def test_matching_only_some_rows_keeps_their_matches(room):
+    """`match_rows` (tracking matches only the keypoints that see a point) finds for those
+    rows what matching every keypoint finds, apart from a keypoint of b two rows want."""
+    _, frames = room
+    frontend = make_frontend("orb", Intrinsics(K, SIZE_HW))
+    a, b = frontend.detect(frames[0]), frontend.detect(frames[1])
+    full = frontend.match(a, b)
+    np.testing.assert_array_equal(frontend.match_rows(a, np.arange(len(a)), b), full)
+    rows = np.arange(0, len(a), 3)
+    some = frontend.match_rows(a, rows, b)
+    assert np.isin(some[:, 0], rows).all() and len(np.unique(some[:, 1])) == len(some)
+    kept = full[np.isin(full[:, 0], rows)]
+    assert {tuple(m) for m in kept} <= {tuple(m) for m in some}
+
+
 def test_unknown_frontend_and_missing_intrinsics(room):
     sequence, frames = room
     with pytest.raises(MatchscopeError, match="--frontend nope"):
