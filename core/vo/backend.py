@@ -165,10 +165,11 @@ def triangulate(
     pixels_a: np.ndarray,
     pixels_b: np.ndarray,
     min_parallax_deg: float = MIN_PARALLAX_DEG,
+    max_error_px: float = TRIANGULATION_MAX_ERROR_PX,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, 3) world points from (N, 2) ideal pixels in two posed cameras, the (N,) mask of
     those that pass the tests (in front of both cameras, reprojection error under
-    ``TRIANGULATION_MAX_ERROR_PX`` in both, parallax of at least ``min_parallax_deg``) and
+    ``max_error_px`` in both, parallax of at least ``min_parallax_deg``) and
     the (N,) parallax in degrees."""
     if len(pixels_a) == 0:
         return np.zeros((0, 3)), np.zeros(0, bool), np.zeros(0)
@@ -182,7 +183,7 @@ def triangulate(
     for pose, pixels in ((pose_a, pixels_a), (pose_b, pixels_b)):
         projected, depth = project(K, pose, np.where(good[:, None], points, 0.0))
         error = np.linalg.norm(projected - pixels, axis=1)
-        good &= (depth > 0) & (error < TRIANGULATION_MAX_ERROR_PX)
+        good &= (depth > 0) & (error < max_error_px)
     rays_a = points - pose_a[:3, 3]
     rays_b = points - pose_b[:3, 3]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -205,7 +206,12 @@ class PnpResult:
 
 
 def solve_pnp(
-    K: np.ndarray, points: np.ndarray, pixels: np.ndarray, guess: np.ndarray, seed: int
+    K: np.ndarray,
+    points: np.ndarray,
+    pixels: np.ndarray,
+    guess: np.ndarray,
+    seed: int,
+    threshold_px: float = PNP_THRESHOLD_PX,
 ) -> PnpResult | None:
     """The camera pose from (N, 3) world points seen at (N, 2) ideal pixels: RANSAC (OpenCV,
     seeded) started from ``guess`` (the motion model's prediction), refined on the inliers by
@@ -225,7 +231,7 @@ def solve_pnp(
         tvec,
         useExtrinsicGuess=True,
         iterationsCount=100,
-        reprojectionError=PNP_THRESHOLD_PX,
+        reprojectionError=threshold_px,
         confidence=0.999,
         flags=cv2.SOLVEPNP_ITERATIVE,
     )
@@ -238,7 +244,7 @@ def solve_pnp(
     pose = pose_from_rt(R, tvec)
     projected, depth = project(K, pose, points)
     error = np.linalg.norm(projected - pixels, axis=1)
-    inliers = (error < PNP_THRESHOLD_PX) & (depth > 0)
+    inliers = (error < threshold_px) & (depth > 0)
     if inliers.sum() < PNP_MIN_INLIERS:
         return None
     return PnpResult(pose, inliers, float(error[inliers].mean()))

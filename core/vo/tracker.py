@@ -345,7 +345,14 @@ class VisualOdometry:
         if len(have) == 0:
             return None
         points = self.map.positions(point_ids[have])
-        result = solve_pnp(self.K, points, frame.features.ideal[have], guess, self.seed)
+        result = solve_pnp(
+            self.K,
+            points,
+            frame.features.ideal[have],
+            guess,
+            self.seed,
+            self.frontend.match_error_px,
+        )
         if result is None:
             return None
         kept = np.full(len(frame.features), -1, np.int64)
@@ -494,6 +501,7 @@ class VisualOdometry:
             older.ideal[candidates[:, 0]],
             keyframe.ideal[candidates[:, 1]],
             NEW_POINT_MIN_PARALLAX_DEG,
+            self.frontend.match_error_px,
         )
         for (index_a, index_b), point in zip(candidates[good], points[good], strict=True):
             pid = self.map.add_point(

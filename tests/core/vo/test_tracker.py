@@ -72,6 +72,11 @@ def test_pnp_finds_the_pose_among_outliers():
     assert np.abs(result.pose - truth).max() < 1e-6
     assert not result.inliers[:40].any() and result.inliers[40:].all()
     assert solve_pnp(K, points[:5], pixels[:5], np.eye(4), seed=0) is None  # too few
+    # a front-end's keypoint precision sets the threshold (XFeat's match_error_px is 4 px)
+    pixels[40:80] += 3.0 / np.sqrt(2)  # 3 px off: outliers at 2 px, inliers at 4 px
+    assert solve_pnp(K, points, pixels, np.eye(4), seed=0).inliers[40:80].sum() < 10
+    assert solve_pnp(K, points, pixels, np.eye(4), seed=0, threshold_px=4.0).inliers[40:].all()
+    assert make_frontend("xfeat", Intrinsics(K, SIZE_HW), 64).match_error_px == 4.0
 
 
 def test_two_view_start_recovers_the_motion_up_to_scale():
