@@ -116,9 +116,14 @@ def run(args: argparse.Namespace) -> dict:
 
         if args.synthetic < 10:
             raise MatchscopeError("--synthetic needs at least 10 frames")
-        reader = SyntheticSequence(args.synthetic, SYNTHETIC_SIZE_HW, args.seed)
+        from core.sequence.select import select_frames
+
+        room = SyntheticSequence(args.synthetic, SYNTHETIC_SIZE_HW, args.seed)
+        reader = select_frames(room, args.frames)
         height, width = SYNTHETIC_SIZE_HW
-        source = f"the synthetic room, {args.synthetic} frames {width} x {height}"
+        source = f"the synthetic room, {args.synthetic} frames {width} x {height}" + (
+            f" --frames {args.frames}" if args.frames else ""
+        )
     else:
         reader = open_sequence(args.sequence, args.camera, args.intrinsics, args.frames)
         source = f"{args.sequence}" + (f" --frames {args.frames}" if args.frames else "")

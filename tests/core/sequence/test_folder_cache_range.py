@@ -81,7 +81,13 @@ def test_cache_stays_within_its_budget(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("10:50", slice(10, 50)), (":100", slice(None, 100)), ("5:", slice(5, None))],
+    [
+        ("10:50", slice(10, 50)),
+        (":100", slice(None, 100)),
+        ("5:", slice(5, None)),
+        ("::3", slice(None, None, 3)),
+        ("2:9:2", slice(2, 9, 2)),
+    ],
 )
 def test_frame_ranges_parse_like_python_slices(text, expected):
     assert parse_frame_range(text) == expected
@@ -89,7 +95,14 @@ def test_frame_ranges_parse_like_python_slices(text, expected):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("10", "expected A:B"), ("a:5", "whole numbers"), ("-3:", "start at 0"), ("9:4", "greater")],
+    [
+        ("10", "expected A:B"),
+        ("1:2:3:4", "expected A:B"),
+        ("a:5", "whole numbers"),
+        ("-3:", "start at 0"),
+        ("9:4", "greater"),
+        ("::0", "at least 1"),
+    ],
 )
 def test_bad_frame_ranges_are_one_line_errors(text, message):
     with pytest.raises(MatchscopeError, match=message) as info:
@@ -107,5 +120,8 @@ def test_selected_frames_are_renumbered_and_keep_their_ids(tmp_path):
     assert identify(view.read(1)) == 4
     assert view.poses[:, 0, 0].tolist() == [3, 4, 5]
     assert len(open_sequence(folder, frames="5:")) == 3
+    every_third = select_frames(reader, "::3")
+    assert [f.frame_id for f in every_third.frames] == [0, 3, 6]
+    assert every_third.poses[:, 0, 0].tolist() == [0, 3, 6] and identify(every_third.read(2)) == 6
     with pytest.raises(MatchscopeError, match="no frames there"):
         select_frames(reader, "20:30")

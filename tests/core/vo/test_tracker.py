@@ -329,6 +329,20 @@ def test_bench_vo_beats_the_chain_on_the_room(room, capsys):
         measure_vo(reader, ["orb"], seed=0)
 
 
+def test_bench_vo_on_every_third_frame_of_the_room(tmp_path, capsys):
+    """``--frames ::3`` on the synthetic room: three times the motion per frame."""
+    import json
+
+    from app.cli import main
+
+    out = tmp_path / "vo.json"
+    assert main(["bench", "vo", "--synthetic", "36", "--frames", "::3", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["source"].endswith("--frames ::3")
+    assert figures["ours"]["orb"]["frames"] == figures["chain"]["frames"] == 12
+    assert "times lower than the chain's" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("name", ["xfeat", "xfeat-lighterglue", "aliked-lightglue"])
 def test_trained_frontends_detect_once_and_match(room, name):
     """The shipped matchers as front-ends: unit descriptors kept as arrays for the map, the
