@@ -195,7 +195,7 @@ def run_worker(kind: str, settings: Settings, out_dir: Path) -> None:
     """Build one model, time it, and leave ``KIND.json`` and ``KIND.npz`` in ``out_dir``."""
     import torch
 
-    from core.bench.roma_speed import time_matches
+    from core.bench.roma_speed_worker import time_matches
     from core.imageio import load_image
 
     rgb_a, rgb_b = (load_image(path).rgb for path in settings.pair)

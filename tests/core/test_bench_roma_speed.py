@@ -11,14 +11,14 @@ import sys
 import numpy as np
 import pytest
 
-from core.bench import roma_speed
+from core.bench import roma_speed, roma_speed_worker
 from core.errors import MatchscopeError
 from tests.conftest import REPO
 
 TINY = ("--coarse-res", "56", "--upsample-res", "64")
 HIDE_ROMATCH = (
     "import sys; sys.modules['romatch'] = None; "
-    "from core.bench.roma_speed import worker_main; sys.exit(worker_main())"
+    "from core.bench.roma_speed_worker import worker_main; sys.exit(worker_main())"
 )
 
 
@@ -69,13 +69,13 @@ def test_both_workers_run_and_agree(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def small_count() -> roma_speed.FlopCount:
+def small_count() -> roma_speed_worker.FlopCount:
     """FLOPs of one pair on RoMa-on-ViT-S/14 at 56 / 64 px, counted without data."""
-    return roma_speed.count_flops(settings(*TINY, "--backbone", "dinov2_vits14"))
+    return roma_speed_worker.count_flops(settings(*TINY, "--backbone", "dinov2_vits14"))
 
 
 def test_flops_are_counted_without_data_and_grow_with_resolution(small_count):
-    large = roma_speed.count_flops(
+    large = roma_speed_worker.count_flops(
         settings("--coarse-res", "112", "--upsample-res", "128", "--backbone", "dinov2_vits14")
     )
     assert small_count.method and large.method == small_count.method
@@ -96,7 +96,7 @@ def one_thread():
 
 def test_the_ours_worker_counts_the_same_on_a_real_pass(small_count, tmp_path, one_thread):
     chosen = settings(*TINY, "--backbone", "dinov2_vits14", "--warmup", "0")
-    roma_speed.run_worker("ours", chosen, tmp_path, count_real_flops=True)
+    roma_speed_worker.run_worker("ours", chosen, tmp_path, count_real_flops=True)
     report = json.loads((tmp_path / "ours.json").read_text())
     assert report["flops"] == small_count.flops
     assert report["peak_bytes"] > 0 and len(report["runs_s"]) == 1 and report["mean_s"] > 0
@@ -111,7 +111,7 @@ def test_a_missing_reference_is_a_one_line_error(monkeypatch, capsys):
     original = roma_speed.worker_command
 
     def without_romatch(*args, **kwargs):
-        command = original(*args, **kwargs)  # python -m core.bench.roma_speed --worker ...
+        command = original(*args, **kwargs)  # python -m core.bench.roma_speed_worker --worker ...
         return [sys.executable, "-c", HIDE_ROMATCH, *command[3:]]
 
     monkeypatch.setattr(roma_speed, "worker_command", without_romatch)
@@ -178,7 +178,7 @@ def test_the_reference_output_is_split_into_our_layout():
 
     warp = torch.arange(1 * 3 * 8 * 4, dtype=torch.float32).reshape(1, 3, 8, 4)
     certainty = torch.arange(24, dtype=torch.float32).reshape(1, 3, 8)
-    warps, certainties = roma_speed.split_reference(warp, certainty, symmetric=True)
+    warps, certainties = roma_speed_worker.split_reference(warp, certainty, symmetric=True)
     assert warps.shape == (2, 3, 4, 2) and certainties.shape == (2, 3, 4)
     assert torch.equal(warps[0], warp[0, :, :4, 2:]) and torch.equal(warps[1], warp[0, :, 4:, :2])
     assert torch.equal(certainties[1], certainty[0, :, 4:])
