@@ -1,18 +1,20 @@
 """`VisualOdometry`: a monocular VO that turns frames into camera poses and a sparse map.
 
-Per frame: the front-end's features (detected once), matched to the last frame and the last
-keyframe; the map points those matches carry give 2D-3D matches for PnP (RANSAC from the
-constant-velocity prediction, refined). A keyframe is added when the tracked points fall below
+Per frame: the front-end's features (detected once, by `detect`, which may run in another
+thread ahead of the tracking); the keypoints of the last keyframe and of the last frame that
+see a map point are matched to them (`Frontend.match_rows`), and the points they carry give
+2D-3D matches for PnP (RANSAC from the constant-velocity prediction, refined, inliers within
+the front-end's ``match_error_px``). A keyframe is added when the tracked points fall below
 ``KEYFRAME_TRACKED_SHARE`` of the last keyframe's, or ``KEYFRAME_MAX_GAP`` frames after it: new
-points are triangulated with the last keyframe (cheirality, reprojection and parallax tests) and
-a local bundle adjustment (gtsam) refines the last ``WINDOW`` keyframes and their points,
-culling what no longer fits. Until the map exists, each frame is tried against the first one
-for a two-view start (essential matrix, MAGSAC++, parallax check); the frames in between are
-then localised against the new map. With a stereo partner (`core.vo.stereo`) the map starts
-instead from the first frame whose right image triangulates enough points with the metric
-baseline (the frames before it are localised then). A frame that cannot be tracked is lost;
-the next ones are
-tried against the last keyframes until one localises again (relocalisation).
+points are triangulated with the last ``TRIANGULATE_WITH`` keyframes (cheirality, reprojection
+and parallax tests) and a local bundle adjustment (gtsam) refines the last ``WINDOW`` keyframes
+and their points, culling what no longer fits. Until the map exists, each frame is tried
+against the first one for a two-view start (essential matrix, MAGSAC++, parallax check); the
+frames in between are then localised against the new map. With a stereo partner
+(`core.vo.stereo`) the map starts instead from the first frame whose right image triangulates
+enough points with the metric baseline (the frames before it are localised then). A frame that
+cannot be tracked is lost; the next ones are tried against the last keyframes until one
+localises again (relocalisation).
 """
 
 from __future__ import annotations
