@@ -235,10 +235,17 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_matches(match: Callable, settings: Settings) -> tuple[list[float], PeakMemory, object]:
-    """Run ``match`` ``repeats`` times: seconds of each, the peak memory, the last output."""
+def measure_matches(match: Callable, settings, kind: str, build_s: float) -> tuple[dict, object]:
+    """``settings.warmup`` untimed runs of ``match``, then ``settings.repeats`` timed ones
+    (``settings``: this module's or `core.bench.romav2_speed`'s); the report's figures (seconds
+    of each run and their mean, the peak memory, threads, device, torch) and the last output."""
     import torch
 
+    release_memory(settings.device)
+    for index in range(settings.warmup):
+        _say(f"warmup {index + 1}/{settings.warmup}")
+        with torch.inference_mode():
+            match()
     seconds, output = [], None
     with torch.inference_mode(), PeakMemory(settings.device) as peak:
         for index in range(settings.repeats):
@@ -249,7 +256,18 @@ def time_matches(match: Callable, settings: Settings) -> tuple[list[float], Peak
             _synchronize(settings.device)
             seconds.append(time.perf_counter() - start)
             _say(f"timed run {index + 1}/{settings.repeats}: {seconds[-1]:.3f} s")
-    return seconds, peak, output
+    report = {
+        "kind": kind,
+        "runs_s": seconds,
+        "mean_s": sum(seconds) / len(seconds),
+        "build_s": build_s,
+        "peak_bytes": peak.bytes,
+        "peak_method": peak.method,
+        "threads": torch.get_num_threads(),
+        "device_name": _device_name(settings.device),
+        "torch": torch.__version__,
+    }
+    return report, output
 
 
 def _device_name(device: str) -> str:
@@ -274,7 +292,6 @@ def build_matcher(kind: str, settings: Settings, rgb_a: np.ndarray, rgb_b: np.nd
 def run_worker(kind: str, settings: Settings, out_dir: Path, count_real_flops: bool) -> None:
     """Build one model, time it, and leave ``KIND.json`` (figures) and ``KIND.npz`` (``warp``
     (N', H, W, 2), ``certainty`` (N', H, W)) in ``out_dir``."""
-    import torch
 
     from core.imageio import load_image
 
@@ -282,25 +299,9 @@ def run_worker(kind: str, settings: Settings, out_dir: Path, count_real_flops: b
     started = time.perf_counter()
     model, match = build_matcher(kind, settings, rgb_a, rgb_b)
     build_s = time.perf_counter() - started
-    release_memory(settings.device)
-    for index in range(settings.warmup):
-        _say(f"warmup {index + 1}/{settings.warmup}")
-        with torch.inference_mode():
-            match()
-    seconds, peak, output = time_matches(match, settings)
+    report, output = measure_matches(match, settings, kind, build_s)
     if kind == "reference":
         output = split_reference(*output, settings.symmetric)
-    report = {
-        "kind": kind,
-        "runs_s": seconds,
-        "mean_s": sum(seconds) / len(seconds),
-        "build_s": build_s,
-        "peak_bytes": peak.bytes,
-        "peak_method": peak.method,
-        "threads": torch.get_num_threads(),
-        "device_name": _device_name(settings.device),
-        "torch": torch.__version__,
-    }
     if count_real_flops and kind == "ours":
         _say("counting FLOPs on a real pass")
         inputs = ours_inputs(settings, rgb_a, rgb_b)

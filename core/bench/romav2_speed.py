@@ -193,9 +193,7 @@ def _reference(settings: Settings, rgb_a: np.ndarray, rgb_b: np.ndarray):
 
 def run_worker(kind: str, settings: Settings, out_dir: Path) -> None:
     """Build one model, time it, and leave ``KIND.json`` and ``KIND.npz`` in ``out_dir``."""
-    import torch
-
-    from core.bench.roma_speed_worker import time_matches
+    from core.bench.roma_speed_worker import measure_matches
     from core.imageio import load_image
 
     rgb_a, rgb_b = (load_image(path).rgb for path in settings.pair)
@@ -203,21 +201,7 @@ def run_worker(kind: str, settings: Settings, out_dir: Path) -> None:
     _say(f"building {kind} with random weights (seed {settings.seed}) on {settings.device}")
     match, count = (_ours if kind == "ours" else _reference)(settings, rgb_a, rgb_b)
     build_s = time.perf_counter() - started
-    release_memory(settings.device)
-    for index in range(settings.warmup):
-        _say(f"warmup {index + 1}/{settings.warmup}")
-        with torch.inference_mode():
-            match()
-    seconds, peak, (warp, overlap) = time_matches(match, settings)
-    report = {
-        "kind": kind,
-        "runs_s": seconds,
-        "mean_s": sum(seconds) / len(seconds),
-        "build_s": build_s,
-        "peak_bytes": peak.bytes,
-        "peak_method": peak.method,
-        "threads": torch.get_num_threads(),
-    }
+    report, (warp, overlap) = measure_matches(match, settings, kind, build_s)
     if count is not None:
         _say("counting FLOPs on an extra pass")
         report["flops"] = count()
