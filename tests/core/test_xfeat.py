@@ -109,6 +109,19 @@ def test_detect_and_compute_equals_the_package(real_pair, package_xfeat, package
     assert ours.reliability.shape == (height // 8, width // 8)
 
 
+def test_local_maxima_equals_the_package_nms(package_xfeat):
+    """OpenCV's dilation finds the package's NMS peaks exactly: ties, borders, the threshold."""
+    generator = torch.Generator().manual_seed(0)
+    heatmap = torch.rand(1, 1, 64, 96, generator=generator)
+    quantised = (heatmap * 8).floor() / 8  # plateaus: equal neighbours are all peaks
+    quantised[..., 0, :5] = 1.0  # a peak on the border
+    for values in (heatmap, quantised, torch.zeros(1, 1, 32, 32)):
+        ours = xfeat_model.local_maxima(package_xfeat, values, 0.05)
+        expected = package_xfeat.NMS(values, threshold=0.05, kernel_size=5)
+        assert ours.dtype == expected.dtype and torch.equal(ours, expected)
+    assert xfeat_model.local_maxima(package_xfeat, quantised, 0.05).shape[1] > 20
+
+
 def test_xfeat_star_equals_match_xfeat_star(real_pair, results, package_xfeat):
     a, b, _ = real_pair
     points_a, points_b = package_xfeat.match_xfeat_star(a, b, top_k=8000)

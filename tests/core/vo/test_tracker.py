@@ -371,6 +371,34 @@ def test_the_xfeat_frontend_drops_matches_below_its_cosine(room):
     assert len(frontend.match(a, b)) > len(matches)  # the gate removed some
 
 
+def test_xfeat_matching_only_some_rows_is_the_full_match_on_those_rows(room):
+    """XFeat's `match_rows` (two (R, N) products) keeps exactly the full mutual nearest
+    neighbours that start at the rows: the backward check runs over all of a."""
+    sequence, frames = room
+    frontend = make_frontend("xfeat", sequence.intrinsics, 512)
+    a, b = frontend.detect(frames[0]), frontend.detect(frames[3])
+    full = frontend.match(a, b)
+    np.testing.assert_array_equal(frontend.match_rows(a, np.arange(len(a)), b), full)
+    rows = np.arange(1, len(a), 4)
+    some = frontend.match_rows(a, rows, b)
+    np.testing.assert_array_equal(some, full[np.isin(full[:, 0], rows)])
+    assert len(some) > 10 and frontend.match_rows(a, rows[:0], b).shape == (0, 2)
+
+
+def test_the_keyframe_share_is_the_frontends(room):
+    """XFeat re-finds fewer of a keyframe's points than ORB, so its frames become keyframes
+    at a lower tracked share: 40 of a keyframe's 100 points is a keyframe for ORB only."""
+    from core.vo.tracker import VisualOdometry
+
+    sequence, _ = room
+    wants = {}
+    for name in ("orb", "xfeat"):
+        odometry = VisualOdometry(make_frontend(name, sequence.intrinsics, 512))
+        odometry._last_keyframe_inliers, odometry._frames_since_keyframe = 100, 1
+        wants[name] = odometry._wants_keyframe(40)
+    assert wants == {"orb": True, "xfeat": False}
+
+
 def test_xfeat_tracks_the_start_of_the_room(room):
     sequence, frames = room
     reader = Frames(sequence, frames)
