@@ -31,8 +31,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def add_sequence_options(parser: argparse.ArgumentParser) -> None:
-    """--step / --reference, --frames, --camera and --intrinsics (match-sequence's and the
-    window's)."""
+    """--step / --reference, --frames, --camera, --intrinsics and --max-size (match-sequence's
+    and the window's)."""
     from core.sequence.select import add_source_arguments
 
     pairs = parser.add_mutually_exclusive_group()
@@ -73,7 +73,7 @@ def run_match_sequence(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out)
     _check_out(out)
-    reader = open_sequence(args.sequence, args.camera, args.intrinsics, args.frames)
+    reader = open_sequence(args.sequence, args.camera, args.intrinsics, args.frames, args.max_size)
     pairs = sequence_pairs(len(reader), args.step, args.reference)
     settings = {**_parse_settings(args.matcher, args.settings), **_flag_settings(args)}
     matcher = create_matcher(args.matcher, settings)

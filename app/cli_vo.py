@@ -60,19 +60,6 @@ def _parser() -> _Parser:
     return parser
 
 
-def _options(settings: list[str]) -> dict[str, str]:
-    """``["key=value", ...]`` -> ``{key: value}`` (the front-end types the values)."""
-    from core.errors import MatchscopeError
-
-    options = {}
-    for text in settings:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise MatchscopeError(f"--set expects KEY=VALUE, got {text!r}")
-        options[key.strip().replace("-", "_")] = value
-    return options
-
-
 def _figure_parser() -> _Parser:
     parser = _Parser(
         prog="matchscope vo-figure",
@@ -113,6 +100,7 @@ def run_vo_command(argv: list[str]) -> int:
 
     from core.errors import MatchscopeError
     from core.sequence import open_sequence
+    from core.vo.frontend import parse_options
     from core.vo.run import run_vo, write_outputs
     from core.vo.scene import sequence_source
 
@@ -125,7 +113,7 @@ def run_vo_command(argv: list[str]) -> int:
     rerun = Path(args.rerun) if args.rerun else None
     if rerun is not None:
         _check_out(rerun.absolute().parent, "--rerun")
-    reader = open_sequence(args.sequence, args.camera, args.intrinsics, args.frames)
+    reader = open_sequence(args.sequence, args.camera, args.intrinsics, args.frames, args.max_size)
     if args.eval and reader.poses is None:
         raise MatchscopeError(f"{args.sequence}: --eval needs ground-truth poses (none found)")
     try:
@@ -136,10 +124,12 @@ def run_vo_command(argv: list[str]) -> int:
             progress=lambda steps, count: tqdm(
                 steps, total=count, desc="vo", unit="frame", file=sys.stderr
             ),
-            options=_options(args.set),
+            options=parse_options(args.set),
             stereo=args.stereo,
         )
-        run.source = sequence_source(args.sequence, args.camera, args.intrinsics, args.frames)
+        run.source = sequence_source(
+            args.sequence, args.camera, args.intrinsics, args.frames, args.max_size
+        )
         figures = write_outputs(out, reader, run, args.eval, rerun, args.rerun_image_width)
     finally:
         reader.close()

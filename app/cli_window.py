@@ -240,12 +240,19 @@ def _sequence_request(args: argparse.Namespace, argv: list[str]):
     from core.sequence import is_video_file, open_sequence
     from core.sequence.matching import sequence_pairs
 
-    options = [args.camera, args.intrinsics, args.frames, args.results, args.reference]
+    options = [
+        args.camera,
+        args.intrinsics,
+        args.frames,
+        args.max_size,
+        args.results,
+        args.reference,
+    ]
     if len(args.images) != 1:
         if any(o is not None for o in (*options, args.export_sequence)) or args.step != 1:
             raise MatchscopeError(
-                "--step, --reference, --frames, --camera, --intrinsics, --results and "
-                "--export-sequence need one video file or sequence folder"
+                "--step, --reference, --frames, --camera, --intrinsics, --max-size, --results "
+                "and --export-sequence need one video file or sequence folder"
             )
         return None
     if args.workspace or args.dataset or args.probe is not None or args.export_figure:
@@ -257,7 +264,7 @@ def _sequence_request(args: argparse.Namespace, argv: list[str]):
             f"{args.images[0]}: not a sequence (one argument opens a video or a sequence "
             "folder); give two images A and B for a pair"
         )
-    reader = open_sequence(args.images[0], args.camera, args.intrinsics, args.frames)
+    reader = open_sequence(args.images[0], args.camera, args.intrinsics, args.frames, args.max_size)
     try:
         if len(reader) < 2:
             raise MatchscopeError(f"{args.images[0]}: a sequence needs two frames or more")
@@ -269,7 +276,7 @@ def _sequence_request(args: argparse.Namespace, argv: list[str]):
         _check_results(args, argv)
     return SequenceRequest(
         args.images[0], args.camera, args.intrinsics, args.frames, args.results, args.step,
-        args.reference, export,
+        args.reference, export, args.max_size,
     )  # fmt: skip
 
 

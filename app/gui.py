@@ -43,6 +43,7 @@ class SequenceRequest:
     step: int = 1
     reference: int | None = None
     export: SequenceExport | None = None  # --export-sequence: export, then exit
+    max_size: int | None = None
 
 
 def run_gui(
@@ -185,6 +186,7 @@ def _open_sequence(window: MainWindow, request: SequenceRequest) -> bool:
         request.results,
         request.step,
         request.reference,
+        max_size=request.max_size,
     )
 
 

@@ -131,12 +131,13 @@ class SequenceActions:
         results: str | None = None,
         step: int = 1,
         reference: int | None = None,
+        max_size: int | None = None,
     ) -> bool:
         """Open the video or sequence folder ``path`` (``camera``, ``intrinsics``, ``frames``,
-        ``step``, ``reference``: as on the command line; ``results``: a folder of saved results
-        to reopen, whose pairing then wins) and start matching it; False (the error shown)
-        when it cannot be opened."""
-        opener = partial(open_sequence, path, camera, intrinsics, frames)
+        ``step``, ``reference``, ``max_size``: as on the command line; ``results``: a folder of
+        saved results to reopen, whose pairing then wins) and start matching it; False (the
+        error shown) when it cannot be opened."""
+        opener = partial(open_sequence, path, camera, intrinsics, frames, max_size)
         return self.open_sequence_reader(opener, results, step, reference)
 
     def open_sequence_reader(

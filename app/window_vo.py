@@ -125,7 +125,8 @@ class VoActions:
     def open_sequence(self, path, camera=None, intrinsics=None, frames=None, *args, **kwargs):
         """`SequenceActions.open_sequence`, remembering how it was opened (a VO run's
         ``source``)."""
-        self._vo_next_source = sequence_source(path, camera, intrinsics, frames)
+        max_size = kwargs.get("max_size")
+        self._vo_next_source = sequence_source(path, camera, intrinsics, frames, max_size)
         try:
             return super().open_sequence(path, camera, intrinsics, frames, *args, **kwargs)
         finally:
@@ -288,7 +289,11 @@ class VoActions:
         opened = False
         if source is not None and _opens_with(source, len(scene)):
             opened = self.open_sequence(
-                source["path"], source["camera"], source["intrinsics"], source["frames"]
+                source["path"],
+                source["camera"],
+                source["intrinsics"],
+                source["frames"],
+                max_size=source["max_size"],
             )
         if not opened:
             self.close_sequence()
@@ -436,7 +441,11 @@ def _opens_with(source: dict, frames: int) -> bool:
     """Whether the sequence ``source`` names opens, with ``frames`` frames."""
     try:
         reader = open_sequence(
-            source["path"], source["camera"], source["intrinsics"], source["frames"]
+            source["path"],
+            source["camera"],
+            source["intrinsics"],
+            source["frames"],
+            source["max_size"],
         )
     except MatchscopeError:
         return False

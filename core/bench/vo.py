@@ -27,7 +27,7 @@ from core.sequence.base import SequenceReader
 from core.sequence.select import add_source_arguments
 from core.vo.backend import pose_from_rt
 from core.vo.evaluation import evaluate, trajectory_length_m
-from core.vo.frontend import FRONTENDS, OrbFrontend
+from core.vo.frontend import FRONTENDS, OrbFrontend, parse_options
 from core.vo.run import run_vo
 
 SYNTHETIC_SIZE_HW = (480, 640)
@@ -49,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stereo",
         action="store_true",
         help="ours starts from a KITTI stereo pair (metric scale; `vo --stereo`)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[NAME.]KEY=VALUE",
+        help="a front-end option of ours (`vo --set`), repeatable: KEY=VALUE for every "
+        "front-end, NAME.KEY=VALUE for front-end NAME only (e.g. orb.max_features=2000)",
     )
     add_source_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of every RANSAC (default 0)")
@@ -83,18 +91,23 @@ def chain_poses(reader: SequenceReader, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def measure_vo(
-    reader: SequenceReader, frontends: list[str], seed: int, stereo: bool = False
+    reader: SequenceReader,
+    frontends: list[str],
+    seed: int,
+    stereo: bool = False,
+    settings: list[str] = (),
 ) -> dict:
     """``{"ours": {frontend: eval figures}, "chain": eval figures}`` on ``reader``; with
     ``stereo`` ours start from a stereo pair and their figures add ``path_length_ratio`` (the
-    path's length over the truth's, before any alignment: 1 at metric scale)."""
+    path's length over the truth's, before any alignment: 1 at metric scale); ``settings``:
+    ``--set`` values (`frontend_options`)."""
     if reader.poses is None:
         raise MatchscopeError(f"{reader.name}: bench vo needs ground-truth poses")
     if reader.intrinsics is None:
         raise MatchscopeError(f"{reader.name}: bench vo needs intrinsics (--intrinsics FILE)")
     ours = {}
     for name in frontends:
-        run = run_vo(reader, name, seed, stereo=stereo)
+        run = run_vo(reader, name, seed, stereo=stereo, options=frontend_options(settings, name))
         ours[name] = evaluate(run.poses, reader.poses, None, run.tracked, run.seconds)
         if stereo:
             truth = reader.poses[run.tracked]
@@ -104,6 +117,22 @@ def measure_vo(
     poses, tracked, seconds = chain_poses(reader, seed)
     chain = evaluate(poses, reader.poses, None, tracked, seconds)
     return {"ours": ours, "chain": chain}
+
+
+def frontend_options(settings: list[str], name: str) -> dict[str, str]:
+    """The options of front-end ``name`` among ``--set`` values: ``KEY=VALUE`` (every
+    front-end's) and ``NAME.KEY=VALUE`` (``name``'s own)."""
+    own = []
+    for text in settings:
+        key = text.partition("=")[0]
+        prefix, dot, _ = key.partition(".")
+        if not dot:
+            own.append(text)
+        elif prefix not in FRONTENDS:
+            raise MatchscopeError(f"--set {text}: {prefix} is no front-end")
+        elif prefix == name:
+            own.append(text[len(prefix) + 1 :])
+    return parse_options(own)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -116,20 +145,26 @@ def run(args: argparse.Namespace) -> dict:
 
         if args.synthetic < 10:
             raise MatchscopeError("--synthetic needs at least 10 frames")
+        from core.sequence.resize import resize_frames
         from core.sequence.select import select_frames
 
         room = SyntheticSequence(args.synthetic, SYNTHETIC_SIZE_HW, args.seed)
-        reader = select_frames(room, args.frames)
+        reader = resize_frames(select_frames(room, args.frames), args.max_size)
         height, width = SYNTHETIC_SIZE_HW
         source = f"the synthetic room, {args.synthetic} frames {width} x {height}" + (
             f" --frames {args.frames}" if args.frames else ""
         )
     else:
-        reader = open_sequence(args.sequence, args.camera, args.intrinsics, args.frames)
+        reader = open_sequence(
+            args.sequence, args.camera, args.intrinsics, args.frames, args.max_size
+        )
         source = f"{args.sequence}" + (f" --frames {args.frames}" if args.frames else "")
+    source += f" --max-size {args.max_size}" if args.max_size else ""
+    source += "".join(f" --set {text}" for text in args.set)
     load_before = measure.load_average()
     try:
-        figures = measure_vo(reader, args.frontend or ["orb"], args.seed, args.stereo)
+        frontends = args.frontend or ["orb"]
+        figures = measure_vo(reader, frontends, args.seed, args.stereo, args.set)
     finally:
         reader.close()
     summary = {

@@ -8,17 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import InputError
-from core.sequence import euroc, kitti, tum
+from core.sequence import euroc, kitti, strecha, tum
 from core.sequence.base import FrameInfo, Intrinsics, SequenceReader
 from core.sequence.cache import FrameCache
 from core.sequence.folder import ImageFolderReader, image_files
 from core.sequence.intrinsics import read_intrinsics
+from core.sequence.resize import resize_frames
 from core.sequence.select import parse_frame_range, select_frames
 from core.sequence.video import VIDEO_EXTENSIONS, VideoReader
 
 DATASET_LAYOUTS: list[
     tuple[Callable[[Path], bool], Callable[[Path, str | None], SequenceReader]]
-] = [(kitti.detect, kitti.open), (tum.detect, tum.open), (euroc.detect, euroc.open)]
+] = [
+    (kitti.detect, kitti.open),
+    (tum.detect, tum.open),
+    (euroc.detect, euroc.open),
+    (strecha.detect, strecha.open),
+]
 """Dataset layouts tried, in order, on a folder before it is read as a plain image folder:
 (detect(folder) -> bool, open(folder, camera) -> SequenceReader)."""
 
@@ -34,10 +40,12 @@ def open_sequence(
     camera: str | None = None,
     intrinsics_path: str | os.PathLike | None = None,
     frames: slice | str | None = None,
+    max_size: int | None = None,
 ) -> SequenceReader:
     """The reader for ``path``: a video file, a dataset layout folder (``camera`` picks its
     camera folder) or a folder of images; ``intrinsics_path`` (YAML/JSON) replaces the
-    dataset's intrinsics; ``frames`` (``"A:B"`` or a slice) restricts it to those positions.
+    dataset's intrinsics; ``frames`` (``"A:B"`` or a slice) restricts it to those positions;
+    ``max_size`` scales the frames (and the intrinsics) down to that longer side in pixels.
     :class:`InputError` when ``path`` is no sequence."""
     path = Path(path)
     if path.is_file():
@@ -59,7 +67,7 @@ def open_sequence(
         raise InputError(path, "no such file or folder")
     if intrinsics_path is not None:
         reader.intrinsics = read_intrinsics(intrinsics_path)
-    return select_frames(reader, frames)
+    return resize_frames(select_frames(reader, frames), max_size)
 
 
 __all__ = [

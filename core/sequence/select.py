@@ -13,13 +13,20 @@ from core.sequence.base import SequenceReader
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--frames``, ``--camera`` and ``--intrinsics``: what `core.sequence.open_sequence`
-    takes besides the path (match-sequence, vo, bench vo and the window)."""
+    """``--frames``, ``--camera``, ``--intrinsics`` and ``--max-size``: what
+    `core.sequence.open_sequence` takes besides the path (match-sequence, vo, bench vo and the
+    window)."""
     parser.add_argument(
         "--frames", metavar="A:B[:S]", help="only the positions A..B-1 (every S-th with :S)"
     )
     parser.add_argument("--camera", metavar="NAME", help="a dataset's camera folder (image_1 ...)")
     parser.add_argument("--intrinsics", metavar="FILE", help="camera intrinsics (YAML/JSON)")
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        metavar="PX",
+        help="scale the frames (and the intrinsics) down to a longer side of PX pixels",
+    )
 
 
 def parse_frame_range(text: str) -> slice:

@@ -98,7 +98,11 @@ class VoScene:
 
 
 def sequence_source(
-    path: str, camera: str | None = None, intrinsics: str | None = None, frames: str | None = None
+    path: str,
+    camera: str | None = None,
+    intrinsics: str | None = None,
+    frames: str | None = None,
+    max_size: int | None = None,
 ) -> str:
     """A scene's ``source``: `core.sequence.open_sequence`'s arguments as one JSON line (the
     paths absolute)."""
@@ -109,20 +113,24 @@ def sequence_source(
             "camera": camera,
             "intrinsics": absolute,
             "frames": frames,
+            "max_size": max_size,
         }
     )
 
 
 def parse_source(source: str) -> dict | None:
-    """`sequence_source`'s arguments back (keys path, camera, intrinsics, frames); None when
-    ``source`` names none."""
+    """`sequence_source`'s arguments back (keys path, camera, intrinsics, frames, max_size);
+    None when ``source`` names none."""
     try:
         values = json.loads(source) if source else None
     except ValueError:
         return None
     if not isinstance(values, dict) or not isinstance(values.get("path"), str):
         return None
-    return {key: values.get(key) for key in ("path", "camera", "intrinsics", "frames")}
+    parsed = {key: values.get(key) for key in ("path", "camera", "intrinsics", "frames")}
+    max_size = values.get("max_size")  # absent in scenes saved before --max-size
+    parsed["max_size"] = max_size if isinstance(max_size, int) else None
+    return parsed
 
 
 def frame_poses(odometry, count: int) -> tuple[np.ndarray, np.ndarray]:

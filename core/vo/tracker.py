@@ -12,9 +12,10 @@ reprojection and parallax tests) and a local bundle adjustment (gtsam) refines t
 frame is tried against the first one for a two-view start (essential matrix, MAGSAC++, parallax
 check); the frames in between are then localised against the new map. With a stereo partner
 (`core.vo.stereo`) the map starts instead from the first frame whose right image triangulates
-enough points with the metric baseline (the frames before it are localised then). A frame that
-cannot be tracked is lost; the next ones are tried against the last keyframes until one
-localises again (relocalisation).
+enough points with the metric baseline (the frames before it are localised then). A frame whose
+PnP fails is matched with all the keypoints of the last keyframes, loosely
+(`Frontend.match_loosely`: relocalisation); one that fails that too is lost, and the next ones
+are tried the same way until one localises.
 """
 
 from __future__ import annotations
@@ -425,14 +426,22 @@ class VisualOdometry:
         return tracked.pose, tracked.matches, tracked.inliers
 
     def _relocalise(self, frame: _Frame, guess: np.ndarray):
-        """Tracking failed: try the last ``RELOCALISE_KEYFRAMES`` keyframes, newest first."""
+        """Tracking failed: try the last frame, then the last ``RELOCALISE_KEYFRAMES``
+        keyframes, newest first, all of their keypoints matched loosely
+        (`Frontend.match_loosely`)."""
         ids = sorted(self.map.keyframes)[-RELOCALISE_KEYFRAMES:]
-        for kf_id in reversed(ids):
-            keyframe = self.map.keyframes[kf_id]
-            matches = self.frontend.match(_keyframe_features(keyframe), frame.features)
+        sources = [
+            (_keyframe_features(self.map.keyframes[kf_id]), self.map.keyframes[kf_id])
+            for kf_id in reversed(ids)
+        ]
+        last = self._last
+        if last is not None and last.pose is not None and last.position != sources[0][1].position:
+            sources.insert(0, (last.features, last))
+        for features, source in sources:
+            matches = self.frontend.match_loosely(features, frame.features)
             point_ids = np.full(len(frame.features), -1, np.int64)
-            _carry(point_ids, matches, keyframe.point_ids, self.map)
-            for start in (guess, keyframe.pose):
+            _carry(point_ids, matches, source.point_ids, self.map)
+            for start in (guess, source.pose):
                 tracked = self._pnp(point_ids, frame, start)
                 if tracked is not None:
                     return tracked

@@ -140,6 +140,16 @@ def test_tracks_of_a_sparse_matcher(qtbot, tmp_path):
     assert window.state.status.startswith("Track ")
 
 
+def test_a_sequence_opens_scaled_down_and_the_matches_are_of_those_frames(qtbot, tmp_path):
+    """``--max-size 80``: the window's frames are 80 x 60 and the pairs are matched there."""
+    window = make_window(qtbot, "sift")
+    assert window.open_sequence(str(write_folder(tmp_path / "seq", count=3)), max_size=80)
+    assert window.sequence.reader.read(1).shape == (60, 80, 3)
+    qtbot.waitUntil(matched(window, 2), timeout=30000)
+    result = window.sequence.results.get(0, 1)
+    assert result.keypoints_a.max(axis=0)[0] < 80 and result.keypoints_a.max(axis=0)[1] < 60
+
+
 def test_command_line_opens_a_sequence_and_screenshots(tmp_path, capsys):
     folder = write_folder(tmp_path / "seq", count=3)
     shot = tmp_path / "shot.png"
@@ -155,6 +165,8 @@ def test_command_line_refuses_what_is_no_sequence(tmp_path, capsys):
     assert main([str(tmp_path / "missing_folder")]) == 2
     pair = [str(image), str(image)]
     assert main([*pair, "--step", "2"]) == 2
+    assert "need one video file or sequence folder" in capsys.readouterr().err
+    assert main([*pair, "--max-size", "100"]) == 2
     assert "need one video file or sequence folder" in capsys.readouterr().err
     folder = write_folder(tmp_path / "seq", count=3)
     assert main([str(folder), "--reference", "7"]) == 2

@@ -62,8 +62,15 @@ def test_frontend_is_made_lazily_and_reports_missing_weights(room, tmp_path, mon
         make_frontend("dino", sequence.intrinsics, options={"nope": "1"})
     with pytest.raises(MatchscopeError, match="selector 'best'"):
         make_frontend("dino", sequence.intrinsics, options={"selector": "best"})
-    with pytest.raises(MatchscopeError, match="orb front-end takes no options"):
+    with pytest.raises(MatchscopeError, match="orb front-end takes only max_features, not ratio"):
         make_frontend("orb", sequence.intrinsics, options={"ratio": "0.8"})
+    assert (
+        make_frontend("orb", sequence.intrinsics, options={"max_features": "300"}).max_features
+        == 300
+    )
+    for bad in ("many", "3"):
+        with pytest.raises(MatchscopeError, match=f"max_features={bad}"):
+            make_frontend("orb", sequence.intrinsics, options={"max_features": bad})
 
 
 def test_gradient_selector_one_keypoint_per_cell_with_nms(room):
@@ -201,7 +208,7 @@ def test_vo_command_passes_set_options_to_the_frontend(room, tmp_path, capsys):
     assert main(["vo", str(folder), "--frontend", "dino", "--set", "nope=1", "--out", out]) == 2
     assert "dino: unknown option(s) nope" in capsys.readouterr().err
     assert main(["vo", str(folder), "--frontend", "orb", "--set", "ratio=1", "--out", out]) == 2
-    assert "takes no options" in capsys.readouterr().err
+    assert "takes only max_features" in capsys.readouterr().err
 
 
 def test_dinov3_backbone_uses_patch_16_cells(room):

@@ -51,7 +51,7 @@ def test_a_live_scene_is_the_scene_of_a_run_over_the_frames_done(run_and_reader)
 
 def test_the_source_goes_through_scene_npz(run_and_reader, tmp_path):
     run, reader = run_and_reader
-    source = sequence_source("room", "image_1", None, "0:12")
+    source = sequence_source("room", "image_1", None, "0:12", 320)
     scene = replace(scene_from_run(run, reader), source=source)
     save_scene(tmp_path / "scene.npz", scene)
     again = load_scene(tmp_path)
@@ -60,7 +60,11 @@ def test_the_source_goes_through_scene_npz(run_and_reader, tmp_path):
         "camera": "image_1",
         "intrinsics": None,
         "frames": "0:12",
+        "max_size": 320,
     }
+    # a scene saved before --max-size, and a size that is no number: none
+    assert parse_source('{"path": "room"}')["max_size"] is None
+    assert parse_source('{"path": "room", "max_size": "big"}')["max_size"] is None
     save_scene(tmp_path / "scene.npz", replace(scene, source=""))
     assert load_scene(tmp_path).source == "" and parse_source("") is None
     assert parse_source("not json") is None and parse_source('{"path": 3}') is None
