@@ -22,6 +22,7 @@ from core.sequence.base import FrameInfo, Intrinsics, SequenceReader
 from core.sequence.layouts import ImageFilesReader, nan_poses
 
 DEFAULT_CAMERA = "image_0"
+CAMERAS = ("image_0", "image_1", "image_2", "image_3")  # grey left, grey right, colour left, right
 
 
 def is_kitti(folder: str | Path) -> bool:
@@ -131,9 +132,19 @@ class KittiReader(ImageFilesReader):
         self.camera = camera
 
 
+def default_camera(folder: str | Path) -> str:
+    """``image_0``, else the first camera folder the sequence has (``image_2`` in KITTI's
+    colour download)."""
+    folder = Path(folder)
+    return next((c for c in CAMERAS if (folder / c).is_dir()), DEFAULT_CAMERA)
+
+
 def detect(folder: str | Path) -> bool:
-    return is_kitti(folder)
+    """A KITTI odometry sequence: ``calib.txt`` and a camera folder (``poses.txt`` optional:
+    KITTI's test sequences have none)."""
+    folder = Path(folder)
+    return (folder / "calib.txt").is_file() and any((folder / c).is_dir() for c in CAMERAS)
 
 
 def open(folder: str | Path, camera: str | None = None) -> SequenceReader:
-    return KittiReader(folder, camera or DEFAULT_CAMERA)
+    return KittiReader(folder, camera or default_camera(folder))

@@ -71,6 +71,22 @@ def test_another_camera_gets_its_baseline(tmp_path):
     )
 
 
+def test_the_colour_download_without_poses_opens_its_left_colour_camera(tmp_path):
+    """KITTI's colour sequences have image_2 and image_3 only, its test sequences no
+    poses.txt: the sequence opens with image_2 (P2's K) and no ground truth."""
+    from core.sequence import open_sequence
+
+    folder = write_kitti(tmp_path / "11")
+    (folder / "image_0").rename(folder / "image_2")
+    (folder / "poses.txt").unlink()
+    lines = (folder / "calib.txt").read_text().replace("P0:", "P2:")
+    (folder / "calib.txt").write_text(lines)
+    assert kitti.detect(folder) and kitti.default_camera(folder) == "image_2"
+    reader = open_sequence(folder)
+    assert isinstance(reader, kitti.KittiReader) and reader.camera == "image_2"
+    assert reader.poses is None and np.array_equal(reader.intrinsics.K, K) and len(reader) == 4
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
