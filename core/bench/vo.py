@@ -121,18 +121,18 @@ def measure_vo(
 
 def frontend_options(settings: list[str], name: str) -> dict[str, str]:
     """The options of front-end ``name`` among ``--set`` values: ``KEY=VALUE`` (every
-    front-end's) and ``NAME.KEY=VALUE`` (``name``'s own)."""
-    own = []
+    front-end's) and ``NAME.KEY=VALUE`` (``name``'s own, which wins over every front-end's)."""
+    shared, own = [], []
     for text in settings:
         key = text.partition("=")[0]
         prefix, dot, _ = key.partition(".")
         if not dot:
-            own.append(text)
+            shared.append(text)
         elif prefix not in FRONTENDS:
             raise MatchscopeError(f"--set {text}: {prefix} is no front-end")
         elif prefix == name:
             own.append(text[len(prefix) + 1 :])
-    return parse_options(own)
+    return {**parse_options(shared), **parse_options(own)}
 
 
 def run(args: argparse.Namespace) -> dict:

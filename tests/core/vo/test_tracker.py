@@ -467,3 +467,19 @@ def test_loose_matches_find_more_of_a_wide_turn(shared_data):
 
     strict, loose = frontend.match(a, b), frontend.match_loosely(a, b)
     assert len(loose) > 1.3 * len(strict) and correct(loose) > correct(strict)
+
+
+def test_bench_vo_settings_go_to_every_frontend_or_to_the_named_one():
+    from core.bench.vo import frontend_options
+
+    settings = ["orb.max-features=700", "max_features=900", "dino.backbone=dinov2_vitb14"]
+    assert frontend_options(settings, "orb") == {"max_features": "700"}
+    assert frontend_options(settings, "sift") == {"max_features": "900"}
+    assert frontend_options(settings, "dino") == {
+        "max_features": "900",
+        "backbone": "dinov2_vitb14",
+    }
+    with pytest.raises(MatchscopeError, match=r"--set nope\.max_features=3: nope is no front-end"):
+        frontend_options(["nope.max_features=3"], "orb")
+    with pytest.raises(MatchscopeError, match="--set expects KEY=VALUE"):
+        frontend_options(["max_features"], "orb")
