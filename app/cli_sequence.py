@@ -45,20 +45,25 @@ def add_sequence_options(parser: argparse.ArgumentParser) -> None:
     add_source_arguments(parser)
 
 
-def write_run_info(out: Path, matcher: str, settings: dict) -> None:
-    """``DIR/run.json``: the matcher and settings that made a results folder (the window
-    matches the pairs it lacks with them)."""
-    info = {"matcher": matcher, "settings": settings}
+def write_run_info(out: Path, matcher: str, settings: dict, max_size: int | None = None) -> None:
+    """``DIR/run.json``: the matcher, settings and ``--max-size`` that made a results folder
+    (the window matches the pairs it lacks with them, on frames of the same size)."""
+    info = {"matcher": matcher, "settings": settings, "max_size": max_size}
     (out / RUN_INFO).write_text(json.dumps(info, indent=1, default=str) + "\n")
 
 
-def read_run_info(folder: str | Path) -> tuple[str, dict] | None:
-    """The matcher and settings of a results folder's ``run.json``; None without one (or a
-    malformed one: the folder's results still open)."""
+def read_run_info(folder: str | Path) -> tuple[str, dict, int | None] | None:
+    """The matcher, settings and ``--max-size`` (None: full size) of a results folder's
+    ``run.json``; None without one (or a malformed one: the folder's results still open)."""
     try:
         info = json.loads((Path(folder) / RUN_INFO).read_text())
-        return str(info["matcher"]), dict(info.get("settings") or {})
-    except (OSError, ValueError, KeyError, TypeError):
+        max_size = info.get("max_size")
+        return (
+            str(info["matcher"]),
+            dict(info.get("settings") or {}),
+            max_size if isinstance(max_size, int) else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -88,7 +93,7 @@ def run_match_sequence(argv: list[str]) -> int:
         )
     finally:
         reader.close()
-    write_run_info(out, args.matcher, settings)
+    write_run_info(out, args.matcher, settings, args.max_size)
     print(f"{len(run.rows)} of {len(pairs)} pairs matched -> {out / 'stats.csv'}")
     if run.skipped:
         print(f"matchscope match-sequence: {skipped_line(run.skipped)}", file=sys.stderr)

@@ -321,7 +321,8 @@ def _export_request(args: argparse.Namespace, length: int):
 
 def _check_results(args: argparse.Namespace, argv: list[str]) -> None:
     """``--results DIR`` must hold a stats.csv; without --matcher its run.json's matcher is
-    taken."""
+    taken, and without --max-size its frame size (a different --max-size is refused: the
+    saved keypoints are pixels of frames of that size)."""
     if not (Path(args.results) / "stats.csv").is_file():
         raise MatchscopeError(f"{args.results}: --results has no stats.csv")
     info = read_run_info(args.results)
@@ -329,6 +330,12 @@ def _check_results(args: argparse.Namespace, argv: list[str]) -> None:
     if info is not None and not given:
         args.matcher = info[0]
         args.settings = [f"{key}={value}" for key, value in info[1].items()]
+    if info is not None and info[2] is not None:
+        if args.max_size is not None and args.max_size != info[2]:
+            raise MatchscopeError(
+                f"{args.results}: matched at --max-size {info[2]}, not {args.max_size}"
+            )
+        args.max_size = info[2]
 
 
 def _figure_request(args: argparse.Namespace):

@@ -111,9 +111,9 @@ class OpenCvFrontend(Frontend):
     RATIO = 0.7
     LOOSE_RATIO = 0.9
     """`match_loosely`'s ratio. On fountain-P11 (11 frames about 10 degrees apart, at
-    1229 x 819) ORB's ratio matches between neighbours are 148 to 210 at 0.7 and 260 to 400 at
-    0.9, of which 142 to 201 and 260 to 331 are correct (within 2 px of the true epipolar line):
-    relocalising with 0.9 tracks all 11 frames where 0.7 lost the last two."""
+    1229 x 819, 1200 ORB keypoints) the ratio matches between neighbours are 91 to 210 at 0.7
+    and 261 to 399 at 0.9, of which 78 to 201 and 162 to 331 are correct (within 2 px of the
+    true epipolar line); relocalising with 0.9 there took tracking from 9 to all 11 frames."""
     MAX_DISTANCE: float | None = None  # of a match by descriptor (None: the ratio test only)
     DESCRIPTOR: tuple[int, type] = (0, np.uint8)
 
@@ -217,7 +217,8 @@ def orb_keypoint_count(size_hw: tuple[int, int] | None) -> int:
     least, most = ORB_KEYPOINTS
     if size_hw is None:
         return least
-    return int(np.clip(round(least * size_hw[0] * size_hw[1] / (1226 * 370)), least, most))
+    kitti_pixels = 1226 * 370
+    return int(np.clip(round(least * size_hw[0] * size_hw[1] / kitti_pixels), least, most))
 
 
 class SiftFrontend(OpenCvFrontend):

@@ -13,9 +13,9 @@ frame is tried against the first one for a two-view start (essential matrix, MAG
 check); the frames in between are then localised against the new map. With a stereo partner
 (`core.vo.stereo`) the map starts instead from the first frame whose right image triangulates
 enough points with the metric baseline (the frames before it are localised then). A frame whose
-PnP fails is matched with all the keypoints of the last keyframes, loosely
-(`Frontend.match_loosely`: relocalisation); one that fails that too is lost, and the next ones
-are tried the same way until one localises.
+PnP fails is matched with all the keypoints of the last frame, then of the last keyframes,
+loosely (`Frontend.match_loosely`: relocalisation); one that fails that too is lost, and the
+next ones are tried the same way until one localises.
 """
 
 from __future__ import annotations

@@ -122,3 +122,29 @@ def test_no_sequence_exits_2_with_one_line(tmp_path, capsys, make):
     assert main(["match-sequence", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("matchscope: error: ")
+
+
+def test_max_size_is_kept_with_the_results_for_the_window(tmp_path):
+    """``--max-size 80`` halves the frames (the shift with them) and goes into run.json; the
+    window reopening the results takes it, and refuses another size."""
+    import argparse
+
+    from app.cli_sequence import read_run_info
+    from app.cli_window import _check_results
+    from core.errors import MatchscopeError
+
+    folder = write_folder(tmp_path / "seq")
+    out = tmp_path / "out"
+    argv = ["match-sequence", str(folder), "--matcher", "sift", "--max-size", "80"]
+    assert main([*argv, "--out", str(out)]) == 0
+    result = load_result(out / "results" / "0_1.npz")
+    assert np.median(result.matches[:, 0] - result.matches[:, 2]) == pytest.approx(
+        SHIFT / 2, abs=0.5
+    )
+    assert read_run_info(out)[2] == 80
+    args = argparse.Namespace(results=str(out), max_size=None, matcher="x", settings=[])
+    _check_results(args, [])
+    assert args.max_size == 80 and args.matcher == "sift"
+    args.max_size = 100
+    with pytest.raises(MatchscopeError, match="matched at --max-size 80, not 100"):
+        _check_results(args, [])
